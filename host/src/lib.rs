@@ -1,0 +1,7 @@
+//! Baton: a durable orchestrator whose resolvers, stages and agent adapters are sandboxed
+//! WebAssembly components. This crate is the `baton` binary's library: configuration, the
+//! plugin runtime and the command line.
+
+pub mod config;
+pub mod runtime;
+pub mod store;
