@@ -2,6 +2,8 @@
 //! WebAssembly components. This crate is the `baton` binary's library: configuration, the
 //! plugin runtime and the command line.
 
+pub mod cli;
 pub mod config;
 pub mod runtime;
+pub mod scaffold;
 pub mod store;

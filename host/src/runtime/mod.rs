@@ -9,11 +9,13 @@ pub mod error;
 pub mod exec;
 pub mod http;
 pub mod inspect;
+pub mod json;
 pub mod limits;
 pub mod output;
 pub mod plugin;
 pub mod policy;
 pub mod sandbox;
+pub mod spec;
 pub mod stage_io;
 
 use crate::store::plugin_state::PluginState;
@@ -29,6 +31,16 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{HasSelf, Linker};
+
+/// A component that was verified, linked and described, but not yet checked against grants.
+pub struct Examined {
+    pub digest: String,
+    pub world: inspect::World,
+    pub description: Description,
+    pub info: ComponentInfo,
+    pub cache: cache::CacheOutcome,
+    pre: Pre,
+}
 
 /// How the runtime is set up.
 #[derive(Clone)]
@@ -116,12 +128,12 @@ impl Runtime {
         Ok((component, digest, outcome))
     }
 
-    /// Loads a plugin: verifies the file, checks its world and WIT version, links it, asks
-    /// it to describe itself and checks that everything it asks for is granted.
-    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, PluginError> {
+    /// Verifies the file, checks its world and WIT version, links it and asks it to
+    /// describe itself, without checking grants. Used by `plugin inspect` and `load`.
+    pub async fn examine(&self, spec: &PluginSpec) -> Result<Examined, PluginError> {
         let name = spec.display_name();
         let fail = |kind| PluginError::new(&name, "load", kind);
-        let (component, digest, cache_outcome) = self.inspect(spec)?;
+        let (component, digest, cache) = self.inspect(spec)?;
         let info = ComponentInfo::read(self.engine(), &component);
         let world = info.world(spec.expected).map_err(fail)?;
         let instance_pre = self
@@ -153,6 +165,26 @@ impl Runtime {
                 described: description.kind.name().into(),
             }));
         }
+        Ok(Examined {
+            digest,
+            world,
+            description,
+            info,
+            cache,
+            pre,
+        })
+    }
+
+    /// Loads a plugin: `examine`, then checks that everything it asks for is granted.
+    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, PluginError> {
+        let Examined {
+            digest,
+            world,
+            description,
+            info,
+            cache: cache_outcome,
+            pre,
+        } = self.examine(spec).await?;
         let name = spec.name.clone().unwrap_or(description.name.clone());
         let missing = missing_grants(&name, &description.asks, &spec.grants);
         if !missing.is_empty() {
