@@ -37,19 +37,19 @@ def arxiv_id(text: str) -> str | None:
     return text if ARXIV_ID.fullmatch(text) else None
 
 
-def fatal(message: str) -> Err:
+def fatal(message: str) -> Err[Failure_Fatal]:
     """The error that ends the job as failed: raising Err is how a WIT `result` fails."""
     return Err(Failure_Fatal(message))
 
 
-def json_object(text: str, what: str) -> dict:
+def json_object(text: str, what: str) -> dict[str, object]:
     """Parses the JSON object the host sends as text; empty text means no fields."""
     if not text.strip():
         return {}
     try:
         value = json.loads(text)
     except ValueError as e:
-        raise fatal(f"{what} is not valid JSON: {e}")
+        raise fatal(f"{what} is not valid JSON: {e}") from e
     if not isinstance(value, dict):
         raise fatal(f"{what} is not a JSON object")
     return value
@@ -73,10 +73,14 @@ class Resolution(exports.Resolution):
         settings = json_object(request.settings, "settings")
 
         # The artifact id itself, else the payload's `arxiv` field.
-        field = payload.get("arxiv")
-        found = arxiv_id(artifact.id) or (arxiv_id(field) if isinstance(field, str) else None)
+        from_payload = payload.get("arxiv")
+        found = arxiv_id(artifact.id) or (
+            arxiv_id(from_payload) if isinstance(from_payload, str) else None
+        )
         if found is None:
-            named = repr(artifact.id) + (f" (payload arxiv {field!r})" if field is not None else "")
+            named = repr(artifact.id)
+            if from_payload is not None:
+                named += f" (payload arxiv {from_payload!r})"
             raise fatal(f"not an arXiv id: {named}")
 
         base_url = settings.get("base-url") or DEFAULT_BASE_URL

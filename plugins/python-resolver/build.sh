@@ -58,7 +58,7 @@ mkdir -p "$(dirname "$out")" || die "cannot create the directory for $out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp "$here/app.py" "$work/"
-componentize-py --quiet -d "$wit" -w resolver componentize -p "$work" -o "$out" app \
+RUST_LIB_BACKTRACE=0 componentize-py --quiet -d "$wit" -w resolver componentize -p "$work" -o "$out" app \
     || die "componentize-py could not build $out from app.py (see the error above)"
 
 echo "built $out ($(wc -c <"$out") bytes)"

@@ -162,18 +162,13 @@ fn classify(error: &wasmtime::Error, sandbox: &Sandbox, limits: &Limits) -> Erro
             limit: limits.timeout,
         };
     }
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
+    // The top context of a trap is its backtrace; say what happened first.
+    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
     if let Some(trace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
-        message.push_str(&format!("\nguest backtrace:\n{trace}"));
+        message.push_str(&format!("\n{trace}"));
     }
     ErrorKind::Trap { message }
 }

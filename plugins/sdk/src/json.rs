@@ -101,7 +101,8 @@ impl Object {
     }
 
     pub fn required_str(&self, key: &str) -> Result<&str, Error> {
-        self.str(key)?.ok_or_else(|| self.error(key, Problem::Missing))
+        self.str(key)?
+            .ok_or_else(|| self.error(key, Problem::Missing))
     }
 
     pub fn bool(&self, key: &str) -> Result<Option<bool>, Error> {
@@ -186,5 +187,51 @@ fn type_name(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_name_the_field() {
+        let settings = Object::parse(
+            "settings",
+            r#"{"email": "e@x", "port": 8, "debug": true, "args": ["a", 3], "none": null}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.required_str("email").unwrap(), "e@x");
+        assert_eq!(settings.u64("port").unwrap(), Some(8));
+        assert_eq!(settings.bool("debug").unwrap(), Some(true));
+        assert_eq!(settings.str("none").unwrap(), None);
+        let message = |error: Error| error.to_string();
+        assert_eq!(
+            message(settings.required_str("base").unwrap_err()),
+            "settings.base is missing"
+        );
+        assert_eq!(
+            message(settings.str("port").unwrap_err()),
+            "settings.port must be a string, found a non-negative integer"
+        );
+        assert_eq!(
+            message(settings.strings("args").unwrap_err()),
+            "settings.args[1] must be a string, found a non-negative integer"
+        );
+    }
+
+    #[test]
+    fn whole_document_errors() {
+        assert!(Object::parse("params", "").unwrap().get("x").is_none());
+        assert_eq!(
+            Object::parse("params", "[1]").unwrap_err().to_string(),
+            "params must be an object, found an array"
+        );
+        let invalid = Object::parse("payload", "{").unwrap_err();
+        assert!(invalid.to_string().starts_with("payload is not valid: EOF"));
+        assert_eq!(
+            Failure::from(invalid.clone()),
+            Failure::Fatal(invalid.to_string())
+        );
     }
 }

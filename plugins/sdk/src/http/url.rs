@@ -30,7 +30,10 @@ impl Target {
         if authority.contains('@') {
             return Err("credentials in URLs are not supported");
         }
-        if authority.chars().any(|c| c.is_ascii_whitespace() || c.is_control()) {
+        if authority
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_control())
+        {
             return Err("the host contains whitespace");
         }
         let tail = tail.split('#').next().unwrap_or_default();
@@ -85,10 +88,15 @@ pub(crate) fn resolve(base: &str, reference: &str) -> Result<String, &'static st
     let merged = if ref_path.starts_with('/') {
         ref_path.to_string()
     } else {
-        let directory = base_path.rfind('/').map_or("/", |index| &base_path[..=index]);
+        let directory = base_path
+            .rfind('/')
+            .map_or("/", |index| &base_path[..=index]);
         format!("{directory}{ref_path}")
     };
-    Ok(format!("{prefix}{}{ref_rest}", remove_dot_segments(&merged)))
+    Ok(format!(
+        "{prefix}{}{ref_rest}",
+        remove_dot_segments(&merged)
+    ))
 }
 
 /// Encodes every byte of `text` except RFC 3986 unreserved characters and those in
@@ -136,4 +144,50 @@ fn remove_dot_segments(path: &str) -> String {
         }
     }
     format!("/{}", output.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_splits_for_wasi_http() {
+        let target = Target::parse("HTTPS://api.example.org:8443/v2/x?y=1#frag").unwrap();
+        assert!(matches!(target.scheme, Scheme::Https));
+        assert_eq!(target.authority, "api.example.org:8443");
+        assert_eq!(target.path_with_query, "/v2/x?y=1");
+        assert_eq!(Target::parse("http://h?q").unwrap().path_with_query, "/?q");
+        assert_eq!(Target::parse("http://h").unwrap().path_with_query, "/");
+        assert!(Target::parse("ftp://h/x").is_err());
+        assert!(Target::parse("http:///x").is_err());
+        assert!(Target::parse("http://user:pw@h/").is_err());
+        assert!(Target::parse("/relative").is_err());
+    }
+
+    #[test]
+    fn resolve_redirect_locations() {
+        let base = "https://a.org/dir/page?q=1#f";
+        let cases = [
+            ("http://b.org/x", "http://b.org/x"),
+            ("//c.org/y", "https://c.org/y"),
+            ("/root?z", "https://a.org/root?z"),
+            ("?other", "https://a.org/dir/page?other"),
+            ("next", "https://a.org/dir/next"),
+            ("../up/./x", "https://a.org/up/x"),
+            ("../../../top", "https://a.org/top"),
+            ("sub/", "https://a.org/dir/sub/"),
+            ("", "https://a.org/dir/page?q=1"),
+        ];
+        for (reference, expected) in cases {
+            assert_eq!(resolve(base, reference).unwrap(), expected, "{reference}");
+        }
+        assert_eq!(resolve("http://h", "x").unwrap(), "http://h/x");
+    }
+
+    #[test]
+    fn origin_and_encode() {
+        assert_eq!(origin("HTTPS://A.org:443/x").unwrap(), "https://a.org:443");
+        assert_eq!(encode("10.1/a b+c@d", "/"), "10.1/a%20b%2Bc%40d");
+        assert_eq!(encode("é", ""), "%C3%A9");
+    }
 }

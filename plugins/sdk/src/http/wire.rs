@@ -7,8 +7,8 @@
 //! `error-code` with `http-error-code`; child resources are dropped before their parents.
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    http_error_code, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse,
-    OutgoingBody, OutgoingRequest, RequestOptions,
+    http_error_code, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, OutgoingBody,
+    OutgoingRequest, RequestOptions,
 };
 use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 
@@ -92,7 +92,9 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), ErrorKind> {
 
 fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), ErrorKind> {
     for chunk in bytes.chunks(WRITE_CHUNK) {
-        stream.blocking_write_and_flush(chunk).map_err(stream_error)?;
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(stream_error)?;
     }
     Ok(())
 }
@@ -166,4 +168,3 @@ fn stream_error(error: StreamError) -> ErrorKind {
         },
     }
 }
-
