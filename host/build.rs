@@ -16,6 +16,7 @@ fn main() {
     watch(&root.join("wit"));
     watch_plugins(&plugins);
     sync_wit(&root.join("wit"), &plugins.join("sdk").join("wit"));
+    embed_sdk(&plugins);
     ensure_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
@@ -123,4 +124,36 @@ fn sync_wit(source: &Path, copy: &Path) {
             std::fs::write(&to, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", to.display()));
         }
     }
+}
+
+/// Writes `$OUT_DIR/sdk_files.rs`: every file of the SDK crate (plus the plugin workspace's
+/// manifest and lock file), embedded so `baton plugin new` can vendor the SDK anywhere.
+fn embed_sdk(plugins: &Path) {
+    let sdk = plugins.join("sdk");
+    let mut files = Vec::new();
+    let mut stack = vec![sdk.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display())).flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut code = String::from("/// (path inside the SDK crate, content)\npub const SDK_FILES: &[(&str, &str)] = &[\n");
+    for file in files {
+        let relative = file.strip_prefix(&sdk).expect("under sdk/");
+        code.push_str(&format!("    ({:?}, include_str!({:?})),\n", relative.to_string_lossy(), file.display().to_string()));
+    }
+    code.push_str("];\n");
+    code.push_str(&format!(
+        "pub const WORKSPACE_MANIFEST: &str = include_str!({:?});\npub const WORKSPACE_LOCK: &str = include_str!({:?});\n",
+        plugins.join("Cargo.toml").display().to_string(),
+        plugins.join("Cargo.lock").display().to_string()
+    ));
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("sdk_files.rs");
+    std::fs::write(&out, code).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
 }

@@ -110,7 +110,7 @@ pub async fn run(
         PluginCommand::Inspect { file } => inspect(config, &rt()?, file, format).await,
         PluginCommand::Call(args) => call(config, &rt()?, args, format).await,
         PluginCommand::New { kind, name, dir } => {
-            let created = crate::scaffold::create(kind, name, &config.root.join(dir))
+            let created = crate::scaffold::create(kind, name, &config.cwd.join(dir))
                 .map_err(usage)?;
             if format == Format::Json {
                 output::json(&json!({"created": created, "kind": kind, "name": name}));
@@ -151,7 +151,7 @@ fn plugin_error_exit(error: PluginError, format: Format) -> CliResult {
 }
 
 fn file_spec(config: &Config, file: &Path) -> Result<PluginSpec, CliError> {
-    let path = config.root.join(file);
+    let path = config.cwd.join(file);
     if !path.is_file() {
         return Err(usage(anyhow!("no such file: {}", path.display())));
     }
@@ -292,7 +292,7 @@ fn parse_json(flag: &str, text: &str) -> Result<Value, CliError> {
 
 /// The spec for `plugin call`: a configured plugin, or a file with grants from flags.
 fn call_spec(config: &Config, args: &CallArgs) -> Result<PluginSpec, CliError> {
-    let as_file = config.root.join(&args.plugin);
+    let as_file = config.cwd.join(&args.plugin);
     let mut spec = if !as_file.is_file() && config.plugins.contains_key(&args.plugin) {
         spec::from_config(config, &args.plugin).map_err(usage)?
     } else {
@@ -316,7 +316,7 @@ fn call_spec(config: &Config, args: &CallArgs) -> Result<PluginSpec, CliError> {
             Some("rw") => true,
             Some(other) => return Err(usage(anyhow!("--dir `{dir}`: mode `{other}` is not ro or rw"))),
         };
-        let host = config.root.join(host);
+        let host = config.cwd.join(host);
         if !host.is_dir() {
             return Err(usage(anyhow!("--dir `{dir}`: {} is not a directory", host.display())));
         }
@@ -479,7 +479,7 @@ fn stage_io(config: &Config, args: &CallArgs) -> Result<StagedIo, CliError> {
                 (name, path)
             }
         };
-        let path = config.root.join(path);
+        let path = config.cwd.join(path);
         if !path.exists() {
             return Err(usage(anyhow!("--stage-input `{item}`: {} does not exist", path.display())));
         }
@@ -487,7 +487,7 @@ fn stage_io(config: &Config, args: &CallArgs) -> Result<StagedIo, CliError> {
     }
     let work = config.state_dir().join("tmp");
     let output = match &args.output_dir {
-        Some(dir) => config.root.join(dir),
+        Some(dir) => config.cwd.join(dir),
         None => {
             std::fs::create_dir_all(&work).map_err(|e| runtime(anyhow!("cannot create {}: {e}", work.display())))?;
             tempfile::Builder::new()

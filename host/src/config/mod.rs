@@ -111,6 +111,8 @@ pub struct Value {
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The directory Baton was started in; paths given on the command line are relative to it.
+    pub cwd: PathBuf,
     /// Directory that holds `baton.toml` (or the current directory when there is none).
     pub root: PathBuf,
     /// The file read, if any.
@@ -200,6 +202,7 @@ impl Config {
             values.insert(setting.key, value);
         }
         let config = Config {
+            cwd: cwd.to_path_buf(),
             root,
             file,
             values,
