@@ -52,10 +52,15 @@ fn ensure_target() {
         .args(["target", "list", "--installed"])
         .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) => {}
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) => {}
         Ok(_) => {
             println!("cargo:warning=installing the {TARGET} target with rustup");
-            let added = Command::new("rustup").args(["target", "add", TARGET]).status();
+            let added = Command::new("rustup")
+                .args(["target", "add", TARGET])
+                .status();
             if !matches!(added, Ok(s) if s.success()) {
                 panic!(
                     "the {TARGET} target is missing and `rustup target add {TARGET}` failed; run it by hand (it needs network access to the Rust distribution server) and build again"
@@ -96,7 +101,10 @@ fn watch_plugins(plugins: &Path) {
                 watch(&path);
             } else {
                 if path.join("Cargo.toml").is_file() {
-                    println!("cargo:rerun-if-changed={}", path.join("Cargo.toml").display());
+                    println!(
+                        "cargo:rerun-if-changed={}",
+                        path.join("Cargo.toml").display()
+                    );
                 }
                 stack.push(path);
             }
@@ -116,12 +124,15 @@ fn sync_wit(source: &Path, copy: &Path) {
     for relative in files {
         let from = source.join(&relative);
         let to = copy.join(&relative);
-        let wanted = std::fs::read(&from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+        let wanted =
+            std::fs::read(&from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
         if std::fs::read(&to).ok().as_deref() != Some(&wanted[..]) {
             if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
+                std::fs::create_dir_all(parent)
+                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
             }
-            std::fs::write(&to, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", to.display()));
+            std::fs::write(&to, &wanted)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", to.display()));
         }
     }
 }
@@ -133,7 +144,10 @@ fn embed_sdk(plugins: &Path) {
     let mut files = Vec::new();
     let mut stack = vec![sdk.clone()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display())).flatten() {
+        for entry in std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .flatten()
+        {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -143,10 +157,16 @@ fn embed_sdk(plugins: &Path) {
         }
     }
     files.sort();
-    let mut code = String::from("/// (path inside the SDK crate, content)\npub const SDK_FILES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// (path inside the SDK crate, content)\npub const SDK_FILES: &[(&str, &str)] = &[\n",
+    );
     for file in files {
         let relative = file.strip_prefix(&sdk).expect("under sdk/");
-        code.push_str(&format!("    ({:?}, include_str!({:?})),\n", relative.to_string_lossy(), file.display().to_string()));
+        code.push_str(&format!(
+            "    ({:?}, include_str!({:?})),\n",
+            relative.to_string_lossy(),
+            file.display().to_string()
+        ));
     }
     code.push_str("];\n");
     code.push_str(&format!(

@@ -9,19 +9,51 @@ fn bad_usage_exits_20_with_a_clear_message() {
     let project = Project::new();
     let noop = plugin("noop");
     let bad_json = project
-        .baton(&["plugin", "call", noop.to_str().unwrap(), "--input", "{not json"])
+        .baton(&[
+            "plugin",
+            "call",
+            noop.to_str().unwrap(),
+            "--input",
+            "{not json",
+        ])
         .expect(20);
-    assert!(bad_json.stderr().contains("--input is not valid JSON"), "{}", bad_json.stderr());
-    let missing = project.baton(&["plugin", "call", "nowhere.wasm"]).expect(20);
-    assert!(missing.stderr().contains("no such file"), "{}", missing.stderr());
+    assert!(
+        bad_json.stderr().contains("--input is not valid JSON"),
+        "{}",
+        bad_json.stderr()
+    );
+    let missing = project
+        .baton(&["plugin", "call", "nowhere.wasm"])
+        .expect(20);
+    assert!(
+        missing.stderr().contains("no such file"),
+        "{}",
+        missing.stderr()
+    );
     let no_id = project
         .baton(&["plugin", "call", noop.to_str().unwrap(), "--input", "{}"])
         .expect(20);
-    assert!(no_id.stderr().contains("needs a string `id`"), "{}", no_id.stderr());
+    assert!(
+        no_id.stderr().contains("needs a string `id`"),
+        "{}",
+        no_id.stderr()
+    );
     let bad_grant = project
-        .baton(&["plugin", "call", noop.to_str().unwrap(), "--allow-host", "example.org", "--input", r#"{"id":"x"}"#])
+        .baton(&[
+            "plugin",
+            "call",
+            noop.to_str().unwrap(),
+            "--allow-host",
+            "example.org",
+            "--input",
+            r#"{"id":"x"}"#,
+        ])
         .expect(20);
-    assert!(bad_grant.stderr().contains("scheme://host:port"), "{}", bad_grant.stderr());
+    assert!(
+        bad_grant.stderr().contains("scheme://host:port"),
+        "{}",
+        bad_grant.stderr()
+    );
     project.baton(&["plugin", "frobnicate"]).expect(2);
 }
 
@@ -34,7 +66,11 @@ fn an_invalid_config_is_reported_whole_with_exit_20() {
     );
     let run = project.baton(&["config", "validate"]).expect(20);
     for needle in ["defaults.memory", "defaults.timeout", "plugins.x: `kind`"] {
-        assert!(run.stderr().contains(needle), "missing {needle}: {}", run.stderr());
+        assert!(
+            run.stderr().contains(needle),
+            "missing {needle}: {}",
+            run.stderr()
+        );
     }
 }
 
@@ -44,14 +80,19 @@ fn config_init_show_get_and_precedence() {
     project.baton(&["config", "init"]).expect(0);
     project.baton(&["config", "init"]).expect(20);
     project.baton(&["config", "validate"]).expect(0);
-    let shown = project.baton(&["config", "show", "--format", "json"]).expect(0).json();
+    let shown = project
+        .baton(&["config", "show", "--format", "json"])
+        .expect(0)
+        .json();
     assert_eq!(shown["settings"]["defaults.memory"]["source"], "default");
     std::fs::write(
         project.path().join("baton.toml"),
         "[defaults]\nmemory = \"64MiB\"\n",
     )
     .unwrap();
-    let get = project.baton(&["config", "get", "defaults.memory"]).expect(0);
+    let get = project
+        .baton(&["config", "get", "defaults.memory"])
+        .expect(0);
     assert_eq!(get.stdout().trim(), "64MiB");
     project.baton(&["config", "get", "no.such.key"]).expect(20);
     let nested = project.path().join("sub/dir");

@@ -23,7 +23,10 @@ fn unpaywall_server() -> Server {
         if path.starts_with("/v2/10.1234/oa") {
             Reply::json(200, UNPAYWALL_OA)
         } else if path.starts_with("/v2/10.1234/closed") {
-            Reply::json(200, r#"{"doi": "10.1234/closed", "is_oa": false, "best_oa_location": null, "oa_locations": []}"#)
+            Reply::json(
+                200,
+                r#"{"doi": "10.1234/closed", "is_oa": false, "best_oa_location": null, "oa_locations": []}"#,
+            )
         } else if path.starts_with("/v2/10.1234/busy") {
             let mut reply = Reply::json(429, "{}");
             reply.headers.push(("retry-after".into(), "7".into()));
@@ -35,11 +38,23 @@ fn unpaywall_server() -> Server {
 }
 
 fn call_unpaywall(project: &Project, server: &Server, doi: &str) -> common::Run {
-    let settings = format!(r#"{{"base-url": "{}", "email": "ops@example.org"}}"#, server.url(""));
+    let settings = format!(
+        r#"{{"base-url": "{}", "email": "ops@example.org"}}"#,
+        server.url("")
+    );
     let input = format!(r#"{{"id": "{doi}"}}"#);
     project.baton(&[
-        "plugin", "call", plugin("unpaywall").to_str().unwrap(), "--format", "json",
-        "--allow-host", &server.origin(), "--settings", &settings, "--input", &input,
+        "plugin",
+        "call",
+        plugin("unpaywall").to_str().unwrap(),
+        "--format",
+        "json",
+        "--allow-host",
+        &server.origin(),
+        "--settings",
+        &settings,
+        "--input",
+        &input,
     ])
 }
 
@@ -50,11 +65,18 @@ fn unpaywall_resolves_a_doi_over_granted_http() {
     let run = call_unpaywall(&project, &server, "10.1234/oa").expect(0);
     let doc = run.json();
     let candidates = doc["result"].as_array().unwrap();
-    assert_eq!(candidates[0]["url"], "https://repo.example.org/oa.pdf", "{doc}");
+    assert_eq!(
+        candidates[0]["url"], "https://repo.example.org/oa.pdf",
+        "{doc}"
+    );
     assert_eq!(candidates[0]["content_type"], "application/pdf");
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
-    assert!(requests[0].contains("email=ops%40example.org") || requests[0].contains("email=ops@example.org"), "{requests:?}");
+    assert!(
+        requests[0].contains("email=ops%40example.org")
+            || requests[0].contains("email=ops@example.org"),
+        "{requests:?}"
+    );
 }
 
 #[test]
@@ -75,23 +97,48 @@ fn unpaywall_maps_answers_to_skip_retry_and_fatal() {
 fn unpaywall_without_a_host_grant_is_refused_at_load() {
     let project = Project::new();
     let run = project
-        .baton(&["plugin", "call", plugin("unpaywall").to_str().unwrap(), "--input", r#"{"id": "10.1/x"}"#])
+        .baton(&[
+            "plugin",
+            "call",
+            plugin("unpaywall").to_str().unwrap(),
+            "--input",
+            r#"{"id": "10.1/x"}"#,
+        ])
         .expect(30);
-    assert!(run.stderr().contains("not granted") && run.stderr().contains("http"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("not granted") && run.stderr().contains("http"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn csv_to_jsonl_converts_preopened_inputs() {
     let project = Project::new();
-    let csv = project.write("people.csv", "name,city\nAda,London\n\"Hopper, Grace\",\"New \"\"York\"\"\"\n");
+    let csv = project.write(
+        "people.csv",
+        "name,city\nAda,London\n\"Hopper, Grace\",\"New \"\"York\"\"\"\n",
+    );
     let out = project.path().join("out");
     let run = project
         .baton(&[
-            "plugin", "call", plugin("csv-to-jsonl").to_str().unwrap(), "--format", "json",
-            "--stage-input", csv.to_str().unwrap(), "--output-dir", out.to_str().unwrap(),
+            "plugin",
+            "call",
+            plugin("csv-to-jsonl").to_str().unwrap(),
+            "--format",
+            "json",
+            "--stage-input",
+            csv.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
         ])
         .expect(0);
-    assert_eq!(run.json()["result"]["outputs"][0], "people.jsonl", "{}", run.stdout());
+    assert_eq!(
+        run.json()["result"]["outputs"][0],
+        "people.jsonl",
+        "{}",
+        run.stdout()
+    );
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("people.jsonl"))
         .unwrap()
         .lines()
@@ -107,10 +154,24 @@ fn csv_to_jsonl_names_the_bad_line() {
     let project = Project::new();
     let csv = project.write("bad.csv", "a,b\n1,2\n\"unterminated,3\n");
     let run = project
-        .baton(&["plugin", "call", plugin("csv-to-jsonl").to_str().unwrap(), "--format", "json", "--stage-input", csv.to_str().unwrap()])
+        .baton(&[
+            "plugin",
+            "call",
+            plugin("csv-to-jsonl").to_str().unwrap(),
+            "--format",
+            "json",
+            "--stage-input",
+            csv.to_str().unwrap(),
+        ])
         .expect(30);
-    let reason = run.json()["failure"]["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains("bad.csv") && reason.contains("line 3"), "{reason}");
+    let reason = run.json()["failure"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("bad.csv") && reason.contains("line 3"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -120,19 +181,46 @@ fn the_cli_agent_runs_only_granted_programs() {
     let settings = r#"{"program": "cat", "args": [], "prompt-via": "stdin"}"#;
     let run = project
         .baton(&[
-            "plugin", "call", agent.to_str().unwrap(), "--format", "json", "--allow-exec", "cat",
-            "--settings", settings, "--input", r#"{"prompt": "hello from the prompt"}"#,
+            "plugin",
+            "call",
+            agent.to_str().unwrap(),
+            "--format",
+            "json",
+            "--allow-exec",
+            "cat",
+            "--settings",
+            settings,
+            "--input",
+            r#"{"prompt": "hello from the prompt"}"#,
         ])
         .expect(0);
-    assert_eq!(run.json()["result"]["text"], "hello from the prompt", "{}", run.stdout());
+    assert_eq!(
+        run.json()["result"]["text"],
+        "hello from the prompt",
+        "{}",
+        run.stdout()
+    );
     let other = r#"{"program": "ls", "args": ["/"], "prompt-via": "stdin"}"#;
     let refused = project
         .baton(&[
-            "plugin", "call", agent.to_str().unwrap(), "--format", "json", "--allow-exec", "cat",
-            "--settings", other, "--input", r#"{"prompt": "x"}"#,
+            "plugin",
+            "call",
+            agent.to_str().unwrap(),
+            "--format",
+            "json",
+            "--allow-exec",
+            "cat",
+            "--settings",
+            other,
+            "--input",
+            r#"{"prompt": "x"}"#,
         ])
         .expect(30);
-    assert!(refused.stdout().contains("not granted"), "{}", refused.stdout());
+    assert!(
+        refused.stdout().contains("not granted"),
+        "{}",
+        refused.stdout()
+    );
 }
 
 #[test]
@@ -153,9 +241,22 @@ exec = [{ program = "echo", args = ["--safe"] }]
     );
     // The prompt becomes an argument that matches no pattern.
     let run = project
-        .baton(&["plugin", "call", "echo-agent", "--format", "json", "--input", r#"{"prompt": "rm -rf"}"#])
+        .baton(&[
+            "plugin",
+            "call",
+            "echo-agent",
+            "--format",
+            "json",
+            "--input",
+            r#"{"prompt": "rm -rf"}"#,
+        ])
         .expect(30);
-    assert!(run.stdout().contains("matches none of the granted patterns"), "{}", run.stdout());
+    assert!(
+        run.stdout()
+            .contains("matches none of the granted patterns"),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]
@@ -173,7 +274,9 @@ path = "unpaywall.wasm"
 sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 "#,
     );
-    let run = project.baton(&["plugin", "list", "--format", "json"]).expect(10);
+    let run = project
+        .baton(&["plugin", "list", "--format", "json"])
+        .expect(10);
     let doc = run.json();
     let plugins = doc["plugins"].as_array().unwrap();
     assert_eq!(plugins[0]["name"], "noop");
@@ -181,7 +284,11 @@ sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
     assert_eq!(plugins[0]["kind"], "resolver");
     assert_eq!(plugins[1]["error"]["code"], "digest-mismatch", "{doc}");
     let table = project.baton(&["plugin", "list"]).expect(10);
-    assert!(table.stdout().contains("sha256 mismatch"), "{}", table.stdout());
+    assert!(
+        table.stdout().contains("sha256 mismatch"),
+        "{}",
+        table.stdout()
+    );
 }
 
 #[test]
@@ -190,9 +297,14 @@ fn plugin_add_pins_the_digest_and_lists_the_asks() {
     std::fs::copy(plugin("stateful"), project.path().join("stateful.wasm")).unwrap();
     project.baton(&["plugin", "add", "stateful.wasm"]).expect(0);
     let config = std::fs::read_to_string(project.path().join("baton.toml")).unwrap();
-    assert!(config.contains("[plugins.stateful]") && config.contains("sha256 = \""), "{config}");
+    assert!(
+        config.contains("[plugins.stateful]") && config.contains("sha256 = \""),
+        "{config}"
+    );
     assert!(config.contains("# state = true"), "{config}");
-    let again = project.baton(&["plugin", "add", "stateful.wasm"]).expect(20);
+    let again = project
+        .baton(&["plugin", "add", "stateful.wasm"])
+        .expect(20);
     assert!(again.stderr().contains("already configured"));
     project.baton(&["plugin", "list"]).expect(10);
 }
@@ -201,12 +313,24 @@ fn plugin_add_pins_the_digest_and_lists_the_asks() {
 fn inspect_shows_world_version_digest_and_imports() {
     let project = Project::new();
     let run = project
-        .baton(&["plugin", "inspect", plugin("unpaywall").to_str().unwrap(), "--format", "json"])
+        .baton(&[
+            "plugin",
+            "inspect",
+            plugin("unpaywall").to_str().unwrap(),
+            "--format",
+            "json",
+        ])
         .expect(0);
     let doc = run.json();
     assert_eq!(doc["world"], "resolver");
     assert_eq!(doc["wit"], "baton:plugin@0.1.0");
     assert_eq!(doc["describe"]["name"], "unpaywall");
     assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
-    assert!(doc["imports"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().starts_with("wasi:http/outgoing-handler")), "{doc}");
+    assert!(
+        doc["imports"].as_array().unwrap().iter().any(|i| i
+            .as_str()
+            .unwrap()
+            .starts_with("wasi:http/outgoing-handler")),
+        "{doc}"
+    );
 }

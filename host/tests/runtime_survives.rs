@@ -74,7 +74,14 @@ async fn every_attack_is_stopped_and_the_next_call_succeeds() {
             .await
             .expect("a good call after an attack");
         let outcome = report.value.expect("echo succeeds");
-        assert!(outcome.summary.contains(&format!("\"round\":{round}")), "{}", outcome.summary);
-        assert!(report.stdout.is_empty(), "a fresh instance must not see the flood");
+        assert!(
+            outcome.summary.contains(&format!("\"round\":{round}")),
+            "{}",
+            outcome.summary
+        );
+        assert!(
+            report.stdout.is_empty(),
+            "a fresh instance must not see the flood"
+        );
     }
 }

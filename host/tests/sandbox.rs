@@ -25,7 +25,10 @@ fn hostile(project: &Project, params: &str, extra: &[&str]) -> common::Run {
 }
 
 fn error_code(run: &common::Run) -> String {
-    run.json()["error"]["code"].as_str().unwrap_or("").to_string()
+    run.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 #[test]
@@ -33,7 +36,12 @@ fn an_endless_loop_hits_the_cpu_deadline() {
     let project = Project::new();
     let run = hostile(&project, r#"{"attack": "loop"}"#, &["--timeout", "300ms"]).expect(30);
     assert_eq!(error_code(&run), "deadline-exceeded", "{}", run.stdout());
-    assert!(run.json()["error"]["message"].as_str().unwrap().contains("300ms"));
+    assert!(
+        run.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("300ms")
+    );
 }
 
 #[test]
@@ -48,7 +56,12 @@ fn a_stdout_flood_hits_the_output_cap() {
     let project = Project::new();
     let run = hostile(&project, r#"{"attack": "flood", "bytes": 52428800}"#, &[]).expect(30);
     assert_eq!(error_code(&run), "output-limit", "{}", run.stdout());
-    assert!(run.json()["error"]["message"].as_str().unwrap().contains("stdout"));
+    assert!(
+        run.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stdout")
+    );
 }
 
 #[test]
@@ -57,7 +70,10 @@ fn a_panic_is_a_trap_with_the_guest_stderr() {
     let run = hostile(&project, r#"{"attack": "panic"}"#, &[]).expect(30);
     assert_eq!(error_code(&run), "trap", "{}", run.stdout());
     assert!(
-        run.json()["error"]["stderr"].as_str().unwrap().contains("panicked on purpose"),
+        run.json()["error"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("panicked on purpose"),
         "{}",
         run.stdout()
     );
@@ -71,7 +87,11 @@ fn a_panic_is_a_trap_with_the_guest_stderr() {
         "http://127.0.0.1:1",
     ]);
     assert_eq!(human.code(), 30);
-    assert!(human.stderr().contains("plugin `hostile` run: trapped"), "{}", human.stderr());
+    assert!(
+        human.stderr().contains("plugin `hostile` run: trapped"),
+        "{}",
+        human.stderr()
+    );
 }
 
 #[test]
@@ -101,7 +121,12 @@ fn a_stage_cannot_read_outside_its_preopens() {
             &params,
             &["--stage-input", &input_arg, "--stage-input", &dir_arg],
         );
-        assert_eq!(run.code(), 30, "read of {path} was not refused: {}", run.stdout());
+        assert_eq!(
+            run.code(),
+            30,
+            "read of {path} was not refused: {}",
+            run.stdout()
+        );
         let doc = run.json();
         assert_eq!(doc["failure"]["kind"], "fatal", "{path}: {doc}");
         assert!(!run.stdout().contains("READ"), "{path}: {doc}");
@@ -131,7 +156,12 @@ fn a_stage_cannot_write_its_inputs_but_can_write_its_output() {
     let run = hostile(
         &project,
         r#"{"attack": "write", "path": "/output/result.txt"}"#,
-        &["--stage-input", &input_arg, "--output-dir", out.to_str().unwrap()],
+        &[
+            "--stage-input",
+            &input_arg,
+            "--output-dir",
+            out.to_str().unwrap(),
+        ],
     )
     .expect(0);
     assert!(run.stdout().contains("WROTE"), "{}", run.stdout());
@@ -146,7 +176,10 @@ fn http_to_a_granted_loopback_server_works_and_others_are_refused() {
     let grant = allowed.origin();
     let ok = hostile(
         &project,
-        &format!(r#"{{"attack": "http", "url": "{}"}}"#, allowed.url("/hello")),
+        &format!(
+            r#"{{"attack": "http", "url": "{}"}}"#,
+            allowed.url("/hello")
+        ),
         &["--allow-host", &grant],
     )
     .expect(0);
@@ -158,9 +191,24 @@ fn http_to_a_granted_loopback_server_works_and_others_are_refused() {
     )
     .expect(30);
     let doc = refused.json();
-    assert!(doc["failure"]["reason"].as_str().unwrap().contains("HttpRequestDenied"), "{doc}");
-    assert!(doc["refused_http"][0].as_str().unwrap().contains(&other.origin()), "{doc}");
-    assert!(other.requests().is_empty(), "the ungranted server was reached");
+    assert!(
+        doc["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestDenied"),
+        "{doc}"
+    );
+    assert!(
+        doc["refused_http"][0]
+            .as_str()
+            .unwrap()
+            .contains(&other.origin()),
+        "{doc}"
+    );
+    assert!(
+        other.requests().is_empty(),
+        "the ungranted server was reached"
+    );
 }
 
 #[test]
@@ -178,35 +226,69 @@ fn a_redirect_to_an_ungranted_host_is_refused() {
         &["--allow-host", &bouncer.origin()],
     )
     .expect(30);
-    assert!(run.stdout().contains("HttpRequestDenied"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("HttpRequestDenied"),
+        "{}",
+        run.stdout()
+    );
     assert_eq!(bouncer.requests(), vec!["/go"]);
-    assert!(target.requests().is_empty(), "the redirect target was reached");
+    assert!(
+        target.requests().is_empty(),
+        "the redirect target was reached"
+    );
 }
 
 #[test]
 fn other_worlds_and_wit_versions_are_refused_naming_both() {
     let project = Project::new();
     let future = project
-        .baton(&["plugin", "call", plugin("future-version").to_str().unwrap(), "--input", r#"{"id":"x"}"#])
+        .baton(&[
+            "plugin",
+            "call",
+            plugin("future-version").to_str().unwrap(),
+            "--input",
+            r#"{"id":"x"}"#,
+        ])
         .expect(30);
     assert!(
-        future.stderr().contains("baton:plugin@0.2.0") && future.stderr().contains("baton:plugin@0.1.0"),
+        future.stderr().contains("baton:plugin@0.2.0")
+            && future.stderr().contains("baton:plugin@0.1.0"),
         "{}",
         future.stderr()
     );
     let stage_as_resolver = project
         .baton(&[
-            "plugin", "call", plugin("csv-to-jsonl").to_str().unwrap(), "--world", "resolver",
-            "--input", r#"{"id":"x"}"#,
+            "plugin",
+            "call",
+            plugin("csv-to-jsonl").to_str().unwrap(),
+            "--world",
+            "resolver",
+            "--input",
+            r#"{"id":"x"}"#,
         ])
         .expect(30);
     let message = stage_as_resolver.stderr();
-    assert!(message.contains("wrong world") && message.contains("resolver") && message.contains("stage"), "{message}");
+    assert!(
+        message.contains("wrong world")
+            && message.contains("resolver")
+            && message.contains("stage"),
+        "{message}"
+    );
     let command = project
-        .baton(&["plugin", "call", plugin("not-a-plugin").to_str().unwrap(), "--format", "json"])
+        .baton(&[
+            "plugin",
+            "call",
+            plugin("not-a-plugin").to_str().unwrap(),
+            "--format",
+            "json",
+        ])
         .expect(30);
     assert_eq!(command.json()["error"]["code"], "wrong-world");
-    assert!(command.stdout().contains("wasi:cli/run"), "{}", command.stdout());
+    assert!(
+        command.stdout().contains("wasi:cli/run"),
+        "{}",
+        command.stdout()
+    );
 }
 
 #[test]
@@ -214,25 +296,51 @@ fn a_file_that_is_not_a_component_is_refused() {
     let project = Project::new();
     let garbage = project.write("garbage.wasm", "not wasm at all");
     let run = project
-        .baton(&["plugin", "call", garbage.to_str().unwrap(), "--format", "json"])
+        .baton(&[
+            "plugin",
+            "call",
+            garbage.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
         .expect(30);
     assert_eq!(run.json()["error"]["code"], "invalid-component");
     let module = project.path().join("module.wasm");
     std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
-    let run = project.baton(&["plugin", "call", module.to_str().unwrap()]).expect(30);
-    assert!(run.stderr().contains("core WebAssembly module"), "{}", run.stderr());
+    let run = project
+        .baton(&["plugin", "call", module.to_str().unwrap()])
+        .expect(30);
+    assert!(
+        run.stderr().contains("core WebAssembly module"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn a_plugin_asking_for_ungranted_capabilities_is_refused_at_load() {
     let project = Project::new();
     let run = project
-        .baton(&["plugin", "call", plugin("asks-too-much").to_str().unwrap(), "--input", r#"{"id":"x"}"#, "--format", "json"])
+        .baton(&[
+            "plugin",
+            "call",
+            plugin("asks-too-much").to_str().unwrap(),
+            "--input",
+            r#"{"id":"x"}"#,
+            "--format",
+            "json",
+        ])
         .expect(30);
     let doc = run.json();
     assert_eq!(doc["error"]["code"], "capability-refused");
     let message = doc["error"]["message"].as_str().unwrap();
-    for needle in ["https://api.example.org:443", "SECRET_TOKEN", "curl", "/data", "state"] {
+    for needle in [
+        "https://api.example.org:443",
+        "SECRET_TOKEN",
+        "curl",
+        "/data",
+        "state",
+    ] {
         assert!(message.contains(needle), "missing {needle}: {message}");
     }
 }
@@ -242,12 +350,29 @@ fn state_needs_its_grant_and_persists_between_calls() {
     let project = Project::new();
     let path = plugin("stateful");
     let refused = project
-        .baton(&["plugin", "call", path.to_str().unwrap(), "--input", r#"{"id":"x"}"#])
+        .baton(&[
+            "plugin",
+            "call",
+            path.to_str().unwrap(),
+            "--input",
+            r#"{"id":"x"}"#,
+        ])
         .expect(30);
-    assert!(refused.stderr().contains("state = true"), "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("state = true"),
+        "{}",
+        refused.stderr()
+    );
     for expected in ["counter://1", "counter://2"] {
         let run = project
-            .baton(&["plugin", "call", path.to_str().unwrap(), "--allow-state", "--input", r#"{"id":"x"}"#])
+            .baton(&[
+                "plugin",
+                "call",
+                path.to_str().unwrap(),
+                "--allow-state",
+                "--input",
+                r#"{"id":"x"}"#,
+            ])
             .expect(0);
         assert!(run.stdout().contains(expected), "{}", run.stdout());
     }
@@ -257,10 +382,23 @@ fn state_needs_its_grant_and_persists_between_calls() {
 fn logs_and_progress_reach_the_host() {
     let project = Project::new();
     let run = project
-        .baton(&["plugin", "call", plugin("logger").to_str().unwrap(), "--input", r#"{"id":"x"}"#, "--format", "json"])
+        .baton(&[
+            "plugin",
+            "call",
+            plugin("logger").to_str().unwrap(),
+            "--input",
+            r#"{"id":"x"}"#,
+            "--format",
+            "json",
+        ])
         .expect(0);
     let doc = run.json();
-    let levels: Vec<&str> = doc["logs"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+    let levels: Vec<&str> = doc["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["level"].as_str().unwrap())
+        .collect();
     for level in ["debug", "info", "warn", "error"] {
         assert!(levels.contains(&level), "{doc}");
     }

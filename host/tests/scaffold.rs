@@ -12,13 +12,25 @@ fn scaffolds_of_every_kind_build_and_answer_a_call() {
     // Shared across kinds (and runs) so the SDK's dependencies compile once.
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
     let cases = [
-        ("resolver", "my-resolver", r#"{"id": "https://example.org/a.pdf"}"#, "https://example.org/a.pdf"),
+        (
+            "resolver",
+            "my-resolver",
+            r#"{"id": "https://example.org/a.pdf"}"#,
+            "https://example.org/a.pdf",
+        ),
         ("stage", "my-stage", "{}", "counted 1 input(s)"),
-        ("agent", "my-agent", r#"{"prompt": "hello"}"#, "turn 1: hello"),
+        (
+            "agent",
+            "my-agent",
+            r#"{"prompt": "hello"}"#,
+            "turn 1: hello",
+        ),
     ];
     let notes = project.write("notes.txt", "one\ntwo\n");
     for (kind, name, input, expected) in cases {
-        project.baton(&["plugin", "new", kind, name, "--dir", "plugins"]).expect(0);
+        project
+            .baton(&["plugin", "new", kind, name, "--dir", "plugins"])
+            .expect(0);
         let dir = project.path().join("plugins").join(name);
         let build = Command::new(env!("CARGO"))
             .args(["build", "--release"])
@@ -44,7 +56,18 @@ fn scaffolds_of_every_kind_build_and_answer_a_call() {
         let run = project.baton(&args).expect(0);
         assert!(run.stdout().contains(expected), "{kind}: {}", run.stdout());
     }
-    let again = project.baton(&["plugin", "new", "resolver", "my-resolver", "--dir", "plugins"]).expect(20);
+    let again = project
+        .baton(&[
+            "plugin",
+            "new",
+            "resolver",
+            "my-resolver",
+            "--dir",
+            "plugins",
+        ])
+        .expect(20);
     assert!(again.stderr().contains("already exists"));
-    project.baton(&["plugin", "new", "resolver", "Bad Name"]).expect(20);
+    project
+        .baton(&["plugin", "new", "resolver", "Bad Name"])
+        .expect(20);
 }

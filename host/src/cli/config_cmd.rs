@@ -62,7 +62,11 @@ pub fn run(command: &ConfigCommand, config: &Config, cwd: &Path, format: Format)
             }
             None => Err(usage(anyhow!(
                 "unknown key `{key}`; known settings: {}, or plugins.NAME.FIELD",
-                SETTINGS.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+                SETTINGS
+                    .iter()
+                    .map(|s| s.key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         },
     }
@@ -101,7 +105,8 @@ fn init(cwd: &Path, force: bool) -> CliResult {
          # [plugins.unpaywall.grants]\n\
          # http = [\"https://api.unpaywall.org:443\"]\n",
     );
-    std::fs::write(&path, text).map_err(|e| runtime(anyhow!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(&path, text)
+        .map_err(|e| runtime(anyhow!("cannot write {}: {e}", path.display())))?;
     println!("{OK} wrote {}", path.display());
     Ok(Exit::Success)
 }

@@ -43,7 +43,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Output for humans (table) or scripts (json).
-    #[arg(long, global = true, value_enum, default_value = "table", env = "BATON_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "table",
+        env = "BATON_FORMAT"
+    )]
     pub format: Format,
     /// More logging (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -81,8 +87,9 @@ fn init_logging(cli: &Cli) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},cranelift=warn,wasmtime=warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},cranelift=warn,wasmtime=warn"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -135,7 +142,10 @@ async fn run(cli: Cli) -> CliResult {
         flags.push(("store.db", db.clone()));
     }
     if let Some(dir) = &cli.cache_dir {
-        flags.push(("runtime.cache-dir", cwd.join(dir).to_string_lossy().into_owned()));
+        flags.push((
+            "runtime.cache-dir",
+            cwd.join(dir).to_string_lossy().into_owned(),
+        ));
     }
     let config = Config::load(&cwd, cli.config.as_deref(), &flags, &|name| {
         std::env::var(name).ok()
@@ -173,7 +183,10 @@ fn open_runtime(config: &Config) -> Result<Runtime, CliError> {
 }
 
 fn open_state(config: &Config) -> Result<Arc<PluginState>, CliError> {
-    let db = config.get("store.db").map(|v| v.value.clone()).unwrap_or_default();
+    let db = config
+        .get("store.db")
+        .map(|v| v.value.clone())
+        .unwrap_or_default();
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         return Err(usage(anyhow!(
             "PostgreSQL stores are not supported by this build yet; use a SQLite path for store.db"

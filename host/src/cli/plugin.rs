@@ -110,12 +110,15 @@ pub async fn run(
         PluginCommand::Inspect { file } => inspect(config, &rt()?, file, format).await,
         PluginCommand::Call(args) => call(config, &rt()?, args, format).await,
         PluginCommand::New { kind, name, dir } => {
-            let created = crate::scaffold::create(kind, name, &config.cwd.join(dir))
-                .map_err(usage)?;
+            let created =
+                crate::scaffold::create(kind, name, &config.cwd.join(dir)).map_err(usage)?;
             if format == Format::Json {
                 output::json(&json!({"created": created, "kind": kind, "name": name}));
             } else {
-                println!("{OK} created {kind} plugin `{name}` in {}", created.display());
+                println!(
+                    "{OK} created {kind} plugin `{name}` in {}",
+                    created.display()
+                );
                 println!(
                     "{INFO} build it:  cargo build --release --manifest-path {}/Cargo.toml",
                     created.display()
@@ -128,7 +131,9 @@ pub async fn run(
             }
             Ok(Exit::Success)
         }
-        PluginCommand::Add { file, name } => add(config, &rt()?, file, name.as_deref(), format).await,
+        PluginCommand::Add { file, name } => {
+            add(config, &rt()?, file, name.as_deref(), format).await
+        }
     }
 }
 
@@ -213,7 +218,11 @@ async fn list(config: &Config, rt: &Runtime, format: Format) -> CliResult {
     } else {
         output::table(&["plugin", "kind", "version", "sha256", "grants"], &rows);
     }
-    Ok(if failed { Exit::Degraded } else { Exit::Success })
+    Ok(if failed {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    })
 }
 
 fn grants_summary(grants: &Grants) -> String {
@@ -268,7 +277,10 @@ async fn inspect(config: &Config, rt: &Runtime, file: &Path, format: Format) -> 
     }
     println!("file      {}", spec.path.display());
     println!("sha256    {}", examined.digest);
-    println!("world     {} (baton:plugin@{WIT_VERSION})", examined.world.qualified());
+    println!(
+        "world     {} (baton:plugin@{WIT_VERSION})",
+        examined.world.qualified()
+    );
     println!("plugin    {} {} — {}", d.name, d.version, d.summary);
     let asks = &d.asks;
     println!(
@@ -314,11 +326,18 @@ fn call_spec(config: &Config, args: &CallArgs) -> Result<PluginSpec, CliError> {
         let writable = match parts.next() {
             None | Some("ro") => false,
             Some("rw") => true,
-            Some(other) => return Err(usage(anyhow!("--dir `{dir}`: mode `{other}` is not ro or rw"))),
+            Some(other) => {
+                return Err(usage(anyhow!(
+                    "--dir `{dir}`: mode `{other}` is not ro or rw"
+                )));
+            }
         };
         let host = config.cwd.join(host);
         if !host.is_dir() {
-            return Err(usage(anyhow!("--dir `{dir}`: {} is not a directory", host.display())));
+            return Err(usage(anyhow!(
+                "--dir `{dir}`: {} is not a directory",
+                host.display()
+            )));
         }
         grants.files.push(FileGrant {
             host: host.to_string_lossy().into_owned(),
@@ -370,10 +389,11 @@ fn call_input(input: &Value, world: World) -> Result<CallInput, CliError> {
         .ok_or_else(|| usage(anyhow!("--input must be a JSON object")))?;
     match world {
         World::Resolver => {
-            let id = object
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| usage(anyhow!("a resolver's --input needs a string `id`, e.g. {{\"id\": \"10.1234/abc\"}}")))?;
+            let id = object.get("id").and_then(Value::as_str).ok_or_else(|| {
+                usage(anyhow!(
+                    "a resolver's --input needs a string `id`, e.g. {{\"id\": \"10.1234/abc\"}}"
+                ))
+            })?;
             let mut payload = object.clone();
             payload.remove("id");
             Ok(CallInput::Resolve(types::Artifact {
@@ -388,7 +408,10 @@ fn call_input(input: &Value, world: World) -> Result<CallInput, CliError> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| usage(anyhow!("an agent's --input needs a string `prompt`")))?;
             let options = object.get("options").cloned().unwrap_or(json!({}));
-            let model = object.get("model").and_then(Value::as_str).map(String::from);
+            let model = object
+                .get("model")
+                .and_then(Value::as_str)
+                .map(String::from);
             Ok(CallInput::Agent(
                 types::AgentRequest {
                     prompt: prompt.to_string(),
@@ -431,13 +454,19 @@ async fn call_once(
     args: &CallArgs,
 ) -> Result<Result<Value, PluginError>, CliError> {
     Ok(match input {
-        CallInput::Resolve(artifact) => rt
-            .resolve(plugin, artifact.clone(), 1)
-            .await
-            .map(|report| document(plugin, report, |v| match v {
-                Ok(candidates) => Ok(json!(candidates.iter().map(wit_json::candidate).collect::<Vec<_>>())),
-                Err(f) => Err(f.clone()),
-            })),
+        CallInput::Resolve(artifact) => {
+            rt.resolve(plugin, artifact.clone(), 1).await.map(|report| {
+                document(plugin, report, |v| match v {
+                    Ok(candidates) => Ok(json!(
+                        candidates
+                            .iter()
+                            .map(wit_json::candidate)
+                            .collect::<Vec<_>>()
+                    )),
+                    Err(f) => Err(f.clone()),
+                })
+            })
+        }
         CallInput::Stage(params) => {
             let io = stage_io(config, args)?;
             rt.run_stage(plugin, &io, "call", "call", params, 1)
@@ -451,17 +480,15 @@ async fn call_once(
                     doc
                 })
         }
-        CallInput::Agent(request, model) => {
-            match rt.open_session(plugin, model.clone()).await {
-                Ok(mut session) => session.send(request.clone()).await.map(|report| {
-                    document(plugin, report, |v| match v {
-                        Ok(reply) => Ok(wit_json::agent_reply(reply)),
-                        Err(f) => Err(f.clone()),
-                    })
-                }),
-                Err(error) => Err(error),
-            }
-        }
+        CallInput::Agent(request, model) => match rt.open_session(plugin, model.clone()).await {
+            Ok(mut session) => session.send(request.clone()).await.map(|report| {
+                document(plugin, report, |v| match v {
+                    Ok(reply) => Ok(wit_json::agent_reply(reply)),
+                    Err(f) => Err(f.clone()),
+                })
+            }),
+            Err(error) => Err(error),
+        },
     })
 }
 
@@ -481,7 +508,10 @@ fn stage_io(config: &Config, args: &CallArgs) -> Result<StagedIo, CliError> {
         };
         let path = config.cwd.join(path);
         if !path.exists() {
-            return Err(usage(anyhow!("--stage-input `{item}`: {} does not exist", path.display())));
+            return Err(usage(anyhow!(
+                "--stage-input `{item}`: {} does not exist",
+                path.display()
+            )));
         }
         inputs.push((name, path));
     }
@@ -489,7 +519,8 @@ fn stage_io(config: &Config, args: &CallArgs) -> Result<StagedIo, CliError> {
     let output = match &args.output_dir {
         Some(dir) => config.cwd.join(dir),
         None => {
-            std::fs::create_dir_all(&work).map_err(|e| runtime(anyhow!("cannot create {}: {e}", work.display())))?;
+            std::fs::create_dir_all(&work)
+                .map_err(|e| runtime(anyhow!("cannot create {}: {e}", work.display())))?;
             tempfile::Builder::new()
                 .prefix("call-output-")
                 .tempdir_in(&work)
@@ -538,7 +569,11 @@ fn print_call(plugin: &Plugin, document: &Value, format: Format) {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|f| format!("{}={}", f[0].as_str().unwrap_or(""), f[1].as_str().unwrap_or("")))
+                .map(|f| format!(
+                    "{}={}",
+                    f[0].as_str().unwrap_or(""),
+                    f[1].as_str().unwrap_or("")
+                ))
                 .collect::<Vec<_>>()
                 .join(" ")
         );
@@ -552,6 +587,9 @@ fn print_call(plugin: &Plugin, document: &Value, format: Format) {
             "{}",
             serde_json::to_string_pretty(&document["result"]).unwrap_or_default()
         );
+        if let Some(dir) = document["output_dir"].as_str() {
+            eprintln!("{INFO} output in {dir}");
+        }
         eprintln!("{OK} {} answered in {elapsed:.2} ms", plugin.name);
     } else {
         let failure = &document["failure"];

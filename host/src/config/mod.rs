@@ -5,7 +5,7 @@
 pub mod plugins;
 pub mod units;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use plugins::PluginEntry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -430,8 +430,14 @@ mod tests {
         assert_eq!(config.get("defaults.timeout").unwrap().source, Source::Flag);
         assert_eq!(config.size("defaults.memory"), 32 << 20);
         assert_eq!(config.get("defaults.memory").unwrap().source, Source::File);
-        assert_eq!(config.duration("defaults.wall-timeout"), Duration::from_secs(7));
-        assert_eq!(config.get("defaults.wall-timeout").unwrap().source, Source::Env);
+        assert_eq!(
+            config.duration("defaults.wall-timeout"),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            config.get("defaults.wall-timeout").unwrap().source,
+            Source::Env
+        );
         assert_eq!(config.get("store.db").unwrap().source, Source::Default);
     }
 
@@ -496,10 +502,12 @@ http = ["ftp://x"]
         .unwrap();
         let config = Config::load(dir.path(), None, &[], &no_env).unwrap();
         assert_eq!(config.lookup("plugins.u.path").unwrap(), "u.wasm");
-        assert!(config
-            .lookup("plugins.u.grants.http")
-            .unwrap()
-            .contains("127.0.0.1"));
+        assert!(
+            config
+                .lookup("plugins.u.grants.http")
+                .unwrap()
+                .contains("127.0.0.1")
+        );
         assert_eq!(config.lookup("defaults.memory").unwrap(), "256MiB");
         assert!(config.lookup("nope").is_none());
     }

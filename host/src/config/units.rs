@@ -22,7 +22,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         other => {
             return Err(format!(
                 "`{text}` has an unknown size unit `{other}` (use B, KiB, MiB or GiB)"
-            ))
+            ));
         }
     };
     number
@@ -57,7 +57,11 @@ mod tests {
         assert_eq!(parse_size("512 k").unwrap(), 512 << 10);
         assert_eq!(parse_size("2GB").unwrap(), 2 << 30);
         assert!(parse_size("lots").unwrap_err().contains("not a size"));
-        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_size("5 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
     }
 
     #[test]

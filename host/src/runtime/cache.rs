@@ -3,13 +3,13 @@
 //! wrote are ever loaded: regular files (no symlinks) owned by this user, in a directory
 //! private to this user, written atomically (temp file + rename).
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use wasmtime::component::Component;
 use wasmtime::Engine;
+use wasmtime::component::Component;
 
 pub struct CompileCache {
     dir: PathBuf,
@@ -35,8 +35,7 @@ impl CompileCache {
     }
 
     fn entry(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join(format!("{digest}-{}.cwasm", self.engine_key))
+        self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
     /// The compiled component for `bytes` (whose sha256 is `digest`), from the cache or
@@ -85,7 +84,10 @@ fn trusted_cache_file(path: &Path) -> bool {
     let Ok(file) = std::fs::symlink_metadata(path) else {
         return false;
     };
-    let Some(dir) = path.parent().and_then(|d| std::fs::symlink_metadata(d).ok()) else {
+    let Some(dir) = path
+        .parent()
+        .and_then(|d| std::fs::symlink_metadata(d).ok())
+    else {
         return false;
     };
     file.file_type().is_file() && private(&file) && dir.is_dir() && private(&dir)

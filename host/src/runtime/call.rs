@@ -2,6 +2,7 @@
 //! instance), bounds the call by its CPU deadline and wall clock, and turns whatever went wrong
 //! into a typed [`PluginError`]. A store that failed is always dropped.
 
+use super::Runtime;
 use super::bindings::{agent, stage, types};
 use super::engine::deadline_ticks;
 use super::error::{ErrorKind, PluginError};
@@ -12,11 +13,10 @@ use super::plugin::{Limits, Plugin, Pre, WarmResolver};
 use super::policy::HttpPolicy;
 use super::sandbox::{LogRecord, Progress, Sandbox};
 use super::stage_io::StagedIo;
-use super::Runtime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::ResourceAny;
 use wasmtime::Store;
+use wasmtime::component::ResourceAny;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -233,22 +233,35 @@ pub(crate) async fn describe(
         },
     )?;
     let pre = pre.clone();
-    guarded(name, "describe", limits, &mut store, async move |store| {
-        match pre {
+    guarded(
+        name,
+        "describe",
+        limits,
+        &mut store,
+        async move |store| match pre {
             Pre::Resolver(pre) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin.baton_plugin_metadata().call_describe(&mut *store).await
+                plugin
+                    .baton_plugin_metadata()
+                    .call_describe(&mut *store)
+                    .await
             }
             Pre::Stage(pre) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin.baton_plugin_metadata().call_describe(&mut *store).await
+                plugin
+                    .baton_plugin_metadata()
+                    .call_describe(&mut *store)
+                    .await
             }
             Pre::Agent(pre) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin.baton_plugin_metadata().call_describe(&mut *store).await
+                plugin
+                    .baton_plugin_metadata()
+                    .call_describe(&mut *store)
+                    .await
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -282,13 +295,10 @@ impl Runtime {
             attempt,
         };
         let started = Instant::now();
-        let warm = plugin.limits.warm.and_then(|_| {
-            plugin
-                .warm
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop()
-        });
+        let warm = plugin
+            .limits
+            .warm
+            .and_then(|_| plugin.warm.lock().unwrap_or_else(|p| p.into_inner()).pop());
         let (mut store, bindings, calls) = match warm {
             Some(warm) => (warm.store, Some(warm.bindings), warm.calls),
             None => (plugin_store(self, plugin, Vec::new())?, None, 0),
@@ -437,7 +447,11 @@ impl AgentSession {
         let session = match &self.session {
             Ok(session) => *session,
             Err(failure) => {
-                return Ok(report(&mut self.store, Err(failure.clone()), Instant::now()));
+                return Ok(report(
+                    &mut self.store,
+                    Err(failure.clone()),
+                    Instant::now(),
+                ));
             }
         };
         let started = Instant::now();
@@ -459,5 +473,63 @@ impl AgentSession {
         )
         .await?;
         Ok(report(&mut self.store, value, started))
+    }
+}
+
+impl Runtime {
+    /// Keeps `count` resolver instances alive, each after one call, and returns the growth of
+    /// `measure()` (e.g. heap bytes, resident bytes) per instance. For benchmarks.
+    pub async fn live_instance_footprint(
+        &self,
+        plugin: &Plugin,
+        count: usize,
+        measure: impl Fn() -> (usize, usize),
+    ) -> Result<(usize, usize), PluginError> {
+        let Pre::Resolver(pre) = &plugin.pre else {
+            return Err(wrong_world(plugin, "resolve", "resolver"));
+        };
+        let request = types::ResolveRequest {
+            artifact: types::Artifact {
+                id: "footprint".into(),
+                payload: "{}".into(),
+            },
+            settings: plugin.settings.clone(),
+            attempt: 1,
+        };
+        let (heap_before, rss_before) = measure();
+        let mut alive = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut store = plugin_store(self, plugin, Vec::new())?;
+            let pre = pre.clone();
+            let request = &request;
+            let bindings = guarded(
+                &plugin.name,
+                "resolve",
+                &plugin.limits,
+                &mut store,
+                async move |store| {
+                    let bindings = pre.instantiate_async(&mut *store).await?;
+                    let result = bindings
+                        .baton_plugin_resolution()
+                        .call_resolve(&mut *store, request)
+                        .await?;
+                    match result {
+                        Ok(_) => Ok(bindings),
+                        Err(failure) => Err(wasmtime::format_err!(
+                            "the plugin failed: {}",
+                            super::json::failure_line(&failure)
+                        )),
+                    }
+                },
+            )
+            .await?;
+            alive.push((store, bindings));
+        }
+        let (heap_after, rss_after) = measure();
+        drop(alive);
+        Ok((
+            heap_after.saturating_sub(heap_before) / count.max(1),
+            rss_after.saturating_sub(rss_before) / count.max(1),
+        ))
     }
 }

@@ -149,7 +149,11 @@ impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "plugin `{}` {}: {}", self.plugin, self.call, self.kind)?;
         if !self.stderr_tail.is_empty() {
-            write!(f, "\n--- plugin stderr (last lines) ---\n{}", self.stderr_tail)?;
+            write!(
+                f,
+                "\n--- plugin stderr (last lines) ---\n{}",
+                self.stderr_tail
+            )?;
         }
         Ok(())
     }

@@ -84,10 +84,12 @@ pub async fn run(
     let program = programs.iter().find(|p| p.name == name).ok_or_else(|| {
         format!("exec of `{name}` refused: the program is not granted to this plugin")
     })?;
-    if let Some(arg) = args
-        .iter()
-        .find(|arg| !program.args.iter().any(|pattern| glob_matches(pattern, arg)))
-    {
+    if let Some(arg) = args.iter().find(|arg| {
+        !program
+            .args
+            .iter()
+            .any(|pattern| glob_matches(pattern, arg))
+    }) {
         return Err(format!(
             "exec of `{name}` refused: argument `{arg}` matches none of the granted patterns {:?}",
             program.args
@@ -144,8 +146,7 @@ async fn spawn_and_wait(
             }
             Ok::<_, std::io::Error>(())
         };
-        let ((), read_out, read_err, status) =
-            tokio::join!(feed, read_out, read_err, child.wait());
+        let ((), read_out, read_err, status) = tokio::join!(feed, read_out, read_err, child.wait());
         read_out?;
         read_err?;
         Ok::<_, std::io::Error>((status?, out, err))

@@ -85,7 +85,8 @@ impl WasiHttpHooks for HttpGate {
             verdict?;
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            let response = response.map(|body| CappedBody::new(body.boxed_unsync(), cap).boxed_unsync());
+            let response =
+                response.map(|body| CappedBody::new(body.boxed_unsync(), cap).boxed_unsync());
             Ok((
                 response,
                 Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,

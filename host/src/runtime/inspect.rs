@@ -3,8 +3,8 @@
 //! another world or an unserved WIT version with a message naming both sides.
 
 use super::error::ErrorKind;
-use wasmtime::component::Component;
 use wasmtime::Engine;
+use wasmtime::component::Component;
 
 /// The version of `baton:plugin` this host serves.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -59,8 +59,14 @@ impl ComponentInfo {
     pub fn read(engine: &Engine, component: &Component) -> ComponentInfo {
         let ty = component.component_type();
         ComponentInfo {
-            imports: ty.imports(engine).map(|(name, _)| name.to_string()).collect(),
-            exports: ty.exports(engine).map(|(name, _)| name.to_string()).collect(),
+            imports: ty
+                .imports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            exports: ty
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
         }
     }
 
@@ -158,15 +164,27 @@ mod tests {
         ]);
         assert_eq!(resolver.world(None).unwrap(), World::Resolver);
         let err = resolver.world(Some(World::Stage)).unwrap_err().to_string();
-        assert!(err.contains("stage-runner") && err.contains("resolver"), "{err}");
+        assert!(
+            err.contains("stage-runner") && err.contains("resolver"),
+            "{err}"
+        );
     }
 
     #[test]
     fn other_versions_are_named() {
-        let future = info(&["baton:plugin/metadata@0.2.0", "baton:plugin/resolution@0.2.0"]);
+        let future = info(&[
+            "baton:plugin/metadata@0.2.0",
+            "baton:plugin/resolution@0.2.0",
+        ]);
         let err = future.world(None).unwrap_err().to_string();
-        assert!(err.contains("baton:plugin@0.2.0") && err.contains("baton:plugin@0.1.0"), "{err}");
-        let patch = info(&["baton:plugin/metadata@0.1.3", "baton:plugin/resolution@0.1.3"]);
+        assert!(
+            err.contains("baton:plugin@0.2.0") && err.contains("baton:plugin@0.1.0"),
+            "{err}"
+        );
+        let patch = info(&[
+            "baton:plugin/metadata@0.1.3",
+            "baton:plugin/resolution@0.1.3",
+        ]);
         assert_eq!(patch.world(None).unwrap(), World::Resolver);
     }
 
@@ -174,6 +192,9 @@ mod tests {
     fn non_plugins_are_refused() {
         let command = info(&["wasi:cli/run@0.2.6"]);
         let err = command.world(None).unwrap_err().to_string();
-        assert!(err.contains("wasi:cli/run@0.2.6") && err.contains("baton:plugin/resolver"), "{err}");
+        assert!(
+            err.contains("wasi:cli/run@0.2.6") && err.contains("baton:plugin/resolver"),
+            "{err}"
+        );
     }
 }

@@ -25,7 +25,7 @@ use engine::{EngineHandle, EngineSettings};
 use error::{ErrorKind, PluginError};
 use inspect::ComponentInfo;
 use plugin::{Description, Plugin, PluginSpec, Pre, SandboxPolicy};
-use policy::{missing_grants, HttpPolicy};
+use policy::{HttpPolicy, missing_grants};
 use sandbox::Sandbox;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -117,14 +117,14 @@ impl Runtime {
                 }));
             }
         }
-        let (component, outcome) = self
-            .cache
-            .load(self.engine(), &digest, &bytes)
-            .map_err(|e| {
-                fail(ErrorKind::InvalidComponent {
-                    reason: format!("{e:#}"),
-                })
-            })?;
+        let (component, outcome) =
+            self.cache
+                .load(self.engine(), &digest, &bytes)
+                .map_err(|e| {
+                    fail(ErrorKind::InvalidComponent {
+                        reason: format!("{e:#}"),
+                    })
+                })?;
         Ok((component, digest, outcome))
     }
 
@@ -136,10 +136,11 @@ impl Runtime {
         let (component, digest, cache) = self.inspect(spec)?;
         let info = ComponentInfo::read(self.engine(), &component);
         let world = info.world(spec.expected).map_err(fail)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(ErrorKind::Link { reason: format!("{e:#}") }))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            fail(ErrorKind::Link {
+                reason: format!("{e:#}"),
+            })
+        })?;
         let world_error = |e: wasmtime::Error| {
             fail(ErrorKind::WrongWorld {
                 expected: world.qualified(),

@@ -26,7 +26,9 @@ enum HostMatch {
 impl HostPattern {
     pub fn parse(text: &str) -> Result<HostPattern, String> {
         let invalid = |why: &str| {
-            format!("`{text}` is not a `scheme://host:port` pattern ({why}; e.g. `https://api.example.org:443` or `http://127.0.0.1:*`)")
+            format!(
+                "`{text}` is not a `scheme://host:port` pattern ({why}; e.g. `https://api.example.org:443` or `http://127.0.0.1:*`)"
+            )
         };
         let (scheme, rest) = text
             .split_once("://")
@@ -273,8 +275,7 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last)
-    {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -313,7 +314,13 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused_with_an_example() {
-        for bad in ["example.org", "ftp://x", "https://a.*.org", "https://x/path", "http://h:port"] {
+        for bad in [
+            "example.org",
+            "ftp://x",
+            "https://a.*.org",
+            "https://x/path",
+            "http://h:port",
+        ] {
             let e = HostPattern::parse(bad).unwrap_err();
             assert!(e.contains("e.g."), "{bad}: {e}");
         }
@@ -331,7 +338,10 @@ mod tests {
     #[test]
     fn both_locks_apply_at_run_time() {
         let policy = HttpPolicy::new(
-            &["http://127.0.0.1:*".into(), "https://api.example.org".into()],
+            &[
+                "http://127.0.0.1:*".into(),
+                "https://api.example.org".into(),
+            ],
             &["https://api.example.org".into()],
         )
         .unwrap();

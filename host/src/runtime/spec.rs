@@ -10,7 +10,9 @@ use anyhow::{Result, anyhow};
 /// The limits of `entry`, falling back to `defaults.*`.
 pub fn limits(config: &Config, entry: Option<&PluginEntry>) -> Result<Limits> {
     let size = |value: Option<&String>, key: &str| -> Result<u64> {
-        value.map_or(Ok(config.size(key)), |v| parse_size(v).map_err(|e| anyhow!(e)))
+        value.map_or(Ok(config.size(key)), |v| {
+            parse_size(v).map_err(|e| anyhow!(e))
+        })
     };
     let duration = |value: Option<&String>, key: &str| -> Result<std::time::Duration> {
         value.map_or(Ok(config.duration(key)), |v| {
@@ -24,7 +26,10 @@ pub fn limits(config: &Config, entry: Option<&PluginEntry>) -> Result<Limits> {
             entry.and_then(|e| e.wall_timeout.as_ref()),
             "defaults.wall-timeout",
         )?,
-        output_cap: size(entry.and_then(|e| e.output_cap.as_ref()), "defaults.output-cap")?,
+        output_cap: size(
+            entry.and_then(|e| e.output_cap.as_ref()),
+            "defaults.output-cap",
+        )?,
         http_response_cap: config.size("defaults.http-response-cap"),
         exec_timeout: config.duration("defaults.exec-timeout"),
         warm: entry.and_then(|e| e.warm),

@@ -5,7 +5,7 @@
 
 use super::bindings::types::StageInput;
 use super::call::Preopen;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,12 @@ impl StagedIo {
         let staging = tempfile::Builder::new()
             .prefix("stage-inputs-")
             .tempdir_in(work_dir)
-            .with_context(|| format!("cannot create a staging directory in {}", work_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot create a staging directory in {}",
+                    work_dir.display()
+                )
+            })?;
         let mut staged = Vec::new();
         let mut directory_inputs = Vec::new();
         for (name, host) in inputs {

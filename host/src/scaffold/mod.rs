@@ -28,7 +28,9 @@ pub fn create(kind: &str, name: &str, parent: &Path) -> Result<PathBuf> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid {
-        bail!("`{name}` is not a plugin name: use lowercase letters, digits, `-` and `_`, starting with a letter");
+        bail!(
+            "`{name}` is not a plugin name: use lowercase letters, digits, `-` and `_`, starting with a letter"
+        );
     }
     let dir = if parent == Path::new(".") {
         PathBuf::from(name)
@@ -44,7 +46,10 @@ pub fn create(kind: &str, name: &str, parent: &Path) -> Result<PathBuf> {
         .replace("{{crate}}", &crate_name);
     let (workspace_package, workspace_deps) = workspace_tables()?;
     let mut files: Vec<(PathBuf, String)> = vec![
-        (PathBuf::from("Cargo.toml"), plugin_manifest(name, &workspace_deps)?),
+        (
+            PathBuf::from("Cargo.toml"),
+            plugin_manifest(name, &workspace_deps)?,
+        ),
         (PathBuf::from("Cargo.lock"), WORKSPACE_LOCK.to_string()),
         (
             PathBuf::from(".cargo/config.toml"),

@@ -1,7 +1,7 @@
 //! Versioned schema migrations: each runs once, in order, inside a transaction, and the
 //! version reached is kept in `PRAGMA user_version`.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use rusqlite::Connection;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Append only; never edit a shipped one.

@@ -15,8 +15,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens (creating it and its directory if needed) and migrates the database at `path`.
 pub fn open_sqlite(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open the database {}", path.display()))?;

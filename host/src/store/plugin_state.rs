@@ -2,7 +2,7 @@
 //! survives restarts, with size limits that keep one plugin from filling the disk.
 
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Mutex;
 
 pub const MAX_KEY_BYTES: usize = 256;
