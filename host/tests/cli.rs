@@ -126,3 +126,28 @@ fn version_help_and_completions() {
     let bash = project.baton(&["completions", "bash"]).expect(0);
     assert!(bash.stdout().contains("_baton"));
 }
+
+#[test]
+fn a_small_address_space_falls_back_from_the_pooling_allocator() {
+    let project = Project::new();
+    let noop = plugin("noop");
+    // 8 GiB of address space cannot hold the pool's reservations.
+    let script = format!(
+        "ulimit -v 8388608 && exec {} plugin call {} --input '{{\"id\":\"x\",\"url\":\"https://example.org/a.pdf\"}}'",
+        env!("CARGO_BIN_EXE_baton"),
+        noop.display()
+    );
+    let run = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(project.path())
+        .env("BATON_CACHE_DIR", common::shared_cache())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("falling back to on-demand allocation"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("https://example.org/a.pdf"));
+}

@@ -334,3 +334,36 @@ fn inspect_shows_world_version_digest_and_imports() {
         "{doc}"
     );
 }
+
+#[test]
+fn exec_is_killed_at_the_granted_timeout() {
+    let project = Project::new();
+    std::fs::copy(plugin("cli-agent"), project.path().join("agent.wasm")).unwrap();
+    project.write(
+        "baton.toml",
+        r#"
+[plugins.sleeper]
+path = "agent.wasm"
+settings = { program = "sleep", args = ["30"], prompt-via = "stdin" }
+[plugins.sleeper.grants]
+exec = [{ program = "sleep", args = ["30"], timeout = "300ms" }]
+"#,
+    );
+    let started = std::time::Instant::now();
+    let run = project
+        .baton(&[
+            "plugin",
+            "call",
+            "sleeper",
+            "--format",
+            "json",
+            "--input",
+            r#"{"prompt": "zzz"}"#,
+        ])
+        .expect(30);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the program was not killed"
+    );
+    assert_eq!(run.json()["failure"]["kind"], "retry", "{}", run.stdout());
+}

@@ -29,7 +29,7 @@ pub enum PluginCommand {
     },
     /// Call a plugin once, the author's dev loop: prints the result or the typed error.
     /// Exit 0 on success, 30 when the plugin fails, 20 on bad usage.
-    Call(CallArgs),
+    Call(Box<CallArgs>),
     /// Scaffold a new plugin crate that builds with one cargo command.
     New {
         /// resolver, stage or agent.

@@ -341,17 +341,17 @@ fn plugin_problems(entry: &PluginEntry, root: &Path) -> Vec<String> {
     if entry.path.trim().is_empty() {
         problems.push("`path` is required".into());
     }
-    if let Some(pin) = &entry.sha256 {
-        if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
-            problems.push(format!("`sha256` must be 64 hex digits, got `{pin}`"));
-        }
+    if let Some(pin) = &entry.sha256
+        && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        problems.push(format!("`sha256` must be 64 hex digits, got `{pin}`"));
     }
-    if let Some(kind) = &entry.kind {
-        if !["resolver", "stage", "agent"].contains(&kind.as_str()) {
-            problems.push(format!(
-                "`kind` must be resolver, stage or agent, got `{kind}`"
-            ));
-        }
+    if let Some(kind) = &entry.kind
+        && !["resolver", "stage", "agent"].contains(&kind.as_str())
+    {
+        problems.push(format!(
+            "`kind` must be resolver, stage or agent, got `{kind}`"
+        ));
     }
     for (field, value) in [("memory", &entry.memory), ("output-cap", &entry.output_cap)] {
         if let Some(Err(e)) = value.as_deref().map(units::parse_size) {

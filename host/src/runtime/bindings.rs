@@ -14,6 +14,7 @@ pub mod host {
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
             "wasi:random": wasmtime_wasi::p2::bindings::random,
+            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
         },
     });
 }
@@ -37,6 +38,7 @@ macro_rules! plugin_world {
                     "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
                     "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
                     "wasi:random": wasmtime_wasi::p2::bindings::random,
+                    "wasi:cli": wasmtime_wasi::p2::bindings::cli,
                 },
             });
         }

@@ -176,7 +176,7 @@ fn classify(error: &wasmtime::Error, sandbox: &Sandbox, limits: &Limits) -> Erro
 /// Runs `work` on the store within the wall-clock bound and types any failure.
 async fn guarded<T, F>(
     plugin: &str,
-    call: &str,
+    call: &'static str,
     limits: &Limits,
     store: &mut Store<Sandbox>,
     work: F,
@@ -195,7 +195,6 @@ where
     let sandbox = store.data();
     let mut error = PluginError::new(plugin, call, kind);
     error.stderr_tail = sandbox.stderr.tail(STDERR_TAIL_LINES);
-    error.stdout_tail = sandbox.stdout.tail(STDERR_TAIL_LINES);
     Err(error)
 }
 
@@ -265,7 +264,7 @@ pub(crate) async fn describe(
     .await
 }
 
-fn wrong_world(plugin: &Plugin, call: &str, wanted: &str) -> PluginError {
+fn wrong_world(plugin: &Plugin, call: &'static str, wanted: &str) -> PluginError {
     PluginError::new(
         &plugin.name,
         call,
@@ -324,18 +323,18 @@ impl Runtime {
         )
         .await?;
         let report = report(&mut store, value, started);
-        if let Some(max_calls) = plugin.limits.warm {
-            if calls + 1 < max_calls {
-                plugin
-                    .warm
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(WarmResolver {
-                        store,
-                        bindings,
-                        calls: calls + 1,
-                    });
-            }
+        if let Some(max_calls) = plugin.limits.warm
+            && calls + 1 < max_calls
+        {
+            plugin
+                .warm
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(WarmResolver {
+                    store,
+                    bindings,
+                    calls: calls + 1,
+                });
         }
         Ok(report)
     }

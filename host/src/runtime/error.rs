@@ -126,21 +126,19 @@ pub struct PluginError {
     /// The plugin's configured name, or the file name for `plugin call FILE`.
     pub plugin: String,
     /// The operation: `load`, `describe`, `resolve`, `run`, `session.open`, `session.send`.
-    pub call: String,
+    pub call: &'static str,
     pub kind: ErrorKind,
     /// What the guest printed before it failed (capped), for traps and limits.
     pub stderr_tail: String,
-    pub stdout_tail: String,
 }
 
 impl PluginError {
-    pub fn new(plugin: impl Into<String>, call: impl Into<String>, kind: ErrorKind) -> Self {
+    pub fn new(plugin: impl Into<String>, call: &'static str, kind: ErrorKind) -> Self {
         PluginError {
             plugin: plugin.into(),
-            call: call.into(),
+            call,
             kind,
             stderr_tail: String::new(),
-            stdout_tail: String::new(),
         }
     }
 }

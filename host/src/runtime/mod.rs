@@ -109,13 +109,13 @@ impl Runtime {
         })?;
         check_magic(&bytes).map_err(|reason| fail(ErrorKind::InvalidComponent { reason }))?;
         let digest = hex::encode(Sha256::digest(&bytes));
-        if let Some(expected) = &spec.sha256 {
-            if !expected.eq_ignore_ascii_case(&digest) {
-                return Err(fail(ErrorKind::DigestMismatch {
-                    expected: expected.to_ascii_lowercase(),
-                    actual: digest,
-                }));
-            }
+        if let Some(expected) = &spec.sha256
+            && !expected.eq_ignore_ascii_case(&digest)
+        {
+            return Err(fail(ErrorKind::DigestMismatch {
+                expected: expected.to_ascii_lowercase(),
+                actual: digest,
+            }));
         }
         let (component, outcome) =
             self.cache

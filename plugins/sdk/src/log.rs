@@ -22,42 +22,55 @@ pub fn emit(level: Level, message: &str, fields: &[(&str, &dyn Display)]) {
     crate::bindings::baton::plugin::log::emit(level, message, &fields);
 }
 
+/// Shared body of the level macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log_at {
+    ($level:ident, $message:expr $(, $key:literal => $value:expr)* $(,)?) => {
+        $crate::log::emit(
+            $crate::log::Level::$level,
+            &$message,
+            &[$(($key, &$value as &dyn ::core::fmt::Display)),*],
+        )
+    };
+}
+
 /// Logs at `trace` level: `trace!(message, "key" => value, ...)`.
 #[macro_export]
 macro_rules! trace {
-    ($message:expr $(, $key:literal => $value:expr)* $(,)?) => {
-        $crate::log::emit($crate::log::Level::Trace, &$message, &[$(($key, &$value as &dyn ::core::fmt::Display)),*])
+    ($($arguments:tt)*) => {
+        $crate::__log_at!(Trace, $($arguments)*)
     };
 }
 
 /// Logs at `debug` level: `debug!(message, "key" => value, ...)`.
 #[macro_export]
 macro_rules! debug {
-    ($message:expr $(, $key:literal => $value:expr)* $(,)?) => {
-        $crate::log::emit($crate::log::Level::Debug, &$message, &[$(($key, &$value as &dyn ::core::fmt::Display)),*])
+    ($($arguments:tt)*) => {
+        $crate::__log_at!(Debug, $($arguments)*)
     };
 }
 
 /// Logs at `info` level: `info!(message, "key" => value, ...)`.
 #[macro_export]
 macro_rules! info {
-    ($message:expr $(, $key:literal => $value:expr)* $(,)?) => {
-        $crate::log::emit($crate::log::Level::Info, &$message, &[$(($key, &$value as &dyn ::core::fmt::Display)),*])
+    ($($arguments:tt)*) => {
+        $crate::__log_at!(Info, $($arguments)*)
     };
 }
 
 /// Logs at `warn` level: `warn!(message, "key" => value, ...)`.
 #[macro_export]
 macro_rules! warn {
-    ($message:expr $(, $key:literal => $value:expr)* $(,)?) => {
-        $crate::log::emit($crate::log::Level::Warn, &$message, &[$(($key, &$value as &dyn ::core::fmt::Display)),*])
+    ($($arguments:tt)*) => {
+        $crate::__log_at!(Warn, $($arguments)*)
     };
 }
 
 /// Logs at `error` level: `error!(message, "key" => value, ...)`.
 #[macro_export]
 macro_rules! error {
-    ($message:expr $(, $key:literal => $value:expr)* $(,)?) => {
-        $crate::log::emit($crate::log::Level::Error, &$message, &[$(($key, &$value as &dyn ::core::fmt::Display)),*])
+    ($($arguments:tt)*) => {
+        $crate::__log_at!(Error, $($arguments)*)
     };
 }

@@ -22,30 +22,7 @@ const WRITE_CHUNK: usize = 4096;
 const READ_CHUNK: u64 = 64 * 1024;
 
 pub(crate) fn exchange(request: &Request) -> Result<Response, ErrorKind> {
-    let target = Target::parse(&request.url).map_err(ErrorKind::InvalidUrl)?;
-    let headers = Fields::new();
-    for (name, value) in &request.headers {
-        headers
-            .append(name, value.as_bytes())
-            .map_err(|error| ErrorKind::InvalidHeader {
-                name: name.clone(),
-                error,
-            })?;
-    }
-    let outgoing = OutgoingRequest::new(headers);
-    outgoing
-        .set_method(&request.method)
-        .map_err(|()| ErrorKind::InvalidMethod)?;
-    outgoing
-        .set_scheme(Some(&target.scheme))
-        .map_err(|()| ErrorKind::InvalidUrl("scheme refused by the host"))?;
-    outgoing
-        .set_authority(Some(&target.authority))
-        .map_err(|()| ErrorKind::InvalidUrl("host refused by the host"))?;
-    outgoing
-        .set_path_with_query(Some(&target.path_with_query))
-        .map_err(|()| ErrorKind::InvalidUrl("path refused by the host"))?;
-
+    let outgoing = outgoing_request(request)?;
     let body = match &request.body {
         Some(bytes) => Some((
             outgoing
@@ -68,6 +45,50 @@ pub(crate) fn exchange(request: &Request) -> Result<Response, ErrorKind> {
     }
     let response = wait_response(&future)?;
     read_response(response, request.max_response_bytes)
+}
+
+fn outgoing_request(request: &Request) -> Result<OutgoingRequest, ErrorKind> {
+    let target = Target::parse(&request.url).map_err(ErrorKind::InvalidUrl)?;
+    let outgoing = OutgoingRequest::new(headers(request)?);
+    outgoing
+        .set_method(&request.method)
+        .map_err(|()| ErrorKind::InvalidMethod)?;
+    outgoing
+        .set_scheme(Some(&target.scheme))
+        .map_err(|()| ErrorKind::InvalidUrl("scheme refused by the host"))?;
+    outgoing
+        .set_authority(Some(&target.authority))
+        .map_err(|()| ErrorKind::InvalidUrl("host refused by the host"))?;
+    outgoing
+        .set_path_with_query(Some(&target.path_with_query))
+        .map_err(|()| ErrorKind::InvalidUrl("path refused by the host"))?;
+    Ok(outgoing)
+}
+
+fn headers(request: &Request) -> Result<Fields, ErrorKind> {
+    let fields = Fields::new();
+    let append = |name: &str, value: &[u8]| {
+        fields
+            .append(name, value)
+            .map_err(|error| ErrorKind::InvalidHeader {
+                name: name.to_string(),
+                error,
+            })
+    };
+    for (name, value) in &request.headers {
+        append(name, value.as_bytes())?;
+    }
+    if let Some(bytes) = &request.body {
+        // A known length spares servers that refuse chunked request bodies.
+        let has_length = request
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+        if !has_length {
+            append("content-length", bytes.len().to_string().as_bytes())?;
+        }
+    }
+    Ok(fields)
 }
 
 fn options(request: &Request) -> Option<RequestOptions> {

@@ -1,10 +1,10 @@
-//! The attacks. Each returns the stage summary on success or a fatal failure carrying the
+//! The attacks. Each returns the stage outcome on success or a fatal failure carrying the
 //! error the sandbox produced, so the host's tests can assert on both.
 //!
 //! - `loop`: spins forever without calling the host.
 //! - `memory`: allocates and touches 1 MiB blocks until the host stops it.
 //! - `read-escape` (`path`): reads a file; on success copies its first bytes into the
-//!   output dir and reports `READ n bytes from path`.
+//!   output dir as `escaped.bin` and reports `READ n bytes from path`.
 //! - `write` (`path`): creates or overwrites a file; reports `WROTE path`.
 //! - `http` (`url`, `follow-redirects`): GETs through the SDK client; reports
 //!   `status N body-bytes M`, or fails with the client's error (the host's error code).
@@ -18,7 +18,7 @@ use std::path::Path;
 
 use baton_sdk::fatal;
 use baton_sdk::json::Object;
-use baton_sdk::types::{Failure, StageContext};
+use baton_sdk::types::{Failure, StageContext, StageOutcome};
 
 const BLOCK_BYTES: usize = 1024 * 1024;
 const PAGE_BYTES: usize = 64 * 1024;
@@ -26,11 +26,19 @@ const READ_PREFIX_BYTES: usize = 64;
 const DEFAULT_FLOOD_BYTES: u64 = 50 * 1024 * 1024;
 const MAX_REDIRECTS: u32 = 5;
 
-pub fn run(attack: &str, params: &Object, context: &StageContext) -> Result<String, Failure> {
-    match attack {
+const COPY_NAME: &str = "escaped.bin";
+
+pub fn run(attack: &str, params: &Object, context: &StageContext) -> Result<StageOutcome, Failure> {
+    if attack == "read-escape" {
+        let summary = read(params.required_str("path")?, &context.output_dir)?;
+        return Ok(StageOutcome {
+            summary,
+            outputs: vec![COPY_NAME.into()],
+        });
+    }
+    let summary = match attack {
         "loop" => spin(),
         "memory" => exhaust_memory(),
-        "read-escape" => read(params.required_str("path")?, &context.output_dir),
         "write" => write(params.required_str("path")?),
         "http" => http(
             params.required_str("url")?,
@@ -41,7 +49,11 @@ pub fn run(attack: &str, params: &Object, context: &StageContext) -> Result<Stri
         "env" => Ok(std::env::var(params.required_str("name")?).unwrap_or_else(|_| "unset".into())),
         "echo" => Ok(context.params.clone()),
         other => Err(fatal(format!("unknown attack {other:?}"))),
-    }
+    }?;
+    Ok(StageOutcome {
+        summary,
+        outputs: Vec::new(),
+    })
 }
 
 fn spin() -> ! {
@@ -65,7 +77,7 @@ fn exhaust_memory() -> ! {
 fn read(path: &str, output_dir: &str) -> Result<String, Failure> {
     let bytes = std::fs::read(path).map_err(|error| fatal(format!("read {path}: {error}")))?;
     let prefix = &bytes[..bytes.len().min(READ_PREFIX_BYTES)];
-    let copy = Path::new(output_dir).join("escaped.bin");
+    let copy = Path::new(output_dir).join(COPY_NAME);
     std::fs::write(&copy, prefix)
         .map_err(|error| fatal(format!("write {}: {error}", copy.display())))?;
     Ok(format!("READ {} bytes from {path}", bytes.len()))

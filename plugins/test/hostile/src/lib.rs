@@ -28,11 +28,7 @@ impl baton_sdk::Metadata for Hostile {
 impl baton_sdk::Stage for Hostile {
     fn run(context: StageContext) -> Result<StageOutcome, Failure> {
         let params = Object::parse("params", &context.params)?;
-        let summary = attacks::run(params.required_str("attack")?, &params, &context)?;
-        Ok(StageOutcome {
-            summary,
-            outputs: Vec::new(),
-        })
+        attacks::run(params.required_str("attack")?, &params, &context)
     }
 }
 
