@@ -411,3 +411,54 @@ fn environment_is_empty_unless_granted() {
     let unset = hostile(&project, r#"{"attack": "env", "name": "HOME"}"#, &[]).expect(0);
     assert!(unset.stdout().contains("unset"), "{}", unset.stdout());
 }
+
+/// The notes of every call of `plugin call --repeat N --format json` (one document each).
+fn instance_notes(run: &common::Run) -> Vec<String> {
+    serde_json::Deserializer::from_str(&run.stdout())
+        .into_iter::<serde_json::Value>()
+        .map(|doc| {
+            doc.unwrap()["result"][0]["note"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn calls_get_fresh_instances_unless_a_warm_policy_is_configured() {
+    let project = Project::new();
+    std::fs::copy(plugin("stateful"), project.path().join("stateful.wasm")).unwrap();
+    project.write(
+        "baton.toml",
+        r#"
+[plugins.fresh]
+path = "stateful.wasm"
+[plugins.fresh.grants]
+state = true
+
+[plugins.warm]
+path = "stateful.wasm"
+warm = 2
+[plugins.warm.grants]
+state = true
+"#,
+    );
+    let input = r#"{"id": "x"}"#;
+    let fresh = project
+        .baton(&[
+            "plugin", "call", "fresh", "--repeat", "3", "--format", "json", "--input", input,
+        ])
+        .expect(0);
+    assert_eq!(instance_notes(&fresh), ["instance call 1"; 3]);
+    // An instance serves two calls, then retires.
+    let warm = project
+        .baton(&[
+            "plugin", "call", "warm", "--repeat", "3", "--format", "json", "--input", input,
+        ])
+        .expect(0);
+    assert_eq!(
+        instance_notes(&warm),
+        ["instance call 1", "instance call 2", "instance call 1"]
+    );
+}

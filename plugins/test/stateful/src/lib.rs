@@ -1,10 +1,17 @@
 //! `stateful`: a resolver that counts its calls in the host's state store (key `calls`,
 //! the count as decimal text) and answers with one candidate `counter://N`. It proves that
-//! the state capability works, and that it is refused when not granted.
+//! the state capability works, and that it is refused when not granted. The candidate's note
+//! counts the calls this instance has served (`instance call N`), which shows whether the
+//! host gave the call a fresh instance or a warm one.
 use baton_sdk::types::{Candidate, Capabilities, Description, Failure, PluginKind, ResolveRequest};
 use baton_sdk::{fatal, state};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 const KEY: &str = "calls";
+
+/// Calls served by this instance; lives in linear memory, so a fresh instance starts at 0.
+static INSTANCE_CALLS: AtomicU64 = AtomicU64::new(0);
 
 struct Stateful;
 
@@ -32,6 +39,7 @@ impl baton_sdk::Resolver for Stateful {
                 .and_then(|text| text.parse::<u64>().ok())
                 .ok_or_else(|| fatal(format!("state key {KEY:?} does not hold a count")))?,
         } + 1;
+        let instance_calls = INSTANCE_CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         state::set(KEY, calls.to_string().as_bytes())
             .map_err(|error| fatal(format!("state set {KEY:?}: {error}")))?;
         Ok(vec![Candidate {
@@ -39,7 +47,7 @@ impl baton_sdk::Resolver for Stateful {
             content_type: None,
             score: 1,
             headers: Vec::new(),
-            note: None,
+            note: Some(format!("instance call {instance_calls}")),
         }])
     }
 }
