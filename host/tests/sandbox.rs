@@ -462,3 +462,44 @@ state = true
         ["instance call 1", "instance call 2", "instance call 1"]
     );
 }
+
+#[test]
+fn a_call_stuck_in_host_io_hits_the_wall_clock_bound() {
+    let project = Project::new();
+    let slow = Server::start("127.0.0.1", |_| {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        Reply::json(200, "{}")
+    });
+    let run = hostile(
+        &project,
+        &format!(r#"{{"attack": "http", "url": "{}"}}"#, slow.url("/slow")),
+        &["--allow-host", &slow.origin(), "--wall-timeout", "500ms"],
+    )
+    .expect(30);
+    assert_eq!(error_code(&run), "wall-timeout", "{}", run.stdout());
+}
+
+#[test]
+fn response_bodies_are_capped() {
+    let project = Project::new();
+    project.write("baton.toml", "[defaults]\nhttp-response-cap = \"1KiB\"\n");
+    let big = Server::start("127.0.0.1", |_| Reply::json(200, &"x".repeat(64 << 10)));
+    let run = hostile(
+        &project,
+        &format!(r#"{{"attack": "http", "url": "{}"}}"#, big.url("/big")),
+        &["--allow-host", &big.origin()],
+    )
+    .expect(30);
+    let reason = run.json()["failure"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("response body size exceeds limit: 1024"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("backtrace"),
+        "host internals reached the guest: {reason}"
+    );
+}
