@@ -4,6 +4,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod ledger;
+pub mod limiter;
+pub mod queue;
 pub mod runtime;
 pub mod scaffold;
 pub mod store;

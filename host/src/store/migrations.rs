@@ -14,6 +14,69 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (plugin, key)
     ) WITHOUT ROWID;",
+    // 2: the job queue, its attempts, the ledger, the artifact manifest and daily quotas.
+    "CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        plugin TEXT,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        run_after INTEGER NOT NULL DEFAULT 0,
+        wait_reason TEXT,
+        lease_owner TEXT,
+        lease_expires INTEGER,
+        fence INTEGER NOT NULL DEFAULT 0,
+        recoveries INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        result TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX jobs_ready ON jobs (priority DESC, run_after, id) WHERE state = 'queued';
+    CREATE INDEX jobs_leases ON jobs (lease_expires) WHERE state = 'running';
+    CREATE INDEX jobs_state ON jobs (state);
+    CREATE TABLE attempts (
+        job_id INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome TEXT,
+        detail TEXT,
+        PRIMARY KEY (job_id, attempt)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        job_id INTEGER,
+        event TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_job ON events (job_id) WHERE job_id IS NOT NULL;
+    CREATE TABLE artifacts (
+        key TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        resolver TEXT NOT NULL,
+        content_type TEXT,
+        fetched_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE quotas (
+        key TEXT NOT NULL,
+        day TEXT NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (key, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

@@ -1,8 +1,13 @@
 //! Durable storage. SQLite (WAL) is the embedded default, one file at `.baton/baton.db`;
 //! schema changes are versioned migrations applied on open.
 
+pub mod artifacts;
 pub mod migrations;
+pub mod ops;
 pub mod plugin_state;
+pub mod queue;
+pub mod sqlite_queue;
+pub mod stats;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;

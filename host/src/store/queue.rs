@@ -1,0 +1,527 @@
+//! The job queue on SQLite: enqueue, claim with a fencing token, finish, heartbeat, recover
+//! expired leases, release, retry and cancel; every change writes its ledger events in the
+//! same transaction. Callers batch: one transaction serves many jobs (group commit).
+
+use crate::ledger::Event;
+use crate::queue::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::{Value, json};
+
+/// A ready job offered to the claim filter (e.g. per-resolver concurrency caps).
+pub struct Offer<'a> {
+    pub plugin: Option<&'a str>,
+}
+
+/// Applies `events` to the `events` table inside `tx`.
+pub fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO events (at, job_id, event, data) VALUES (?1, ?2, ?3, ?4)")?;
+    for event in events {
+        stmt.execute(params![
+            event.at,
+            event.job_id,
+            event.event,
+            event.to_json().to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Inserts jobs; returns for each whether it was new (false: a duplicate key, unchanged).
+pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<bool>> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO jobs (key, kind, plugin, payload, priority, state, max_attempts,
+                           run_after, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, 0, ?7, ?7)
+         ON CONFLICT (key) DO NOTHING",
+    )?;
+    let mut inserted = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let changed = stmt.execute(params![
+            job.key,
+            job.kind,
+            job.plugin,
+            job.payload,
+            job.priority,
+            job.max_attempts,
+            now
+        ])?;
+        inserted.push(changed == 1);
+    }
+    Ok(inserted)
+}
+
+/// Claims up to `limit` ready jobs that `accept` admits, leasing them to `owner` until
+/// `lease_until` with a new fencing token each.
+pub fn claim(
+    tx: &Transaction<'_>,
+    owner: &str,
+    limit: usize,
+    now: i64,
+    lease_until: i64,
+    accept: &mut dyn FnMut(&Offer<'_>) -> bool,
+    events: &mut Vec<Event>,
+) -> Result<Vec<Claimed>> {
+    let mut select = tx.prepare_cached(
+        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at
+         FROM jobs WHERE state = 'queued' AND run_after <= ?1
+         ORDER BY priority DESC, run_after, id LIMIT ?2",
+    )?;
+    let scan = (limit * 4).max(64);
+    let rows = select.query_map(params![now, scan as i64], |row| {
+        Ok(Claimed {
+            id: row.get(0)?,
+            key: row.get(1)?,
+            plugin: row.get(2)?,
+            payload: row.get(3)?,
+            attempt: row.get::<_, u32>(4)? + 1,
+            max_attempts: row.get(5)?,
+            fence: row.get::<_, i64>(6)? + 1,
+            enqueued_at: row.get(7)?,
+        })
+    })?;
+    let mut claimed = Vec::with_capacity(limit);
+    for row in rows {
+        let job = row?;
+        if claimed.len() == limit {
+            break;
+        }
+        if accept(&Offer {
+            plugin: job.plugin.as_deref(),
+        }) {
+            claimed.push(job);
+        }
+    }
+    drop(select);
+    let mut update = tx.prepare_cached(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?2,
+                lease_expires = ?3, fence = ?4, wait_reason = NULL, updated_at = ?5
+         WHERE id = ?1",
+    )?;
+    let mut attempt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO attempts (job_id, attempt, owner, started_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for job in &claimed {
+        update.execute(params![job.id, owner, lease_until, job.fence, now])?;
+        attempt.execute(params![job.id, job.attempt, owner, now])?;
+        events.push(Event::job(
+            now,
+            job.id,
+            &job.key,
+            "running",
+            json!({"attempt": job.attempt, "owner": owner}),
+        ));
+    }
+    Ok(claimed)
+}
+
+/// Records how attempts ended. An outcome whose fence no longer matches (the lease was
+/// recovered and maybe re-claimed) changes nothing; returns which outcomes were applied.
+pub fn finish(
+    tx: &Transaction<'_>,
+    outcomes: &[(Claimed, Outcome)],
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Vec<bool>> {
+    let mut applied = Vec::with_capacity(outcomes.len());
+    let mut attempt = tx.prepare_cached(
+        "UPDATE attempts SET finished_at = ?3, outcome = ?4, detail = ?5
+         WHERE job_id = ?1 AND attempt = ?2",
+    )?;
+    for (job, outcome) in outcomes {
+        let (state, run_after, wait_reason, error, result, snooze) = match outcome {
+            Outcome::Done { result } => (
+                JobState::Done,
+                0,
+                None,
+                None,
+                Some(result.to_string()),
+                false,
+            ),
+            Outcome::Skipped { reason } => (
+                JobState::Skipped,
+                0,
+                None,
+                Some(reason.clone()),
+                None,
+                false,
+            ),
+            Outcome::Failed { reason } => {
+                (JobState::Failed, 0, None, Some(reason.clone()), None, false)
+            }
+            Outcome::Retry {
+                reason,
+                at,
+                snooze,
+                wait_reason,
+            } => {
+                if !snooze && job.attempt >= job.max_attempts {
+                    let reason = format!("gave up after {} attempts: {reason}", job.attempt);
+                    (JobState::Failed, 0, None, Some(reason), None, false)
+                } else {
+                    (
+                        JobState::Queued,
+                        *at,
+                        Some(wait_reason.clone()),
+                        Some(reason.clone()),
+                        None,
+                        *snooze,
+                    )
+                }
+            }
+        };
+        let changed = tx.execute(
+            "UPDATE jobs SET state = ?3, run_after = ?4, wait_reason = ?5,
+                    last_error = COALESCE(?6, last_error), result = COALESCE(?7, result),
+                    attempts = attempts - ?8, lease_owner = NULL, lease_expires = NULL,
+                    updated_at = ?9
+             WHERE id = ?1 AND fence = ?2 AND state = 'running'",
+            params![
+                job.id,
+                job.fence,
+                state.as_str(),
+                run_after,
+                wait_reason,
+                error,
+                result,
+                i64::from(snooze),
+                now
+            ],
+        )?;
+        let ok = changed == 1;
+        applied.push(ok);
+        if !ok {
+            events.push(Event::job(
+                now,
+                job.id,
+                &job.key,
+                "fenced",
+                json!({
+                    "attempt": job.attempt, "outcome": state.as_str(),
+                    "note": "the lease was lost; this outcome was discarded"
+                }),
+            ));
+            continue;
+        }
+        attempt.execute(params![job.id, job.attempt, now, state.as_str(), error])?;
+        let mut data = json!({"attempt": job.attempt});
+        if let Some(error) = &error {
+            data["reason"] = json!(error);
+        }
+        if let Some(wait) = &wait_reason {
+            data["wait"] = json!(wait);
+        }
+        let event = match (state, snooze) {
+            (JobState::Queued, true) => "snoozed",
+            (JobState::Queued, false) => "retry",
+            (JobState::Done, _) => "done",
+            (JobState::Skipped, _) => "skipped",
+            _ => "failed",
+        };
+        events.push(Event::job(now, job.id, &job.key, event, data));
+    }
+    Ok(applied)
+}
+
+/// Extends the leases of `jobs` held under their fences; returns how many were extended.
+pub fn heartbeat(tx: &Transaction<'_>, jobs: &[(i64, i64)], lease_until: i64) -> Result<usize> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE jobs SET lease_expires = ?3 WHERE id = ?1 AND fence = ?2 AND state = 'running'",
+    )?;
+    let mut extended = 0;
+    for (id, fence) in jobs {
+        extended += stmt.execute(params![id, fence, lease_until])?;
+    }
+    Ok(extended)
+}
+
+/// Returns running jobs whose lease expired (or whose owner is in `dead_owners`) to the
+/// queue; a job recovered more than `max_recoveries` times fails as a poison pill.
+pub fn recover(
+    tx: &Transaction<'_>,
+    now: i64,
+    dead_owners: &[String],
+    max_recoveries: u32,
+    events: &mut Vec<Event>,
+) -> Result<(usize, usize)> {
+    let mut select = tx.prepare_cached(
+        "SELECT id, key, recoveries, lease_owner FROM jobs
+         WHERE state = 'running' AND lease_expires < ?1",
+    )?;
+    let mut stale: Vec<(i64, String, u32, String)> = select
+        .query_map(params![now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    drop(select);
+    if !dead_owners.is_empty() {
+        let mut by_owner = tx.prepare_cached(
+            "SELECT id, key, recoveries, lease_owner FROM jobs
+             WHERE state = 'running' AND lease_owner = ?1 AND lease_expires >= ?2",
+        )?;
+        for owner in dead_owners {
+            let rows = by_owner.query_map(params![owner, now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            for row in rows {
+                stale.push(row?);
+            }
+        }
+    }
+    let (mut recovered, mut poisoned) = (0, 0);
+    for (id, key, recoveries, owner) in stale {
+        if recoveries + 1 > max_recoveries {
+            let reason = format!(
+                "poison pill: its worker was lost {} times (last owner {owner})",
+                recoveries + 1
+            );
+            tx.execute(
+                "UPDATE jobs SET state = 'failed', recoveries = recoveries + 1, last_error = ?2,
+                        lease_owner = NULL, lease_expires = NULL, updated_at = ?3 WHERE id = ?1",
+                params![id, reason, now],
+            )?;
+            events.push(Event::job(
+                now,
+                id,
+                &key,
+                "failed",
+                json!({"reason": reason}),
+            ));
+            poisoned += 1;
+        } else {
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', recoveries = recoveries + 1, run_after = 0,
+                        wait_reason = ?2, lease_owner = NULL, lease_expires = NULL,
+                        updated_at = ?3 WHERE id = ?1",
+                params![id, format!("recovered from lost worker {owner}"), now],
+            )?;
+            events.push(Event::job(
+                now,
+                id,
+                &key,
+                "recovered",
+                json!({"owner": owner}),
+            ));
+            recovered += 1;
+        }
+    }
+    if recovered + poisoned > 0 {
+        bump_counter(tx, "recoveries", (recovered + poisoned) as i64)?;
+    }
+    Ok((recovered, poisoned))
+}
+
+/// Gives the leases of `jobs` back without using up their attempt (graceful shutdown).
+pub fn release(
+    tx: &Transaction<'_>,
+    jobs: &[Claimed],
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<usize> {
+    let mut released = 0;
+    for job in jobs {
+        let changed = tx.execute(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_after = 0,
+                    wait_reason = 'released at shutdown', lease_owner = NULL,
+                    lease_expires = NULL, updated_at = ?3
+             WHERE id = ?1 AND fence = ?2 AND state = 'running'",
+            params![job.id, job.fence, now],
+        )?;
+        if changed == 1 {
+            tx.execute(
+                "DELETE FROM attempts WHERE job_id = ?1 AND attempt = ?2",
+                params![job.id, job.attempt],
+            )?;
+            events.push(Event::job(now, job.id, &job.key, "released", json!({})));
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+pub fn bump_counter(tx: &Transaction<'_>, name: &str, by: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+        params![name, by],
+    )?;
+    Ok(())
+}
+
+pub fn counter(conn: &Connection, name: &str) -> Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM counters WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+const JOB_COLUMNS: &str = "id, key, kind, plugin, payload, priority, state, attempts, max_attempts,
+    run_after, wait_reason, lease_owner, lease_expires, fence, recoveries, last_error, result,
+    created_at, updated_at";
+
+fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let state: String = row.get(6)?;
+    let payload: String = row.get(4)?;
+    let result: Option<String> = row.get(16)?;
+    Ok(Job {
+        id: row.get(0)?,
+        key: row.get(1)?,
+        kind: row.get(2)?,
+        plugin: row.get(3)?,
+        payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+        priority: row.get(5)?,
+        state: JobState::parse(&state).unwrap_or(JobState::Failed),
+        attempts: row.get(7)?,
+        max_attempts: row.get(8)?,
+        run_after: row.get(9)?,
+        wait_reason: row.get(10)?,
+        lease_owner: row.get(11)?,
+        lease_expires: row.get(12)?,
+        fence: row.get(13)?,
+        recoveries: row.get(14)?,
+        last_error: row.get(15)?,
+        result: result.map(|r| serde_json::from_str(&r).unwrap_or(Value::String(r))),
+        created_at: row.get(17)?,
+        updated_at: row.get(18)?,
+    })
+}
+
+pub fn job(conn: &Connection, key: &str) -> Result<Option<Job>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?1"),
+            params![key],
+            job_from_row,
+        )
+        .optional()?)
+}
+
+pub fn list(conn: &Connection, state: Option<JobState>, limit: usize) -> Result<Vec<Job>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1)
+         ORDER BY updated_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let jobs = stmt
+        .query_map(
+            params![state.map(JobState::as_str), limit as i64],
+            job_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(jobs)
+}
+
+pub fn attempts(conn: &Connection, job_id: i64) -> Result<Vec<Attempt>> {
+    let mut stmt = conn.prepare(
+        "SELECT attempt, owner, started_at, finished_at, outcome, detail FROM attempts
+         WHERE job_id = ?1 ORDER BY attempt",
+    )?;
+    let rows = stmt
+        .query_map(params![job_id], |r| {
+            Ok(Attempt {
+                attempt: r.get(0)?,
+                owner: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                outcome: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The ledger lines of one job, oldest first.
+pub fn job_events(conn: &Connection, job_id: i64, limit: usize) -> Result<Vec<Value>> {
+    let mut stmt = conn.prepare(
+        "SELECT data FROM (SELECT id, data FROM events WHERE job_id = ?1 ORDER BY id DESC LIMIT ?2)
+         ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map(params![job_id, limit as i64], |r| r.get::<_, String>(0))?
+        .map(|text| Ok(serde_json::from_str(&text?).unwrap_or(Value::Null)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Requeues failed jobs: all, or with `max_attempts`, those that made fewer attempts than
+/// that (and may now make up to that many). Returns the keys.
+pub fn retry_failed(
+    tx: &Transaction<'_>,
+    max_attempts: Option<u32>,
+    dry_run: bool,
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Vec<String>> {
+    let mut select = tx.prepare(
+        "SELECT id, key, attempts FROM jobs WHERE state = 'failed' AND (?1 IS NULL OR attempts < ?1)
+         ORDER BY id",
+    )?;
+    let failed: Vec<(i64, String, u32)> = select
+        .query_map(params![max_attempts], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    drop(select);
+    if dry_run {
+        return Ok(failed.into_iter().map(|(_, key, _)| key).collect());
+    }
+    for (id, key, attempts) in &failed {
+        let max = max_attempts.map_or(format!("{attempts} + max_attempts"), |m| m.to_string());
+        tx.execute(
+            &format!(
+                "UPDATE jobs SET state = 'queued', run_after = 0, wait_reason = 'retried by hand',
+                        recoveries = 0, max_attempts = {max}, updated_at = ?2 WHERE id = ?1"
+            ),
+            params![id, now],
+        )?;
+        events.push(Event::job(
+            now,
+            *id,
+            key,
+            "retry",
+            json!({"by": "retry-failed"}),
+        ));
+    }
+    Ok(failed.into_iter().map(|(_, key, _)| key).collect())
+}
+
+/// Cancels a job that has not ended; returns its state before, or `None` if unknown.
+pub fn cancel(
+    tx: &Transaction<'_>,
+    key: &str,
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Option<JobState>> {
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, state FROM jobs WHERE key = ?1",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((id, state)) = row else {
+        return Ok(None);
+    };
+    let state = JobState::parse(&state).context("unknown state in the store")?;
+    if !state.is_final() {
+        tx.execute(
+            "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL,
+                    wait_reason = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        events.push(Event::job(
+            now,
+            id,
+            key,
+            "cancelled",
+            json!({"was": state.as_str()}),
+        ));
+    }
+    Ok(Some(state))
+}

@@ -1,0 +1,94 @@
+//! `queue stats`: counts per state, per resolver and per host, throughput over the last
+//! minute, the age of the oldest ready job, recoveries and limiter denials. The JSON form is
+//! documented in docs/queue.md and stable.
+
+use crate::queue::model::JobState;
+use anyhow::Result;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How far back `jobs_per_second` looks.
+const WINDOW_MS: i64 = 60_000;
+/// Most recent ledger rows scanned for the throughput figure.
+const RECENT_EVENTS: i64 = 200_000;
+
+#[derive(Debug, Serialize)]
+pub struct HostStats {
+    pub downloads: i64,
+    pub bytes: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueStats {
+    pub total: i64,
+    /// Every state, zero included.
+    pub states: BTreeMap<&'static str, i64>,
+    /// Jobs per state per resolver (`chain` for jobs that use the configured chain).
+    pub resolvers: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Stored downloads per host.
+    pub hosts: BTreeMap<String, HostStats>,
+    /// Jobs that ended (done, skipped, failed) per second over the last minute.
+    pub jobs_per_second: f64,
+    /// Milliseconds the oldest ready (queued, due) job has waited; null when none.
+    pub oldest_ready_ms: Option<i64>,
+    /// Leases recovered from lost workers, ever.
+    pub recoveries: i64,
+    /// Times a limiter made a job or request wait, ever.
+    pub limiter_denials: i64,
+}
+
+pub fn collect(conn: &Connection, now: i64) -> Result<QueueStats> {
+    let mut states: BTreeMap<&'static str, i64> =
+        JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let mut resolvers: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut stmt =
+        conn.prepare("SELECT COALESCE(plugin, 'chain'), state, COUNT(*) FROM jobs GROUP BY 1, 2")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut total = 0;
+    for row in rows {
+        let (resolver, state, count) = row?;
+        total += count;
+        if let Some(state) = JobState::parse(&state) {
+            *states.entry(state.as_str()).or_default() += count;
+        }
+        *resolvers
+            .entry(resolver)
+            .or_default()
+            .entry(state)
+            .or_default() += count;
+    }
+    let mut hosts = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT host, COUNT(*), SUM(size) FROM artifacts GROUP BY host")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))? {
+        let (host, downloads, bytes) = row?;
+        hosts.insert(host, HostStats { downloads, bytes });
+    }
+    let finished: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM (SELECT at, event FROM events ORDER BY id DESC LIMIT ?1)
+         WHERE at > ?2 AND event IN ('done', 'skipped', 'failed')",
+        params![RECENT_EVENTS, now - WINDOW_MS],
+        |r| r.get(0),
+    )?;
+    let oldest: Option<i64> = conn.query_row(
+        "SELECT MIN(MAX(run_after, created_at)) FROM jobs WHERE state = 'queued' AND run_after <= ?1",
+        params![now],
+        |r| r.get(0),
+    )?;
+    Ok(QueueStats {
+        total,
+        states,
+        resolvers,
+        hosts,
+        jobs_per_second: finished as f64 / (WINDOW_MS as f64 / 1000.0),
+        oldest_ready_ms: oldest.map(|t| (now - t).max(0)),
+        recoveries: super::queue::counter(conn, "recoveries")?,
+        limiter_denials: super::queue::counter(conn, "limiter_denials")?,
+    })
+}
