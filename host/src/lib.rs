@@ -4,9 +4,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod fetch;
 pub mod ledger;
 pub mod limiter;
 pub mod queue;
 pub mod runtime;
 pub mod scaffold;
+pub mod scheduler;
 pub mod store;

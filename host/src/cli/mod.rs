@@ -4,8 +4,10 @@
 
 pub mod config_cmd;
 pub mod exit;
+pub mod job;
 pub mod output;
 pub mod plugin;
+pub mod queue;
 
 use crate::config::Config;
 use crate::runtime::engine::EngineSettings;
@@ -69,6 +71,12 @@ pub enum Command {
     /// Inspect, call, scaffold and configure plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The work queue: enqueue, import, run, stats, list, retry, cancel.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Inspect one job.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Create, show, validate and query the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -156,6 +164,10 @@ async fn run(cli: Cli) -> CliResult {
             plugin::run(command, &config, || open_runtime(&config), cli.format).await
         }
         Command::Config(command) => config_cmd::run(command, &config, &cwd, cli.format),
+        Command::Queue(command) => {
+            queue::run(command, &config, || open_runtime(&config), cli.format).await
+        }
+        Command::Job(command) => job::run(command, &config, cli.format),
         Command::Completions { .. } => Ok(Exit::Success),
     }
 }

@@ -78,6 +78,90 @@ pub const SETTINGS: &[Setting] = &[
         default: "60s",
         help: "upper bound on one program run through `exec`",
     },
+    Setting {
+        key: "queue.resolvers",
+        env: "BATON_RESOLVERS",
+        default: "direct",
+        help: "resolver chain for jobs that name none, comma-separated, in order",
+    },
+    Setting {
+        key: "queue.workers",
+        env: "BATON_WORKERS",
+        default: "8",
+        help: "concurrent jobs of `queue run`",
+    },
+    Setting {
+        key: "queue.max-attempts",
+        env: "BATON_MAX_ATTEMPTS",
+        default: "5",
+        help: "attempts before a job fails (snoozes do not count)",
+    },
+    Setting {
+        key: "queue.lease",
+        env: "BATON_LEASE",
+        default: "30s",
+        help: "how long a worker holds a job between heartbeats before it is recovered",
+    },
+    Setting {
+        key: "queue.max-recoveries",
+        env: "BATON_MAX_RECOVERIES",
+        default: "3",
+        help: "lost leases before a job fails as a poison pill",
+    },
+    Setting {
+        key: "queue.max-per-resolver",
+        env: "BATON_MAX_PER_RESOLVER",
+        default: "0",
+        help: "jobs running per resolver at once (0: no cap)",
+    },
+    Setting {
+        key: "queue.max-per-host",
+        env: "BATON_MAX_PER_HOST",
+        default: "2",
+        help: "downloads running per host at once (0: no cap)",
+    },
+    Setting {
+        key: "queue.backoff",
+        env: "BATON_BACKOFF",
+        default: "2s",
+        help: "first retry delay; doubles per attempt, with jitter",
+    },
+    Setting {
+        key: "queue.backoff-max",
+        env: "BATON_BACKOFF_MAX",
+        default: "10m",
+        help: "longest retry delay",
+    },
+    Setting {
+        key: "queue.download",
+        env: "BATON_DOWNLOAD",
+        default: "true",
+        help: "download the best candidate (false: a resolved job is done with its candidates)",
+    },
+    Setting {
+        key: "queue.accept",
+        env: "BATON_ACCEPT",
+        default: "",
+        help: "content types accepted when a candidate names none, comma-separated (empty: any)",
+    },
+    Setting {
+        key: "queue.max-size",
+        env: "BATON_MAX_SIZE",
+        default: "256MiB",
+        help: "largest download",
+    },
+    Setting {
+        key: "queue.connect-timeout",
+        env: "BATON_CONNECT_TIMEOUT",
+        default: "10s",
+        help: "connect timeout of a download",
+    },
+    Setting {
+        key: "queue.read-timeout",
+        env: "BATON_READ_TIMEOUT",
+        default: "30s",
+        help: "longest wait for the first and between bytes of a download",
+    },
 ];
 
 /// Where a setting's effective value came from.
@@ -119,6 +203,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub values: BTreeMap<&'static str, Value>,
     pub plugins: BTreeMap<String, PluginEntry>,
+    /// `[limits."host:x"]`, `[limits."resolver:y"]`.
+    pub limits: BTreeMap<String, crate::limiter::LimitSpec>,
 }
 
 /// Finds `baton.toml` in `start` or its parents.
@@ -139,6 +225,10 @@ struct FileModel {
     runtime: BTreeMap<String, toml::Value>,
     #[serde(default)]
     defaults: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    queue: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    limits: BTreeMap<String, crate::limiter::LimitSpec>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginEntry>,
 }
@@ -207,6 +297,7 @@ impl Config {
             file,
             values,
             plugins: model.plugins,
+            limits: model.limits,
         };
         let problems = config.problems();
         if !problems.is_empty() {
@@ -229,6 +320,13 @@ impl Config {
         for (key, value) in &self.values {
             if let Err(e) = check_value(key, &value.value) {
                 problems.push(format!("{key} (from {}): {e}", value.source.name()));
+            }
+        }
+        for key in self.limits.keys() {
+            if !key.starts_with("host:") && !key.starts_with("resolver:") {
+                problems.push(format!(
+                    "limits.\"{key}\": keys are `host:NAME` or `resolver:NAME`"
+                ));
             }
         }
         for (name, entry) in &self.plugins {
@@ -265,6 +363,21 @@ impl Config {
     /// A duration setting (validated at load).
     pub fn duration(&self, key: &str) -> Duration {
         units::parse_duration(self.text(key)).unwrap_or_default()
+    }
+
+    /// A comma-separated list setting.
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.text(key)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// A boolean setting (validated at load).
+    pub fn flag(&self, key: &str) -> bool {
+        self.text(key) == "true"
     }
 
     /// A count setting (validated at load).
@@ -311,6 +424,7 @@ fn file_value(model: &FileModel, key: &str) -> Option<String> {
         "store" => &model.store,
         "runtime" => &model.runtime,
         "defaults" => &model.defaults,
+        "queue" => &model.queue,
         _ => return None,
     };
     table.get(name).map(|value| match value {
@@ -321,6 +435,25 @@ fn file_value(model: &FileModel, key: &str) -> Option<String> {
 
 fn check_value(key: &str, text: &str) -> Result<(), String> {
     match key {
+        "queue.workers" | "queue.max-attempts" => match text.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err(format!("`{text}` is not a positive whole number")),
+        },
+        "queue.max-recoveries" | "queue.max-per-resolver" | "queue.max-per-host" => text
+            .parse::<u32>()
+            .map(|_| ())
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        "queue.download" => text
+            .parse::<bool>()
+            .map(|_| ())
+            .map_err(|_| format!("`{text}` is not true or false")),
+        "queue.accept" => Ok(()),
+        "queue.max-size" => units::parse_size(text).map(|_| ()),
+        "queue.lease"
+        | "queue.backoff"
+        | "queue.backoff-max"
+        | "queue.connect-timeout"
+        | "queue.read-timeout" => units::parse_duration(text).map(|_| ()),
         "runtime.max-instances" => match text.parse::<u32>() {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(format!("`{text}` is not a positive whole number")),

@@ -3,3 +3,5 @@
 
 pub mod import;
 pub mod model;
+pub mod setup;
+pub mod work;

@@ -13,7 +13,11 @@ pub type Admit = Box<dyn FnMut(Option<&str>) -> bool + Send>;
 
 /// One operation of a group commit.
 pub enum Op {
-    Enqueue(Vec<NewJob>),
+    /// `ledger: false` for bulk imports, which record one summary event instead.
+    Enqueue {
+        jobs: Vec<NewJob>,
+        ledger: bool,
+    },
     Claim {
         owner: String,
         limit: usize,
@@ -41,6 +45,8 @@ pub enum Op {
         by: i64,
     },
     Events(Vec<Event>),
+    /// How many jobs are not final yet, and when the earliest queued one is due.
+    Pending,
 }
 
 /// What an operation produced, in the order of the operations.
@@ -52,6 +58,7 @@ pub enum OpResult {
     Heartbeat(usize),
     Recovered { recovered: usize, poisoned: usize },
     Released(usize),
+    Pending { open: i64, next_due: Option<i64> },
     Done,
 }
 

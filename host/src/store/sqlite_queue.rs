@@ -31,10 +31,10 @@ impl QueueStore for SqliteQueue {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             results.push(match op {
-                Op::Enqueue(jobs) => {
+                Op::Enqueue { jobs, ledger } => {
                     let inserted = queue::enqueue(&tx, &jobs, now)?;
                     for (job, new) in jobs.iter().zip(&inserted) {
-                        if *new {
+                        if *new && ledger {
                             events.push(Event {
                                 at: now,
                                 job_id: None,
@@ -91,6 +91,15 @@ impl QueueStore for SqliteQueue {
                 Op::Counter { name, by } => {
                     queue::bump_counter(&tx, name, by)?;
                     OpResult::Done
+                }
+                Op::Pending => {
+                    let (open, next_due) = tx.query_row(
+                        "SELECT COUNT(*), MIN(CASE WHEN state = 'queued' THEN run_after END)
+                         FROM jobs WHERE state IN ('queued', 'running', 'blocked')",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    OpResult::Pending { open, next_due }
                 }
                 Op::Events(more) => {
                     events.extend(more);

@@ -1,0 +1,78 @@
+//! `openalex`: a resolver that looks a DOI up in the OpenAlex works API
+//! (`GET {base-url}/works/doi:{doi}[?mailto={mailto}]`) and offers its open-access
+//! locations as download candidates: the best location's PDF, the other open locations'
+//! PDFs, the work's `oa_url`, then landing pages.
+//!
+//! Settings: `{"base-url": "https://api.openalex.org", "mailto": "you@example.org"}` (both
+//! optional; `mailto` puts the requests in OpenAlex's polite pool). The DOI is the
+//! payload's `doi` field, else the artifact id.
+mod candidates;
+mod query;
+mod status;
+
+use core::time::Duration;
+
+use baton_sdk::http::Request;
+use baton_sdk::types::{Candidate, Capabilities, Description, Failure, PluginKind, ResolveRequest};
+use baton_sdk::{fatal, retry, skip};
+
+/// A work record with thousands of authors runs to a few MiB; anything far larger is not one.
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+struct OpenAlex;
+
+impl baton_sdk::Metadata for OpenAlex {
+    fn describe() -> Description {
+        Description {
+            name: "openalex".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: PluginKind::Resolver,
+            summary: "Open-access PDFs and landing pages for a DOI, from the OpenAlex API".into(),
+            capabilities: Capabilities {
+                // The base URL is configurable: the operator grants the actual host.
+                http: vec!["*".into()],
+                ..Capabilities::default()
+            },
+        }
+    }
+}
+
+impl baton_sdk::Resolver for OpenAlex {
+    fn resolve(request: ResolveRequest) -> Result<Vec<Candidate>, Failure> {
+        let query = query::Query::from_request(&request)?;
+        baton_sdk::debug!("querying openalex", "doi" => query.doi, "attempt" => request.attempt);
+        let response = Request::get(query.url())
+            .header("accept", "application/json")
+            .header(
+                "user-agent",
+                concat!("baton-openalex/", env!("CARGO_PKG_VERSION")),
+            )
+            .max_response_bytes(MAX_RESPONSE_BYTES)
+            .timeout(TIMEOUT)
+            .send()
+            .map_err(|error| {
+                if error.is_transient() {
+                    retry(error.to_string())
+                } else {
+                    fatal(error.to_string())
+                }
+            })?;
+        status::check(&response)?;
+        let work: candidates::Work = serde_json::from_slice(&response.body)
+            .map_err(|error| retry(format!("openalex sent an unreadable work: {error}")))?;
+        let found = candidates::from_work(&work);
+        if found.is_empty() {
+            return Err(skip("no open-access location"));
+        }
+        baton_sdk::info!(
+            "resolved",
+            "doi" => query.doi,
+            "work" => work.id.as_deref().unwrap_or("?"),
+            "candidates" => found.len(),
+        );
+        Ok(found)
+    }
+}
+
+baton_sdk::export_resolver!(OpenAlex);
