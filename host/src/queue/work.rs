@@ -245,6 +245,11 @@ impl WorkContext {
                     false,
                 ),
             };
+            if !snooze && job.attempt >= job.max_attempts {
+                return Outcome::Failed {
+                    reason: format!("gave up after {} attempts: {reason}", job.attempt),
+                };
+            }
             let wait = if snooze { "snoozed" } else { "backoff" };
             return Outcome::Retry {
                 wait_reason: format!("{wait} until {}", format_ms(at)),

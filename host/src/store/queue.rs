@@ -28,8 +28,8 @@ pub fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Result<()> {
     Ok(())
 }
 
-/// Inserts jobs; returns for each whether it was new (false: a duplicate key, unchanged).
-pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<bool>> {
+/// Inserts jobs; returns for each its new id, or `None` for a duplicate key (unchanged).
+pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<Option<i64>>> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO jobs (key, kind, plugin, payload, priority, state, max_attempts,
                            run_after, created_at, updated_at)
@@ -47,7 +47,7 @@ pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<bo
             job.max_attempts,
             now
         ])?;
-        inserted.push(changed == 1);
+        inserted.push((changed == 1).then(|| tx.last_insert_rowid()));
     }
     Ok(inserted)
 }

@@ -33,18 +33,18 @@ impl QueueStore for SqliteQueue {
             results.push(match op {
                 Op::Enqueue { jobs, ledger } => {
                     let inserted = queue::enqueue(&tx, &jobs, now)?;
-                    for (job, new) in jobs.iter().zip(&inserted) {
-                        if *new && ledger {
-                            events.push(Event {
-                                at: now,
-                                job_id: None,
-                                key: Some(job.key.clone()),
-                                event: "enqueued",
-                                data: serde_json::json!({}),
-                            });
+                    for (job, id) in jobs.iter().zip(&inserted) {
+                        if let (Some(id), true) = (id, ledger) {
+                            events.push(Event::job(
+                                now,
+                                *id,
+                                &job.key,
+                                "enqueued",
+                                serde_json::json!({}),
+                            ));
                         }
                     }
-                    OpResult::Enqueued(inserted)
+                    OpResult::Enqueued(inserted.iter().map(Option::is_some).collect())
                 }
                 Op::Claim {
                     owner,

@@ -10,6 +10,10 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A `content-length` to claim instead of the body's (to send a truncated body).
+    pub claimed_length: Option<usize>,
+    /// Wait this long before answering.
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -18,6 +22,8 @@ impl Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
+            claimed_length: None,
+            delay: None,
         }
     }
 
@@ -26,6 +32,19 @@ impl Reply {
             status: 302,
             headers: vec![("location".into(), location.into())],
             body: Vec::new(),
+            claimed_length: None,
+            delay: None,
+        }
+    }
+
+    /// A body with a content type.
+    pub fn content(content_type: &str, body: Vec<u8>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+            claimed_length: None,
+            delay: None,
         }
     }
 }
@@ -34,6 +53,15 @@ impl Reply {
 pub struct Server {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<String>>>,
+    load: Arc<Load>,
+}
+
+/// Concurrency and timing of the requests a server answered.
+#[derive(Default)]
+struct Load {
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+    arrivals: Mutex<Vec<std::time::Instant>>,
 }
 
 impl Server {
@@ -42,16 +70,23 @@ impl Server {
         let listener = TcpListener::bind((ip, 0)).expect("bind fixture server");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let load = Arc::new(Load::default());
         let seen = requests.clone();
+        let counted = load.clone();
         let route = Arc::new(route);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let route = route.clone();
                 let seen = seen.clone();
-                std::thread::spawn(move || serve(stream, &*route, &seen));
+                let load = counted.clone();
+                std::thread::spawn(move || serve(stream, &*route, &seen, &load));
             }
         });
-        Server { addr, requests }
+        Server {
+            addr,
+            requests,
+            load,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -66,9 +101,32 @@ impl Server {
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// The most requests this server was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.load
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most requests that arrived within any `window`.
+    pub fn max_in_window(&self, window: std::time::Duration) -> usize {
+        let mut arrivals = self.load.arrivals.lock().unwrap().clone();
+        arrivals.sort();
+        let mut best = 0;
+        let mut start = 0;
+        for end in 0..arrivals.len() {
+            while arrivals[end] - arrivals[start] >= window {
+                start += 1;
+            }
+            best = best.max(end - start + 1);
+        }
+        best
+    }
 }
 
-fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, seen: &Mutex<Vec<String>>) {
+fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, seen: &Mutex<Vec<String>>, load: &Load) {
+    use std::sync::atomic::Ordering::SeqCst;
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -88,12 +146,21 @@ fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, seen: &Mutex<Vec<Stri
         .unwrap_or("/")
         .to_string();
     seen.lock().unwrap().push(path.clone());
+    load.arrivals
+        .lock()
+        .unwrap()
+        .push(std::time::Instant::now());
+    let now = load.in_flight.fetch_add(1, SeqCst) + 1;
+    load.max_in_flight.fetch_max(now, SeqCst);
     let reply = route(&path);
     let mut head = format!(
         "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
         reply.status,
-        reply.body.len()
+        reply.claimed_length.unwrap_or(reply.body.len())
     );
+    if let Some(delay) = reply.delay {
+        std::thread::sleep(delay);
+    }
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -101,4 +168,6 @@ fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, seen: &Mutex<Vec<Stri
     let mut stream = stream;
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&reply.body);
+    let _ = stream.flush();
+    load.in_flight.fetch_sub(1, SeqCst);
 }
