@@ -588,3 +588,114 @@ http = ["{}"]
         hex::encode(Sha256::digest(pdf(7)))
     );
 }
+
+fn count_state(project: &Project, state: &str) -> usize {
+    job_states(project).values().filter(|s| *s == state).count()
+}
+
+fn slow_queue(project: &Project, server: &Server, jobs: usize) {
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\n",
+    );
+    let mut lines = String::new();
+    for i in 0..jobs {
+        lines.push_str(&format!(
+            "{{\"id\": \"g{i}\", \"url\": \"{}\"}}\n",
+            server.url(&format!("/slow/{i}.pdf"))
+        ));
+    }
+    project.write("artifacts.jsonl", &lines);
+    project
+        .baton(&["queue", "import", "artifacts.jsonl"])
+        .expect(0);
+}
+
+fn spawn_run(project: &Project) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .current_dir(project.path())
+        .env("BATON_CACHE_DIR", common::shared_cache())
+        .args([
+            "queue",
+            "run",
+            "--workers",
+            "4",
+            "--max-per-host",
+            "4",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until_running(project: &Project) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count_state(project, "running") == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn interrupt(child: &std::process::Child) {
+    // SAFETY: sends SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+#[test]
+fn the_first_signal_lets_in_flight_jobs_finish_and_the_second_releases_them() {
+    let server = Server::start("127.0.0.5", |path| {
+        let mut reply = Reply::content("application/pdf", pdf(path.len()));
+        reply.delay = Some(Duration::from_millis(700));
+        reply
+    });
+    let gentle = Project::new();
+    slow_queue(&gentle, &server, 40);
+    let child = spawn_run(&gentle);
+    wait_until_running(&gentle);
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(summary["done"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(summary["released"], 0, "{summary}");
+    assert_eq!(count_state(&gentle, "running"), 0);
+    assert!(
+        count_state(&gentle, "queued") > 0,
+        "it kept claiming after the signal"
+    );
+
+    let hurried = Project::new();
+    slow_queue(&hurried, &server, 40);
+    let child = spawn_run(&hurried);
+    wait_until_running(&hurried);
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(100));
+    interrupt(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(summary["released"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(count_state(&hurried, "running"), 0);
+    let db = rusqlite::Connection::open(hurried.path().join(".baton/baton.db")).unwrap();
+    let used: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND attempts > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(used, 0, "released jobs lost an attempt");
+}

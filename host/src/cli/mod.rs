@@ -2,6 +2,7 @@
 //! failures to Baton's documented exit codes. This layer parses and prints; the work happens
 //! in the library.
 
+pub mod bench;
 pub mod config_cmd;
 pub mod exit;
 pub mod job;
@@ -80,6 +81,9 @@ pub enum Command {
     /// Create, show, validate and query the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Benchmarks through the real store, scheduler and plugins.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Print a shell completion script, e.g. `baton completions bash > /etc/bash_completion.d/baton`.
     Completions {
         #[arg(value_enum)]
@@ -168,6 +172,9 @@ async fn run(cli: Cli) -> CliResult {
             queue::run(command, &config, || open_runtime(&config), cli.format).await
         }
         Command::Job(command) => job::run(command, &config, cli.format),
+        Command::Bench(command) => {
+            bench::run(command, &config, || open_runtime(&config), cli.format).await
+        }
         Command::Completions { .. } => Ok(Exit::Success),
     }
 }

@@ -352,6 +352,7 @@ async fn run_queue(
         claim_batch: 256,
         owner: setup::owner_id(),
         dead_owners,
+        wake: Arc::default(),
     };
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
     tokio::spawn(forward_signals(signal_tx));

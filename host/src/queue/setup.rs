@@ -178,6 +178,7 @@ pub async fn work_context(
                 .ok()
                 .and_then(|store| store.manifest(key).ok().flatten())
         }),
+        on_start: None,
     };
     Ok(RunSetup { context, chain })
 }

@@ -55,6 +55,8 @@ pub struct WorkContext {
     pub download: bool,
     /// Stored manifest row of an artifact, if its content is already here.
     pub manifest: ManifestLookup,
+    /// Called as each job starts (benchmarks measure enqueue-to-start latency with it).
+    pub on_start: Option<Box<dyn Fn(&Claimed) + Send + Sync>>,
 }
 
 /// A job's outcome and, when it stored content, the manifest row to record with it.
@@ -86,6 +88,9 @@ impl Verdict {
 
 impl WorkContext {
     pub async fn work(&self, job: &Claimed) -> Worked {
+        if let Some(on_start) = &self.on_start {
+            on_start(job);
+        }
         if self.download
             && let Some(row) = (self.manifest)(&job.key)
             && self.fetcher.store.contains(&row.sha256)

@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub owner: String,
     /// Owners whose process is known dead: their leases are recovered at once.
     pub dead_owners: Vec<String>,
+    /// Notified by in-process producers after they enqueue, so an idle dispatcher claims at
+    /// once instead of at its next poll.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// Counters of one run.
@@ -66,6 +69,10 @@ pub const ABORT: u8 = 2;
 
 type InFlight = Arc<Mutex<HashMap<i64, Claimed>>>;
 
+/// How often an idle dispatcher looks for due jobs (jobs enqueued by other processes wait at
+/// most this long; in-process producers wake it at once).
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -95,7 +102,7 @@ pub async fn run(
     }
     let in_flight: InFlight = Arc::default();
     let per_resolver: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 2);
+    let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
     let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::unbounded_channel::<(Claimed, Worked)>();
 
@@ -120,8 +127,10 @@ pub async fn run(
     }
     drop(done_tx);
 
+    let slots_freed = Arc::new(tokio::sync::Notify::new());
     let completer = tokio::spawn(complete(
         done_rx,
+        slots_freed.clone(),
         writer.clone(),
         in_flight.clone(),
         per_resolver.clone(),
@@ -143,6 +152,7 @@ pub async fn run(
         &in_flight,
         &per_resolver,
         job_tx,
+        &slots_freed,
         shutdown.clone(),
     )
     .await;
@@ -182,14 +192,23 @@ async fn dispatch(
     in_flight: &InFlight,
     per_resolver: &Arc<Mutex<HashMap<String, u32>>>,
     job_tx: mpsc::Sender<Claimed>,
+    slots_freed: &tokio::sync::Notify,
     mut shutdown: watch::Receiver<u8>,
 ) -> Result<()> {
-    let capacity = options.workers * 2;
+    // Jobs held at once: enough that claims come in batches, few enough that a crash
+    // strands little (their leases are recovered).
+    let capacity = options.workers * 4;
     loop {
         if *shutdown.borrow() >= STOP_CLAIMING {
             return Ok(());
         }
-        let free = capacity.saturating_sub(lock(in_flight).len());
+        let held = lock(in_flight).len();
+        // Claim in batches: wait until a quarter of the slots are free, unless idle.
+        let free = if held == 0 || capacity - held >= capacity / 4 {
+            capacity - held
+        } else {
+            0
+        };
         let mut claimed = Vec::new();
         if free > 0 {
             let admit_counts = per_resolver.clone();
@@ -228,25 +247,33 @@ async fn dispatch(
                 bail!("the workers stopped");
             }
         }
-        if got > 0 && got >= free.min(options.claim_batch) {
+        if free == 0 || (got > 0 && got >= free.min(options.claim_batch)) {
+            // Slots are taken, or there may be more: go again when slots free up.
+            if free == 0 {
+                tokio::select! {
+                    _ = slots_freed.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             continue;
         }
-        // Nothing (more) to claim now: wait for a free slot, a due job or a signal.
-        let mut pause = Duration::from_millis(if got > 0 { 2 } else { 50 });
-        if got == 0 {
-            let results = writer.apply(vec![Op::Pending]).await?;
-            if let Some(OpResult::Pending { open, next_due }) = results.first() {
-                if options.drain && *open == 0 && lock(in_flight).is_empty() {
-                    return Ok(());
-                }
-                if let Some(due) = next_due {
-                    let wait = (due - now_ms()).clamp(1, 250) as u64;
-                    pause = Duration::from_millis(wait);
-                }
+        // Nothing due now: wait for a due job, a producer, a free slot or a signal.
+        let mut pause = IDLE_POLL;
+        let results = writer.apply(vec![Op::Pending]).await?;
+        if let Some(OpResult::Pending { open, next_due }) = results.first() {
+            if options.drain && !*open && lock(in_flight).is_empty() {
+                return Ok(());
+            }
+            if let Some(due) = next_due {
+                let wait = (due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64;
+                pause = Duration::from_millis(wait);
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            _ = options.wake.notified() => {}
+            _ = slots_freed.notified(), if got > 0 => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -255,6 +282,7 @@ async fn dispatch(
 /// Records outcomes in group commits as workers report them.
 async fn complete(
     mut done_rx: mpsc::UnboundedReceiver<(Claimed, Worked)>,
+    slots_freed: Arc<tokio::sync::Notify>,
     writer: Writer,
     in_flight: InFlight,
     per_resolver: Arc<Mutex<HashMap<String, u32>>>,
@@ -308,6 +336,7 @@ async fn complete(
                 *count = count.saturating_sub(1);
             }
         }
+        slots_freed.notify_one();
     }
 }
 

@@ -14,7 +14,8 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (plugin, key)
     ) WITHOUT ROWID;",
-    // 2: the job queue, its attempts, the ledger, the artifact manifest and daily quotas.
+    // 2: the job queue, the ledger (which also holds every attempt), the artifact manifest
+    // and daily quotas.
     "CREATE TABLE jobs (
         id INTEGER PRIMARY KEY,
         key TEXT NOT NULL UNIQUE,
@@ -37,18 +38,8 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX jobs_ready ON jobs (priority DESC, run_after, id) WHERE state = 'queued';
+    CREATE INDEX jobs_due ON jobs (run_after) WHERE state = 'queued';
     CREATE INDEX jobs_leases ON jobs (lease_expires) WHERE state = 'running';
-    CREATE INDEX jobs_state ON jobs (state);
-    CREATE TABLE attempts (
-        job_id INTEGER NOT NULL,
-        attempt INTEGER NOT NULL,
-        owner TEXT NOT NULL,
-        started_at INTEGER NOT NULL,
-        finished_at INTEGER,
-        outcome TEXT,
-        detail TEXT,
-        PRIMARY KEY (job_id, attempt)
-    ) WITHOUT ROWID;
     CREATE TABLE events (
         id INTEGER PRIMARY KEY,
         at INTEGER NOT NULL,

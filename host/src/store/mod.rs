@@ -2,6 +2,8 @@
 //! schema changes are versioned migrations applied on open.
 
 pub mod artifacts;
+#[cfg(test)]
+pub mod conformance;
 pub mod migrations;
 pub mod ops;
 pub mod plugin_state;

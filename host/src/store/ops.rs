@@ -58,7 +58,7 @@ pub enum OpResult {
     Heartbeat(usize),
     Recovered { recovered: usize, poisoned: usize },
     Released(usize),
-    Pending { open: i64, next_due: Option<i64> },
+    Pending { open: bool, next_due: Option<i64> },
     Done,
 }
 

@@ -68,7 +68,8 @@ pub fn claim(
          FROM jobs WHERE state = 'queued' AND run_after <= ?1
          ORDER BY priority DESC, run_after, id LIMIT ?2",
     )?;
-    let scan = (limit * 4).max(64);
+    // Look a little past `limit`: the filter may turn some jobs away.
+    let scan = limit * 2;
     let rows = select.query_map(params![now, scan as i64], |row| {
         Ok(Claimed {
             id: row.get(0)?,
@@ -99,13 +100,8 @@ pub fn claim(
                 lease_expires = ?3, fence = ?4, wait_reason = NULL, updated_at = ?5
          WHERE id = ?1",
     )?;
-    let mut attempt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO attempts (job_id, attempt, owner, started_at)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
     for job in &claimed {
         update.execute(params![job.id, owner, lease_until, job.fence, now])?;
-        attempt.execute(params![job.id, job.attempt, owner, now])?;
         events.push(Event::job(
             now,
             job.id,
@@ -126,10 +122,6 @@ pub fn finish(
     events: &mut Vec<Event>,
 ) -> Result<Vec<bool>> {
     let mut applied = Vec::with_capacity(outcomes.len());
-    let mut attempt = tx.prepare_cached(
-        "UPDATE attempts SET finished_at = ?3, outcome = ?4, detail = ?5
-         WHERE job_id = ?1 AND attempt = ?2",
-    )?;
     for (job, outcome) in outcomes {
         let (state, run_after, wait_reason, error, result, snooze) = match outcome {
             Outcome::Done { result } => (
@@ -205,7 +197,6 @@ pub fn finish(
             ));
             continue;
         }
-        attempt.execute(params![job.id, job.attempt, now, state.as_str(), error])?;
         let mut data = json!({"attempt": job.attempt});
         if let Some(error) = &error {
             data["reason"] = json!(error);
@@ -330,11 +321,13 @@ pub fn release(
             params![job.id, job.fence, now],
         )?;
         if changed == 1 {
-            tx.execute(
-                "DELETE FROM attempts WHERE job_id = ?1 AND attempt = ?2",
-                params![job.id, job.attempt],
-            )?;
-            events.push(Event::job(now, job.id, &job.key, "released", json!({})));
+            events.push(Event::job(
+                now,
+                job.id,
+                &job.key,
+                "released",
+                json!({"attempt": job.attempt}),
+            ));
             released += 1;
         }
     }
@@ -416,24 +409,43 @@ pub fn list(conn: &Connection, state: Option<JobState>, limit: usize) -> Result<
     Ok(jobs)
 }
 
+/// A job's attempts, read back from its ledger events: each `running` event opens one, the
+/// next outcome event (`done`, `failed`, `retry`, `snoozed`, `released`, ...) closes it.
 pub fn attempts(conn: &Connection, job_id: i64) -> Result<Vec<Attempt>> {
-    let mut stmt = conn.prepare(
-        "SELECT attempt, owner, started_at, finished_at, outcome, detail FROM attempts
-         WHERE job_id = ?1 ORDER BY attempt",
-    )?;
-    let rows = stmt
-        .query_map(params![job_id], |r| {
-            Ok(Attempt {
-                attempt: r.get(0)?,
-                owner: r.get(1)?,
-                started_at: r.get(2)?,
-                finished_at: r.get(3)?,
-                outcome: r.get(4)?,
-                detail: r.get(5)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    let mut stmt =
+        conn.prepare("SELECT at, event, data FROM events WHERE job_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map(params![job_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    for row in rows {
+        let (at, event, data) = row?;
+        let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        if event == "running" {
+            attempts.push(Attempt {
+                attempt: data["attempt"].as_u64().unwrap_or(0) as u32,
+                owner: data["owner"].as_str().unwrap_or("").to_string(),
+                started_at: at,
+                finished_at: None,
+                outcome: None,
+                detail: None,
+            });
+        } else if let Some(open) = attempts.last_mut().filter(|a| a.finished_at.is_none())
+            && !matches!(event.as_str(), "enqueued" | "fenced")
+        {
+            open.finished_at = Some(at);
+            open.outcome = Some(event);
+            open.detail = data["reason"]
+                .as_str()
+                .or(data["wait"].as_str())
+                .map(String::from);
+        }
+    }
+    Ok(attempts)
 }
 
 /// The ledger lines of one job, oldest first.

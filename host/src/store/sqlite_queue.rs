@@ -8,7 +8,7 @@ use super::stats::{self, QueueStats};
 use crate::ledger::Event;
 use crate::queue::model::{Attempt, Job, JobState};
 use anyhow::Result;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 pub struct SqliteQueue {
     conn: Connection,
@@ -93,12 +93,20 @@ impl QueueStore for SqliteQueue {
                     OpResult::Done
                 }
                 Op::Pending => {
-                    let (open, next_due) = tx.query_row(
-                        "SELECT COUNT(*), MIN(CASE WHEN state = 'queued' THEN run_after END)
-                         FROM jobs WHERE state IN ('queued', 'running', 'blocked')",
+                    let open: bool = tx.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')
+                             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running')",
                         [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                        |r| r.get(0),
                     )?;
+                    let next_due: Option<i64> = tx
+                        .query_row(
+                            "SELECT run_after FROM jobs WHERE state = 'queued'
+                             ORDER BY run_after LIMIT 1",
+                            [],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
                     OpResult::Pending { open, next_due }
                 }
                 Op::Events(more) => {

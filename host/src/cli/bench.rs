@@ -1,0 +1,263 @@
+//! `baton bench queue`: burns down N no-op jobs through the real store, scheduler and a real
+//! (no-op) resolver plugin, then measures enqueue-to-start latency at a steady arrival rate,
+//! and prints jobs per second, latency percentiles, peak memory and the machine it ran on.
+
+use super::exit::{CliResult, Exit, runtime, usage};
+use super::output::{self, Format, INFO};
+use crate::config::Config;
+use crate::ledger::LedgerFile;
+use crate::queue::model::{NewJob, now_ms};
+use crate::queue::setup;
+use crate::runtime::Runtime;
+use crate::scheduler::writer::Writer;
+use crate::scheduler::{self, Counters, RunOptions};
+use crate::store::ops::{Op, QueueStore};
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Burn down no-op jobs through the real store and a real no-op resolver plugin.
+    Queue(QueueBench),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueBench {
+    /// Jobs to burn down.
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Jobs enqueued one by one for the latency measurement.
+    #[arg(long, default_value_t = 2_000)]
+    pub latency_jobs: usize,
+    /// Arrival rate of those jobs, per second.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u32,
+}
+
+pub async fn run(
+    command: &BenchCommand,
+    config: &Config,
+    rt: impl Fn() -> Result<Runtime, super::exit::CliError>,
+    format: Format,
+) -> CliResult {
+    let BenchCommand::Queue(args) = command;
+    if args.workers == 0 || args.jobs == 0 || args.rate == 0 {
+        return Err(usage(anyhow!(
+            "--jobs, --workers and --rate must be at least 1"
+        )));
+    }
+    let dir = tempfile::tempdir().map_err(runtime)?;
+    let db = dir.path().join("bench.db").to_string_lossy().into_owned();
+    let cache = config
+        .path("runtime.cache-dir")
+        .to_string_lossy()
+        .into_owned();
+    let flags = [
+        ("store.db", db),
+        ("runtime.cache-dir", cache),
+        ("queue.resolvers", "noop".to_string()),
+        ("queue.download", "false".to_string()),
+    ];
+    let bench_config = Config::load(dir.path(), None, &flags, &|_| None).map_err(runtime)?;
+    let rt = Arc::new(rt()?);
+    let mut setup = setup::work_context(&bench_config, rt, 0)
+        .await
+        .map_err(runtime)?;
+    let started_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    {
+        let started_at = started_at.clone();
+        let latencies = latencies.clone();
+        setup.context.on_start = Some(Box::new(move |job| {
+            if let Some(at) = started_at.lock().ok().and_then(|mut m| m.remove(&job.key)) {
+                if let Ok(mut l) = latencies.lock() {
+                    l.push(at.elapsed());
+                }
+            }
+        }));
+    }
+    let context = Arc::new(setup.context);
+    let mut store = setup::open_store(&bench_config).map_err(runtime)?;
+    let job = |key: String| NewJob {
+        key,
+        kind: "resolve",
+        plugin: None,
+        payload: "{}".into(),
+        priority: 0,
+        max_attempts: 3,
+    };
+    let enqueue_started = Instant::now();
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(50_000) {
+        let jobs = chunk.iter().map(|i| job(format!("burn-{i}"))).collect();
+        store
+            .commit(
+                vec![Op::Enqueue {
+                    jobs,
+                    ledger: false,
+                }],
+                now_ms(),
+            )
+            .map_err(runtime)?;
+    }
+    let enqueue_seconds = enqueue_started.elapsed().as_secs_f64();
+    let (writer, writer_thread) =
+        Writer::start(Box::new(store), LedgerFile::new(&dir.path().join("ledger")))
+            .map_err(runtime)?;
+    let options = |drain: bool, wake: Arc<tokio::sync::Notify>| RunOptions {
+        workers: args.workers,
+        max_per_resolver: None,
+        first_resolver: "noop".into(),
+        drain,
+        lease: Duration::from_secs(30),
+        max_recoveries: 3,
+        claim_batch: 256,
+        owner: setup::owner_id(),
+        dead_owners: Vec::new(),
+        wake,
+    };
+    let counters = Arc::new(Counters::default());
+    let (_keep, never) = tokio::sync::watch::channel(scheduler::RUNNING);
+    let burn_started = Instant::now();
+    scheduler::run(
+        context.clone(),
+        writer.clone(),
+        options(true, Arc::default()),
+        never,
+        counters.clone(),
+    )
+    .await
+    .map_err(runtime)?;
+    let burn_seconds = burn_started.elapsed().as_secs_f64();
+    let finished = counters.finished();
+
+    // Latency: one job at a time at a steady rate into a running, idle scheduler.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
+    let running = tokio::spawn(scheduler::run(
+        context.clone(),
+        writer.clone(),
+        options(false, wake.clone()),
+        stop_rx,
+        Arc::new(Counters::default()),
+    ));
+    let gap = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+    let mut next = Instant::now();
+    for i in 0..args.latency_jobs {
+        let key = format!("latency-{i}");
+        started_at
+            .lock()
+            .map_err(|_| runtime(anyhow!("poisoned")))?
+            .insert(key.clone(), Instant::now());
+        writer
+            .apply(vec![Op::Enqueue {
+                jobs: vec![job(key)],
+                ledger: false,
+            }])
+            .await
+            .map_err(runtime)?;
+        wake.notify_one();
+        next += gap;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.lock().map(|l| l.len()).unwrap_or(0) < args.latency_jobs
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop_tx.send(scheduler::STOP_CLAIMING);
+    running.await.map_err(runtime)?.map_err(runtime)?;
+    drop(writer);
+    let _ = writer_thread.join();
+
+    let mut measured = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    measured.sort();
+    let pct = |p: f64| -> f64 {
+        measured
+            .get(((measured.len().max(1) - 1) as f64 * p) as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    let report = json!({
+        "machine": machine(),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "store": "sqlite, WAL, synchronous=NORMAL",
+        "jobs": args.jobs,
+        "workers": args.workers,
+        "enqueue_jobs_per_second": args.jobs as f64 / enqueue_seconds,
+        "burn_down_seconds": burn_seconds,
+        "jobs_per_second": finished as f64 / burn_seconds,
+        "latency_jobs": measured.len(),
+        "arrival_rate": args.rate,
+        "enqueue_to_start_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    if format == Format::Json {
+        output::json(&report);
+    } else {
+        println!("{INFO} machine: {}", report["machine"]);
+        println!(
+            "{INFO} build: {}, store: {}",
+            report["build"], report["store"]
+        );
+        println!(
+            "burn-down: {} no-op jobs, {} workers: {:.2}s, {:.0} jobs/s (enqueue {:.0} jobs/s)",
+            args.jobs,
+            args.workers,
+            burn_seconds,
+            report["jobs_per_second"].as_f64().unwrap_or(0.0),
+            report["enqueue_jobs_per_second"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "enqueue-to-start at {}/s: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} jobs)",
+            args.rate,
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(1.0),
+            measured.len()
+        );
+        println!(
+            "peak memory: {:.1} MiB",
+            report["peak_rss_mib"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{} cores, {cpu}, {} {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::env::consts::OS,
+        kernel.trim()
+    )
+}
+
+/// Peak resident memory of this process (VmHWM).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
