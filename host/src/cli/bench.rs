@@ -75,10 +75,10 @@ pub async fn run(
         let started_at = started_at.clone();
         let latencies = latencies.clone();
         setup.context.on_start = Some(Box::new(move |job| {
-            if let Some(at) = started_at.lock().ok().and_then(|mut m| m.remove(&job.key)) {
-                if let Ok(mut l) = latencies.lock() {
-                    l.push(at.elapsed());
-                }
+            if let Some(at) = started_at.lock().ok().and_then(|mut m| m.remove(&job.key))
+                && let Ok(mut l) = latencies.lock()
+            {
+                l.push(at.elapsed());
             }
         }));
     }

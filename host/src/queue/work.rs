@@ -41,6 +41,9 @@ impl Backoff {
 /// Finds the stored manifest row of an artifact.
 pub type ManifestLookup = Box<dyn Fn(&str) -> Option<ManifestRow> + Send + Sync>;
 
+/// Called with each job as it starts.
+pub type StartHook = Box<dyn Fn(&Claimed) + Send + Sync>;
+
 /// Everything workers share.
 pub struct WorkContext {
     pub runtime: Arc<Runtime>,
@@ -56,7 +59,7 @@ pub struct WorkContext {
     /// Stored manifest row of an artifact, if its content is already here.
     pub manifest: ManifestLookup,
     /// Called as each job starts (benchmarks measure enqueue-to-start latency with it).
-    pub on_start: Option<Box<dyn Fn(&Claimed) + Send + Sync>>,
+    pub on_start: Option<StartHook>,
 }
 
 /// A job's outcome and, when it stored content, the manifest row to record with it.
