@@ -151,3 +151,22 @@ fn a_small_address_space_falls_back_from_the_pooling_allocator() {
     );
     assert!(String::from_utf8_lossy(&run.stdout).contains("https://example.org/a.pdf"));
 }
+
+#[test]
+fn the_papers_example_is_a_valid_configuration_whose_plugins_load() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/papers");
+    for args in [&["config", "validate"][..], &["plugin", "list"][..]] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .current_dir(example)
+            .env("BATON_CACHE_DIR", common::shared_cache())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(std::path::Path::new(example).join(".baton"));
+}
