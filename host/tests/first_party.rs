@@ -367,3 +367,133 @@ exec = [{ program = "sleep", args = ["30"], timeout = "300ms" }]
     );
     assert_eq!(run.json()["failure"]["kind"], "retry", "{}", run.stdout());
 }
+
+const CROSSREF_WORK: &str = r#"{"status": "ok", "message-type": "work", "message-version": "1.0.0",
+ "message": {"DOI": "10.1234/oa", "type": "journal-article", "title": ["An open work"],
+  "link": [
+    {"URL": "https://publisher.example.org/article/oa/fulltext.pdf", "content-type": "application/pdf", "content-version": "vor", "intended-application": "text-mining"},
+    {"URL": "https://publisher.example.org/article/oa/am.pdf", "content-type": "application/pdf", "content-version": "am", "intended-application": "syndication"},
+    {"URL": "https://publisher.example.org/article/oa", "content-type": "text/html", "content-version": "vor", "intended-application": "similarity-checking"},
+    {"URL": "https://publisher.example.org/article/oa/fulltext", "content-type": "unspecified", "content-version": "vor", "intended-application": "similarity-checking"}
+  ]}}"#;
+
+#[test]
+fn crossref_prefers_pdf_links_of_the_version_of_record() {
+    let project = Project::new();
+    let server = Server::start("127.0.0.1", |path| {
+        if path.starts_with("/works/10.1234/oa") {
+            Reply::json(200, CROSSREF_WORK)
+        } else if path.starts_with("/works/10.1234/busy") {
+            let mut reply = Reply::json(429, "{}");
+            reply.headers.push(("retry-after".into(), "3".into()));
+            reply
+        } else {
+            Reply::json(404, "Resource not found.")
+        }
+    });
+    let settings = format!(
+        r#"{{"base-url": "{}", "mailto": "ops@example.org"}}"#,
+        server.url("")
+    );
+    let call = |doi: &str| {
+        project.baton(&[
+            "plugin",
+            "call",
+            plugin("crossref").to_str().unwrap(),
+            "--format",
+            "json",
+            "--allow-host",
+            &server.origin(),
+            "--settings",
+            &settings,
+            "--input",
+            &format!(r#"{{"id": "{doi}"}}"#),
+        ])
+    };
+    let doc = call("10.1234/oa").expect(0).json();
+    let urls: Vec<&str> = doc["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://publisher.example.org/article/oa/fulltext.pdf",
+            "https://publisher.example.org/article/oa/am.pdf",
+            "https://publisher.example.org/article/oa/fulltext",
+        ]
+    );
+    assert!(
+        server.requests()[0].contains("mailto=ops"),
+        "{:?}",
+        server.requests()
+    );
+    assert_eq!(
+        call("10.1234/missing").expect(30).json()["failure"]["kind"],
+        "skip"
+    );
+    assert_eq!(
+        call("10.1234/busy").expect(30).json()["failure"]["after_ms"],
+        3000
+    );
+    assert_eq!(
+        call("not-a-doi").expect(30).json()["failure"]["kind"],
+        "skip"
+    );
+}
+
+#[test]
+fn arxiv_and_direct_need_no_network() {
+    let project = Project::new();
+    let arxiv = |input: &str| {
+        project.baton(&[
+            "plugin",
+            "call",
+            plugin("arxiv").to_str().unwrap(),
+            "--format",
+            "json",
+            "--input",
+            input,
+        ])
+    };
+    for (id, expected) in [
+        ("2101.00001v2", "https://arxiv.org/pdf/2101.00001v2"),
+        (
+            "arXiv:hep-th/9901001",
+            "https://arxiv.org/pdf/hep-th/9901001",
+        ),
+        (
+            "https://arxiv.org/abs/1706.03762",
+            "https://arxiv.org/pdf/1706.03762",
+        ),
+    ] {
+        let doc = arxiv(&format!(r#"{{"id": "{id}"}}"#)).expect(0).json();
+        assert_eq!(doc["result"][0]["url"], expected, "{id}");
+        assert_eq!(doc["result"][0]["content_type"], "application/pdf");
+    }
+    assert_eq!(
+        arxiv(r#"{"id": "10.1234/x"}"#).expect(30).json()["failure"]["kind"],
+        "skip"
+    );
+    let direct = |input: &str| {
+        project.baton(&[
+            "plugin",
+            "call",
+            plugin("direct").to_str().unwrap(),
+            "--format",
+            "json",
+            "--input",
+            input,
+        ])
+    };
+    let doc = direct(r#"{"id": "https://example.org/a.pdf"}"#)
+        .expect(0)
+        .json();
+    assert_eq!(doc["result"][0]["url"], "https://example.org/a.pdf");
+    assert_eq!(
+        direct(r#"{"id": "ftp://example.org/a"}"#).expect(30).json()["failure"]["kind"],
+        "fatal"
+    );
+}
