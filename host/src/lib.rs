@@ -7,6 +7,7 @@ pub mod config;
 pub mod fetch;
 pub mod ledger;
 pub mod limiter;
+pub mod pipeline;
 pub mod queue;
 pub mod runtime;
 pub mod scaffold;

@@ -120,6 +120,7 @@ pub async fn run(
         owner: setup::owner_id(),
         dead_owners: Vec::new(),
         wake,
+        run: None,
     };
     let counters = Arc::new(Counters::default());
     let (_keep, never) = tokio::sync::watch::channel(scheduler::RUNNING);

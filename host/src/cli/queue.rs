@@ -353,6 +353,7 @@ async fn run_queue(
         owner: setup::owner_id(),
         dead_owners,
         wake: Arc::default(),
+        run: None,
     };
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
     tokio::spawn(forward_signals(signal_tx));

@@ -36,6 +36,8 @@ pub struct RunOptions {
     /// Notified by in-process producers after they enqueue, so an idle dispatcher claims at
     /// once instead of at its next poll.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Run only the jobs of this pipeline run; `None`: only work-queue jobs (of no run).
+    pub run: Option<String>,
 }
 
 /// Counters of one run.
@@ -216,6 +218,7 @@ async fn dispatch(
             let first = options.first_resolver.clone();
             let results = writer
                 .apply(vec![Op::Claim {
+                    run: options.run.clone(),
                     owner: options.owner.clone(),
                     limit: free.min(options.claim_batch),
                     lease_until: now_ms() + options.lease.as_millis() as i64,
@@ -260,7 +263,11 @@ async fn dispatch(
         }
         // Nothing due now: wait for a due job, a producer, a free slot or a signal.
         let mut pause = IDLE_POLL;
-        let results = writer.apply(vec![Op::Pending]).await?;
+        let results = writer
+            .apply(vec![Op::Pending {
+                run: options.run.clone(),
+            }])
+            .await?;
         if let Some(OpResult::Pending { open, next_due }) = results.first() {
             if options.drain && !*open && lock(in_flight).is_empty() {
                 return Ok(());

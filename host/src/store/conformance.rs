@@ -36,6 +36,7 @@ fn claim(
     lease: i64,
 ) -> Vec<Claimed> {
     let op = Op::Claim {
+        run: None,
         owner: owner.into(),
         limit,
         lease_until: now + lease,
@@ -217,9 +218,109 @@ pub fn retry_failed_and_cancel(store: &mut dyn QueueStore) {
     assert_eq!(store.cancel("nope", 50).unwrap().0, None);
 }
 
+fn claim_run(store: &mut dyn QueueStore, run: &str, now: i64) -> Vec<Claimed> {
+    let op = Op::Claim {
+        run: Some(run.into()),
+        owner: "w".into(),
+        limit: 10,
+        lease_until: now + 1000,
+        admit: Box::new(|_| true),
+    };
+    match store.commit(vec![op], now).unwrap().0.remove(0) {
+        OpResult::Claimed(v) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn run_jobs_wait_on_their_dependencies(store: &mut dyn QueueStore) {
+    // a → b → c, and d on its own; the work queue never sees run jobs.
+    let jobs = vec![
+        (job("r1/a", 1), vec![]),
+        (job("r1/b", 1), vec![0]),
+        (job("r1/c", 1), vec![1]),
+        (job("r1/d", 1), vec![]),
+    ];
+    store
+        .commit(
+            vec![Op::EnqueueRun {
+                run_id: "r1".into(),
+                jobs,
+            }],
+            1,
+        )
+        .unwrap();
+    assert!(
+        claim(store, "w", 10, 5, 100).is_empty(),
+        "a queue worker took a pipeline job"
+    );
+    assert_eq!(state(store, "r1/b"), JobState::Blocked);
+    let first: Vec<String> = claim_run(store, "r1", 10)
+        .into_iter()
+        .map(|j| j.key)
+        .collect();
+    assert_eq!(first, ["r1/a", "r1/d"]);
+    let a = store.job("r1/a").unwrap().unwrap();
+    let held = Claimed {
+        id: a.id,
+        key: a.key,
+        plugin: None,
+        payload: "{}".into(),
+        attempt: 1,
+        max_attempts: 1,
+        fence: a.fence,
+        enqueued_at: 1,
+    };
+    assert!(finish(store, held, Outcome::Done { result: json!({}) }, 20));
+    assert_eq!(state(store, "r1/b"), JobState::Queued);
+    assert_eq!(state(store, "r1/c"), JobState::Blocked);
+    let b = claim_run(store, "r1", 30).remove(0);
+    assert!(finish(
+        store,
+        b,
+        Outcome::Failed {
+            reason: "boom".into()
+        },
+        40
+    ));
+    let c = store.job("r1/c").unwrap().unwrap();
+    assert_eq!(c.state, JobState::Skipped);
+    assert!(c.last_error.unwrap().contains("upstream `r1/b` failed"));
+}
+
+pub fn a_stopped_run_cancels_what_has_not_started(store: &mut dyn QueueStore) {
+    let jobs = vec![
+        (job("r2/a", 1), vec![]),
+        (job("r2/b", 1), vec![0]),
+        (job("r2/c", 1), vec![]),
+    ];
+    store
+        .commit(
+            vec![Op::EnqueueRun {
+                run_id: "r2".into(),
+                jobs,
+            }],
+            1,
+        )
+        .unwrap();
+    let running = claim_run(store, "r2", 10);
+    assert_eq!(running.len(), 2);
+    let op = Op::CancelRun {
+        run_id: "r2".into(),
+        reason: "stopped".into(),
+    };
+    match store.commit(vec![op], 20).unwrap().0.remove(0) {
+        OpResult::Cancelled(n) => assert_eq!(n, 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(state(store, "r2/b"), JobState::Cancelled);
+    assert_eq!(state(store, "r2/a"), JobState::Running);
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn QueueStore>) {
-    let checks: [fn(&mut dyn QueueStore); 6] = [
+    let checks: [fn(&mut dyn QueueStore); 8] = [
+        run_jobs_wait_on_their_dependencies,
+        a_stopped_run_cancels_what_has_not_started,
         enqueue_is_idempotent_and_claims_are_exclusive,
         a_recovered_lease_fences_out_the_old_holder,
         heartbeats_keep_leases_and_poison_pills_fail,

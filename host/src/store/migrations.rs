@@ -68,6 +68,35 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 3: pipeline runs: jobs belong to a run and wait on each other; stage results are cached.
+    "ALTER TABLE jobs ADD COLUMN run_id TEXT;
+    CREATE INDEX jobs_run ON jobs (run_id, state) WHERE run_id IS NOT NULL;
+    CREATE TABLE job_deps (
+        job_id INTEGER NOT NULL,
+        dep_id INTEGER NOT NULL,
+        PRIMARY KEY (job_id, dep_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_deps_dep ON job_deps (dep_id);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        pipeline TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        state TEXT NOT NULL,
+        options TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE stage_cache (
+        pipeline TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        key TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        outputs TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, stage)
+    ) WITHOUT ROWID;",
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

@@ -19,6 +19,8 @@ pub enum Op {
         ledger: bool,
     },
     Claim {
+        /// Only jobs of this pipeline run; `None`: only jobs of no run (the work queue).
+        run: Option<String>,
         owner: String,
         limit: usize,
         lease_until: i64,
@@ -45,8 +47,22 @@ pub enum Op {
         by: i64,
     },
     Events(Vec<Event>),
-    /// How many jobs are not final yet, and when the earliest queued one is due.
-    Pending,
+    /// Whether jobs (of a run, or of no run) are not final yet, and when the earliest
+    /// queued one is due.
+    Pending {
+        run: Option<String>,
+    },
+    /// Inserts a pipeline run's jobs; each lists the indices (in `jobs`) it depends on.
+    /// Jobs with dependencies start `blocked`.
+    EnqueueRun {
+        run_id: String,
+        jobs: Vec<(NewJob, Vec<usize>)>,
+    },
+    /// Cancels every job of a run that has not started.
+    CancelRun {
+        run_id: String,
+        reason: String,
+    },
 }
 
 /// What an operation produced, in the order of the operations.
@@ -58,6 +74,7 @@ pub enum OpResult {
     Heartbeat(usize),
     Recovered { recovered: usize, poisoned: usize },
     Released(usize),
+    Cancelled(usize),
     Pending { open: bool, next_due: Option<i64> },
     Done,
 }

@@ -56,6 +56,7 @@ pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<Op
 /// `lease_until` with a new fencing token each.
 pub fn claim(
     tx: &Transaction<'_>,
+    run: Option<&str>,
     owner: &str,
     limit: usize,
     now: i64,
@@ -65,12 +66,12 @@ pub fn claim(
 ) -> Result<Vec<Claimed>> {
     let mut select = tx.prepare_cached(
         "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at
-         FROM jobs WHERE state = 'queued' AND run_after <= ?1
+         FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND run_id IS ?3
          ORDER BY priority DESC, run_after, id LIMIT ?2",
     )?;
     // Look a little past `limit`: the filter may turn some jobs away.
     let scan = limit * 2;
-    let rows = select.query_map(params![now, scan as i64], |row| {
+    let rows = select.query_map(params![now, scan as i64, run], |row| {
         Ok(Claimed {
             id: row.get(0)?,
             key: row.get(1)?,
@@ -203,6 +204,11 @@ pub fn finish(
         }
         if let Some(wait) = &wait_reason {
             data["wait"] = json!(wait);
+        }
+        match state {
+            JobState::Done | JobState::Skipped => unblock_dependents(tx, job.id, now)?,
+            JobState::Failed => skip_dependents(tx, job.id, &job.key, now, events)?,
+            _ => {}
         }
         let event = match (state, snooze) {
             (JobState::Queued, true) => "snoozed",
@@ -536,4 +542,149 @@ pub fn cancel(
         ));
     }
     Ok(Some(state))
+}
+
+/// Queues the blocked dependents of `job_id` whose dependencies have all succeeded.
+fn unblock_dependents(tx: &Transaction<'_>, job_id: i64, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE jobs SET state = 'queued', wait_reason = NULL, updated_at = ?2
+         WHERE state = 'blocked'
+           AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
+                           WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))",
+    )?
+    .execute(params![job_id, now])?;
+    Ok(())
+}
+
+/// Skips every blocked job downstream of a failed one.
+fn skip_dependents(
+    tx: &Transaction<'_>,
+    job_id: i64,
+    key: &str,
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "WITH RECURSIVE down(id) AS (
+             SELECT job_id FROM job_deps WHERE dep_id = ?1
+             UNION SELECT d.job_id FROM job_deps d JOIN down ON d.dep_id = down.id)
+         SELECT jobs.id, jobs.key FROM jobs JOIN down ON jobs.id = down.id
+         WHERE jobs.state = 'blocked'",
+    )?;
+    let down: Vec<(i64, String)> = stmt
+        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let reason = format!("upstream `{key}` failed");
+    for (id, dependent) in down {
+        tx.execute(
+            "UPDATE jobs SET state = 'skipped', last_error = ?2, wait_reason = NULL, updated_at = ?3
+             WHERE id = ?1",
+            params![id, reason, now],
+        )?;
+        events.push(Event::job(
+            now,
+            id,
+            &dependent,
+            "skipped",
+            json!({"reason": reason}),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether jobs of `run` (or of no run) are open, and when the earliest queued one is due.
+pub fn pending(tx: &Transaction<'_>, run: Option<&str>) -> Result<(bool, Option<i64>)> {
+    let open: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_id IS ?1)
+             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND run_id IS ?1)
+             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'blocked' AND run_id IS ?1)",
+        params![run],
+        |r| r.get(0),
+    )?;
+    let next_due: Option<i64> = tx
+        .query_row(
+            "SELECT run_after FROM jobs WHERE state = 'queued' AND run_id IS ?1
+             ORDER BY run_after LIMIT 1",
+            params![run],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok((open, next_due))
+}
+
+/// Inserts a run's jobs and their dependencies.
+pub fn enqueue_run(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    jobs: &[(NewJob, Vec<usize>)],
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    for (job, deps) in jobs {
+        tx.execute(
+            "INSERT INTO jobs (key, kind, plugin, payload, priority, state, max_attempts,
+                               run_after, created_at, updated_at, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, ?9)",
+            params![
+                job.key,
+                job.kind,
+                job.plugin,
+                job.payload,
+                job.priority,
+                if deps.is_empty() { "queued" } else { "blocked" },
+                job.max_attempts,
+                now,
+                run_id
+            ],
+        )
+        .with_context(|| format!("cannot enqueue {}", job.key))?;
+        let id = tx.last_insert_rowid();
+        ids.push(id);
+        events.push(Event::job(
+            now,
+            id,
+            &job.key,
+            "enqueued",
+            json!({"run": run_id}),
+        ));
+    }
+    let mut dep = tx.prepare_cached("INSERT INTO job_deps (job_id, dep_id) VALUES (?1, ?2)")?;
+    for ((_, deps), id) in jobs.iter().zip(&ids) {
+        for &d in deps {
+            dep.execute(params![id, ids[d]])?;
+        }
+    }
+    Ok(())
+}
+
+/// Cancels the queued and blocked jobs of a run.
+pub fn cancel_run(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    reason: &str,
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<usize> {
+    let mut stmt = tx
+        .prepare("SELECT id, key FROM jobs WHERE run_id = ?1 AND state IN ('queued', 'blocked')")?;
+    let open: Vec<(i64, String)> = stmt
+        .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, key) in &open {
+        tx.execute(
+            "UPDATE jobs SET state = 'cancelled', last_error = ?2, wait_reason = NULL,
+                    updated_at = ?3 WHERE id = ?1",
+            params![id, reason, now],
+        )?;
+        events.push(Event::job(
+            now,
+            *id,
+            key,
+            "cancelled",
+            json!({"reason": reason}),
+        ));
+    }
+    Ok(open.len())
 }

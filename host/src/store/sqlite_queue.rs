@@ -8,7 +8,7 @@ use super::stats::{self, QueueStats};
 use crate::ledger::Event;
 use crate::queue::model::{Attempt, Job, JobState};
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 pub struct SqliteQueue {
     conn: Connection,
@@ -47,12 +47,14 @@ impl QueueStore for SqliteQueue {
                     OpResult::Enqueued(inserted.iter().map(Option::is_some).collect())
                 }
                 Op::Claim {
+                    run,
                     owner,
                     limit,
                     lease_until,
                     mut admit,
                 } => OpResult::Claimed(queue::claim(
                     &tx,
+                    run.as_deref(),
                     &owner,
                     limit,
                     now,
@@ -92,22 +94,16 @@ impl QueueStore for SqliteQueue {
                     queue::bump_counter(&tx, name, by)?;
                     OpResult::Done
                 }
-                Op::Pending => {
-                    let open: bool = tx.query_row(
-                        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')
-                             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running')",
-                        [],
-                        |r| r.get(0),
-                    )?;
-                    let next_due: Option<i64> = tx
-                        .query_row(
-                            "SELECT run_after FROM jobs WHERE state = 'queued'
-                             ORDER BY run_after LIMIT 1",
-                            [],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+                Op::Pending { run } => {
+                    let (open, next_due) = queue::pending(&tx, run.as_deref())?;
                     OpResult::Pending { open, next_due }
+                }
+                Op::EnqueueRun { run_id, jobs } => {
+                    queue::enqueue_run(&tx, &run_id, &jobs, now, &mut events)?;
+                    OpResult::Done
+                }
+                Op::CancelRun { run_id, reason } => {
+                    OpResult::Cancelled(queue::cancel_run(&tx, &run_id, &reason, now, &mut events)?)
                 }
                 Op::Events(more) => {
                     events.extend(more);

@@ -1,0 +1,6 @@
+//! Pipelines: stage graphs in `pipelines/*.toml`, validated with every error at once, planned
+//! (order, waves, filters, cache) and run as sandboxed stage jobs.
+
+pub mod glob;
+pub mod graph;
+pub mod model;

@@ -1,0 +1,173 @@
+//! Pipeline files: `pipelines/*.toml` in the project, each a set of `[[stage]]` tables and
+//! optional `[pipelines.NAME]` selections. Keeps the file and line of every stage so errors can
+//! point at them.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The directory Baton reads pipeline files from, relative to the project root.
+pub const PIPELINE_DIR: &str = "pipelines";
+
+/// One `[[stage]]` table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StageDef {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A stage plugin, by configured (or bundled) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// A trusted native command instead of a plugin (needs `pipeline.allow-commands`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Project paths or globs this stage reads.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Files (or globs) the stage writes, relative to its output directory.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Where its outputs are promoted, relative to the project (default `out/<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_dir: Option<String>,
+    /// Stages that must succeed first (besides those whose outputs it reads).
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default)]
+    pub params: toml::Table,
+    /// Extra attempts after a failure.
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Limiter keys this stage holds while it runs, e.g. `resolver:gpu`.
+    #[serde(default)]
+    pub limits: Vec<String>,
+    /// JSON Schema per output: output file → schema path (project-relative).
+    #[serde(default)]
+    pub schemas: BTreeMap<String, String>,
+    /// Variables from `--env-file` this stage receives (the plugin must ask for them).
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+impl StageDef {
+    pub fn output_dir(&self) -> String {
+        self.output_dir
+            .clone()
+            .unwrap_or_else(|| format!("out/{}", self.id))
+    }
+}
+
+/// `[pipelines.NAME]`: a named selection of the file's stages.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipelineDef {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub stages: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    #[serde(default)]
+    stage: Vec<toml::Spanned<StageDef>>,
+    #[serde(default)]
+    pipelines: BTreeMap<String, toml::Spanned<PipelineDef>>,
+}
+
+/// A stage with where it was defined.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub value: T,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl<T> Located<T> {
+    /// `pipelines/x.toml:12`
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One pipeline file.
+#[derive(Debug, Clone)]
+pub struct PipelineFile {
+    pub path: PathBuf,
+    pub stages: Vec<Located<StageDef>>,
+    pub pipelines: BTreeMap<String, Located<PipelineDef>>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parses one file; `shown` is the path used in messages.
+pub fn parse(text: &str, shown: &Path) -> Result<PipelineFile, String> {
+    let model: FileModel = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+        format!("{}:{line}: {}", shown.display(), e.message())
+    })?;
+    let located = |span: std::ops::Range<usize>| line_of(text, span.start);
+    Ok(PipelineFile {
+        path: shown.to_path_buf(),
+        stages: model
+            .stage
+            .into_iter()
+            .map(|s| {
+                let line = located(s.span());
+                Located {
+                    value: s.into_inner(),
+                    file: shown.to_path_buf(),
+                    line,
+                }
+            })
+            .collect(),
+        pipelines: model
+            .pipelines
+            .into_iter()
+            .map(|(name, p)| {
+                let line = located(p.span());
+                (
+                    name,
+                    Located {
+                        value: p.into_inner(),
+                        file: shown.to_path_buf(),
+                        line,
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Every pipeline file of the project, sorted by name; parse errors are collected.
+pub fn load_all(root: &Path) -> Result<(Vec<PipelineFile>, Vec<String>)> {
+    let dir = root.join(PIPELINE_DIR);
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    if !dir.is_dir() {
+        return Ok((files, errors));
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        match parse(&text, &shown) {
+            Ok(file) => files.push(file),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((files, errors))
+}
