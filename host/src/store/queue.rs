@@ -52,18 +52,30 @@ pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<Op
     Ok(inserted)
 }
 
-/// Claims up to `limit` ready jobs that `accept` admits, leasing them to `owner` until
-/// `lease_until` with a new fencing token each.
+/// Which jobs a claim may take, for whom, and for how long.
+pub struct ClaimSpec<'a> {
+    /// Only jobs of this run; `None`: only jobs of no run.
+    pub run: Option<&'a str>,
+    pub owner: &'a str,
+    pub limit: usize,
+    pub lease_until: i64,
+}
+
+/// Claims up to `spec.limit` ready jobs that `accept` admits, leasing them to the owner with a
+/// new fencing token each.
 pub fn claim(
     tx: &Transaction<'_>,
-    run: Option<&str>,
-    owner: &str,
-    limit: usize,
+    spec: &ClaimSpec<'_>,
     now: i64,
-    lease_until: i64,
     accept: &mut dyn FnMut(&Offer<'_>) -> bool,
     events: &mut Vec<Event>,
 ) -> Result<Vec<Claimed>> {
+    let ClaimSpec {
+        run,
+        owner,
+        limit,
+        lease_until,
+    } = *spec;
     let mut select = tx.prepare_cached(
         "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at
          FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND run_id IS ?3

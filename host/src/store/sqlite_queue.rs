@@ -54,11 +54,13 @@ impl QueueStore for SqliteQueue {
                     mut admit,
                 } => OpResult::Claimed(queue::claim(
                     &tx,
-                    run.as_deref(),
-                    &owner,
-                    limit,
+                    &queue::ClaimSpec {
+                        run: run.as_deref(),
+                        owner: &owner,
+                        limit,
+                        lease_until,
+                    },
                     now,
-                    lease_until,
                     &mut |offer| admit(offer.plugin),
                     &mut events,
                 )?),
