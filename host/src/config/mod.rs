@@ -79,6 +79,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "upper bound on one program run through `exec`",
     },
     Setting {
+        key: "pipeline.allow-commands",
+        env: "BATON_ALLOW_COMMANDS",
+        default: "false",
+        help: "let pipeline stages run trusted native commands (`command = [...]`) outside the sandbox",
+    },
+    Setting {
         key: "queue.resolvers",
         env: "BATON_RESOLVERS",
         default: "direct",
@@ -227,6 +233,8 @@ struct FileModel {
     defaults: BTreeMap<String, toml::Value>,
     #[serde(default)]
     queue: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pipeline: BTreeMap<String, toml::Value>,
     #[serde(default)]
     limits: BTreeMap<String, crate::limiter::LimitSpec>,
     #[serde(default)]
@@ -425,6 +433,7 @@ fn file_value(model: &FileModel, key: &str) -> Option<String> {
         "runtime" => &model.runtime,
         "defaults" => &model.defaults,
         "queue" => &model.queue,
+        "pipeline" => &model.pipeline,
         _ => return None,
     };
     table.get(name).map(|value| match value {
@@ -443,7 +452,7 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
             .parse::<u32>()
             .map(|_| ())
             .map_err(|_| format!("`{text}` is not a whole number")),
-        "queue.download" => text
+        "queue.download" | "pipeline.allow-commands" => text
             .parse::<bool>()
             .map(|_| ())
             .map_err(|_| format!("`{text}` is not true or false")),

@@ -106,6 +106,8 @@ pub struct Job {
 pub struct Claimed {
     pub id: i64,
     pub key: String,
+    /// `resolve` or `stage`.
+    pub kind: String,
     pub plugin: Option<String>,
     pub payload: String,
     /// 1 on the first attempt.

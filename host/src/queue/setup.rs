@@ -179,6 +179,7 @@ pub async fn work_context(
                 .and_then(|store| store.manifest(key).ok().flatten())
         }),
         on_start: None,
+        stages: None,
     };
     Ok(RunSetup { context, chain })
 }

@@ -60,6 +60,8 @@ pub struct WorkContext {
     pub manifest: ManifestLookup,
     /// Called as each job starts (benchmarks measure enqueue-to-start latency with it).
     pub on_start: Option<StartHook>,
+    /// Runs pipeline stage jobs; `None` in `queue run`, which only claims work-queue jobs.
+    pub stages: Option<Arc<crate::pipeline::exec::StageExecutor>>,
 }
 
 /// A job's outcome and, when it stored content, the manifest row to record with it.
@@ -93,6 +95,17 @@ impl WorkContext {
     pub async fn work(&self, job: &Claimed) -> Worked {
         if let Some(on_start) = &self.on_start {
             on_start(job);
+        }
+        if job.kind == "stage" {
+            return match &self.stages {
+                Some(stages) => stages.run(job).await,
+                None => Worked {
+                    outcome: Outcome::Failed {
+                        reason: "a pipeline stage job outside a pipeline run".into(),
+                    },
+                    manifest: None,
+                },
+            };
         }
         if self.download
             && let Some(row) = (self.manifest)(&job.key)

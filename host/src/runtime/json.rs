@@ -53,3 +53,9 @@ pub fn agent_reply(reply: &types::AgentReply) -> Value {
         "data": embedded(&reply.data),
     })
 }
+
+/// sha256 of a text, lowercase hex.
+pub fn sha256_text(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

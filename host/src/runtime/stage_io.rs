@@ -38,8 +38,13 @@ impl StagedIo {
         let mut staged = Vec::new();
         let mut directory_inputs = Vec::new();
         for (name, host) in inputs {
-            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-                bail!("input name `{name}` must be a plain file name");
+            if name.is_empty()
+                || name.starts_with('/')
+                || name
+                    .split('/')
+                    .any(|part| part.is_empty() || part == "." || part == "..")
+            {
+                bail!("input name `{name}` must be a relative path without `.` or `..`");
             }
             let meta = std::fs::metadata(host)
                 .with_context(|| format!("input `{name}`: cannot read {}", host.display()))?;
@@ -49,6 +54,9 @@ impl StagedIo {
                 tree_digest(host)?
             } else {
                 let target = staging.path().join(name);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
                 if std::fs::hard_link(host, &target).is_err() {
                     std::fs::copy(host, &target).with_context(|| {
                         format!("input `{name}`: cannot stage {}", host.display())

@@ -263,6 +263,7 @@ pub fn run_jobs_wait_on_their_dependencies(store: &mut dyn QueueStore) {
     let held = Claimed {
         id: a.id,
         key: a.key,
+        kind: "stage".into(),
         plugin: None,
         payload: "{}".into(),
         attempt: 1,

@@ -58,6 +58,12 @@ pub enum Op {
         run_id: String,
         jobs: Vec<(NewJob, Vec<usize>)>,
     },
+    /// Puts the unfinished jobs of a run back (blocked or queued, attempts reset); running
+    /// jobs are included only when their owner is in `dead_owners` or their lease expired.
+    ResumeRun {
+        run_id: String,
+        dead_owners: Vec<String>,
+    },
     /// Cancels every job of a run that has not started.
     CancelRun {
         run_id: String,

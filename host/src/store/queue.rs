@@ -77,7 +77,7 @@ pub fn claim(
         lease_until,
     } = *spec;
     let mut select = tx.prepare_cached(
-        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at
+        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind
          FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND run_id IS ?3
          ORDER BY priority DESC, run_after, id LIMIT ?2",
     )?;
@@ -93,6 +93,7 @@ pub fn claim(
             max_attempts: row.get(5)?,
             fence: row.get::<_, i64>(6)? + 1,
             enqueued_at: row.get(7)?,
+            kind: row.get(8)?,
         })
     })?;
     let mut claimed = Vec::with_capacity(limit);
@@ -699,4 +700,51 @@ pub fn cancel_run(
         ));
     }
     Ok(open.len())
+}
+
+/// Requeues a run's unfinished jobs; returns how many.
+pub fn resume_run(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    dead_owners: &[String],
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<usize> {
+    let mut stmt = tx.prepare(
+        "SELECT id, key, state, lease_owner, lease_expires FROM jobs
+         WHERE run_id = ?1 AND state NOT IN ('done')",
+    )?;
+    type Row = (i64, String, String, Option<String>, Option<i64>);
+    let rows: Vec<Row> = stmt
+        .query_map(params![run_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    drop(stmt);
+    let mut resumed = Vec::new();
+    for (id, key, state, owner, expires) in rows {
+        let lost = owner.as_ref().is_some_and(|o| dead_owners.contains(o))
+            || expires.is_some_and(|e| e < now);
+        if state == "running" && !lost {
+            continue;
+        }
+        resumed.push((id, key));
+    }
+    for (id, key) in &resumed {
+        tx.execute(
+            "UPDATE jobs SET state = 'queued', attempts = 0, recoveries = 0, run_after = 0,
+                    last_error = NULL, wait_reason = 'resumed', lease_owner = NULL,
+                    lease_expires = NULL, fence = fence + 1, updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        events.push(Event::job(now, *id, key, "resumed", json!({"run": run_id})));
+    }
+    // Jobs whose dependencies are not done wait again.
+    tx.execute(
+        "UPDATE jobs SET state = 'blocked' WHERE run_id = ?1 AND state = 'queued'
+           AND EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
+                       WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))",
+        params![run_id],
+    )?;
+    Ok(resumed.len())
 }

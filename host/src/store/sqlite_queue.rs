@@ -104,6 +104,16 @@ impl QueueStore for SqliteQueue {
                     queue::enqueue_run(&tx, &run_id, &jobs, now, &mut events)?;
                     OpResult::Done
                 }
+                Op::ResumeRun {
+                    run_id,
+                    dead_owners,
+                } => OpResult::Released(queue::resume_run(
+                    &tx,
+                    &run_id,
+                    &dead_owners,
+                    now,
+                    &mut events,
+                )?),
                 Op::CancelRun { run_id, reason } => {
                     OpResult::Cancelled(queue::cancel_run(&tx, &run_id, &reason, now, &mut events)?)
                 }
