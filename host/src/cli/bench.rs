@@ -121,6 +121,7 @@ pub async fn run(
         dead_owners: Vec::new(),
         wake,
         run: None,
+        stop_run_on_failure: false,
     };
     let counters = Arc::new(Counters::default());
     let (_keep, never) = tokio::sync::watch::channel(scheduler::RUNNING);

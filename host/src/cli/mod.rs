@@ -7,6 +7,7 @@ pub mod config_cmd;
 pub mod exit;
 pub mod job;
 pub mod output;
+pub mod pipeline;
 pub mod plugin;
 pub mod queue;
 
@@ -75,6 +76,9 @@ pub enum Command {
     /// The work queue: enqueue, import, run, stats, list, retry, cancel.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Pipelines: stage graphs run as sandboxed stage jobs.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
     /// Inspect one job.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -172,6 +176,9 @@ async fn run(cli: Cli) -> CliResult {
             queue::run(command, &config, || open_runtime(&config), cli.format).await
         }
         Command::Job(command) => job::run(command, &config, cli.format),
+        Command::Pipeline(command) => {
+            pipeline::run(command, &config, || open_runtime(&config), cli.format).await
+        }
         Command::Bench(command) => {
             bench::run(command, &config, || open_runtime(&config), cli.format).await
         }

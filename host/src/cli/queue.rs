@@ -354,6 +354,7 @@ async fn run_queue(
         dead_owners,
         wake: Arc::default(),
         run: None,
+        stop_run_on_failure: false,
     };
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
     tokio::spawn(forward_signals(signal_tx));

@@ -55,8 +55,6 @@ pub struct StageExecutor {
     pub finished: Mutex<usize>,
     /// Whether to print one line per stage (not with --format json).
     pub print: bool,
-    /// Called with a stage id when it fails for good (stops the run unless continuing).
-    pub on_failure: Box<dyn Fn(&str) + Send + Sync>,
     pub log: Mutex<std::fs::File>,
 }
 
@@ -133,7 +131,6 @@ impl StageExecutor {
                 let last = job.attempt >= job.max_attempts;
                 if last {
                     self.announce(&stage.id, "failed", seconds, &reason);
-                    (self.on_failure)(&stage.id);
                     Worked {
                         outcome: Outcome::Failed { reason },
                         manifest: None,

@@ -83,6 +83,11 @@ fn stage_spec(config: &Config, name: &str, env: &[(String, String)]) -> Result<P
     Ok(spec)
 }
 
+/// The spec `pipeline doctor` loads a stage plugin with (no `--env-file` variables).
+pub fn stage_spec_for_doctor(config: &Config, name: &str) -> Result<PluginSpec> {
+    stage_spec(config, name, &[])
+}
+
 /// The digest a stage's cache key uses for its runner, without loading anything.
 pub fn runner_digest(config: &Config, stage: &model::StageDef) -> String {
     match (&stage.plugin, &stage.command) {
@@ -348,10 +353,6 @@ pub async fn run(
         Box::new(store),
         LedgerFile::new(&config.state_dir().join("ledger")),
     )?;
-    let stopper = writer.clone();
-    let stop_run = run_id.clone();
-    let continue_on_error = request.continue_on_error;
-    let handle = tokio::runtime::Handle::current();
     let executor = Arc::new(StageExecutor {
         root: config.root.clone(),
         run_dir,
@@ -365,19 +366,6 @@ pub async fn run(
         total: selected.len(),
         finished: Mutex::new(0),
         print: request.print,
-        on_failure: Box::new(move |stage| {
-            if continue_on_error {
-                return;
-            }
-            let writer = stopper.clone();
-            let op = Op::CancelRun {
-                run_id: stop_run.clone(),
-                reason: format!("the run stopped: stage `{stage}` failed"),
-            };
-            handle.spawn(async move {
-                let _ = writer.apply(vec![op]).await;
-            });
-        }),
         log: Mutex::new(log),
     });
     executor.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len(), "resume": request.resume.is_some()}));
@@ -394,6 +382,7 @@ pub async fn run(
         dead_owners,
         wake: Arc::default(),
         run: Some(run_id.clone()),
+        stop_run_on_failure: !request.continue_on_error,
     };
     let (_signal_tx, signal_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
     let result = scheduler::run(

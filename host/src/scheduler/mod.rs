@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub wake: Arc<tokio::sync::Notify>,
     /// Run only the jobs of this pipeline run; `None`: only work-queue jobs (of no run).
     pub run: Option<String>,
+    /// With a run: cancel its jobs that have not started as soon as one fails for good.
+    pub stop_run_on_failure: bool,
 }
 
 /// Counters of one run.
@@ -130,15 +132,16 @@ pub async fn run(
     drop(done_tx);
 
     let slots_freed = Arc::new(tokio::sync::Notify::new());
-    let completer = tokio::spawn(complete(
-        done_rx,
-        slots_freed.clone(),
-        writer.clone(),
-        in_flight.clone(),
-        per_resolver.clone(),
-        options.first_resolver.clone(),
-        counters.clone(),
-    ));
+    let completer = Completer {
+        writer: writer.clone(),
+        in_flight: in_flight.clone(),
+        per_resolver: per_resolver.clone(),
+        first_resolver: options.first_resolver.clone(),
+        counters: counters.clone(),
+        slots_freed: slots_freed.clone(),
+        stop_run: options.run.clone().filter(|_| options.stop_run_on_failure),
+    };
+    let completer = tokio::spawn(completer.run(done_rx));
     let upkeep = tokio::spawn(upkeep(
         writer.clone(),
         in_flight.clone(),
@@ -287,63 +290,89 @@ async fn dispatch(
 }
 
 /// Records outcomes in group commits as workers report them.
-async fn complete(
-    mut done_rx: mpsc::UnboundedReceiver<(Claimed, Worked)>,
-    slots_freed: Arc<tokio::sync::Notify>,
+struct Completer {
     writer: Writer,
     in_flight: InFlight,
     per_resolver: Arc<Mutex<HashMap<String, u32>>>,
     first_resolver: String,
     counters: Arc<Counters>,
-) {
-    let mut batch = Vec::new();
-    while done_rx.recv_many(&mut batch, 1024).await > 0 {
-        let mut ops = Vec::new();
-        let mut finish = Vec::with_capacity(batch.len());
-        for (job, worked) in batch.drain(..) {
-            if let Some(row) = worked.manifest {
-                ops.push(Op::Manifest(row));
+    slots_freed: Arc<tokio::sync::Notify>,
+    /// The run to stop when one of its jobs fails for good.
+    stop_run: Option<String>,
+}
+
+impl Completer {
+    async fn run(self, mut done_rx: mpsc::UnboundedReceiver<(Claimed, Worked)>) {
+        let Completer {
+            writer,
+            in_flight,
+            per_resolver,
+            first_resolver,
+            counters,
+            slots_freed,
+            stop_run,
+        } = self;
+        let mut batch = Vec::new();
+        while done_rx.recv_many(&mut batch, 1024).await > 0 {
+            let mut ops = Vec::new();
+            let mut finish = Vec::with_capacity(batch.len());
+            for (job, worked) in batch.drain(..) {
+                if let Some(row) = worked.manifest {
+                    ops.push(Op::Manifest(row));
+                }
+                let counter = match &worked.outcome {
+                    crate::queue::model::Outcome::Done { .. } => &counters.done,
+                    crate::queue::model::Outcome::Skipped { .. } => &counters.skipped,
+                    crate::queue::model::Outcome::Failed { .. } => &counters.failed,
+                    crate::queue::model::Outcome::Retry { snooze: true, .. } => &counters.snoozed,
+                    crate::queue::model::Outcome::Retry { .. } => &counters.retried,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                finish.push((job, worked.outcome));
             }
-            let counter = match &worked.outcome {
-                crate::queue::model::Outcome::Done { .. } => &counters.done,
-                crate::queue::model::Outcome::Skipped { .. } => &counters.skipped,
-                crate::queue::model::Outcome::Failed { .. } => &counters.failed,
-                crate::queue::model::Outcome::Retry { snooze: true, .. } => &counters.snoozed,
-                crate::queue::model::Outcome::Retry { .. } => &counters.retried,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            finish.push((job, worked.outcome));
-        }
-        let jobs: Vec<(i64, String)> = finish
-            .iter()
-            .map(|(job, _)| {
-                (
-                    job.id,
-                    job.plugin.clone().unwrap_or_else(|| first_resolver.clone()),
-                )
-            })
-            .collect();
-        ops.push(Op::Finish(finish));
-        match writer.apply(ops).await {
-            Ok(results) => {
-                if let Some(OpResult::Finished(applied)) = results.last() {
-                    let fenced = applied.iter().filter(|ok| !**ok).count();
-                    counters.fenced.fetch_add(fenced as u64, Ordering::Relaxed);
+            let jobs: Vec<(i64, String)> = finish
+                .iter()
+                .map(|(job, _)| {
+                    (
+                        job.id,
+                        job.plugin.clone().unwrap_or_else(|| first_resolver.clone()),
+                    )
+                })
+                .collect();
+            let failed = finish
+                .iter()
+                .find(|(_, outcome)| matches!(outcome, crate::queue::model::Outcome::Failed { .. }))
+                .map(|(job, _)| job.key.clone());
+            ops.push(Op::Finish(finish));
+            if let (Some(run_id), Some(key)) = (&stop_run, failed) {
+                ops.push(Op::CancelRun {
+                    run_id: run_id.clone(),
+                    reason: format!("the run stopped: `{key}` failed"),
+                });
+            }
+            match writer.apply(ops).await {
+                Ok(results) => {
+                    if let Some(OpResult::Finished(applied)) =
+                        results.iter().find(|r| matches!(r, OpResult::Finished(_)))
+                    {
+                        let fenced = applied.iter().filter(|ok| !**ok).count();
+                        counters.fenced.fetch_add(fenced as u64, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("cannot record outcomes: {e:#}; their jobs will be recovered");
                 }
             }
-            Err(e) => {
-                tracing::error!("cannot record outcomes: {e:#}; their jobs will be recovered");
+            let mut flight = lock(&in_flight);
+            let mut counts = lock(&per_resolver);
+            for (id, resolver) in jobs {
+                flight.remove(&id);
+                if let Some(count) = counts.get_mut(&resolver) {
+                    *count = count.saturating_sub(1);
+                }
             }
+            slots_freed.notify_one();
         }
-        let mut flight = lock(&in_flight);
-        let mut counts = lock(&per_resolver);
-        for (id, resolver) in jobs {
-            flight.remove(&id);
-            if let Some(count) = counts.get_mut(&resolver) {
-                *count = count.saturating_sub(1);
-            }
-        }
-        slots_freed.notify_one();
     }
 }
 
