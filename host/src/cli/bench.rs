@@ -23,6 +23,18 @@ use std::time::{Duration, Instant};
 pub enum BenchCommand {
     /// Burn down no-op jobs through the real store and a real no-op resolver plugin.
     Queue(QueueBench),
+    /// Validate, plan, run and rerun (all cached) a generated DAG of trivial stages.
+    Pipeline(PipelineBench),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineBench {
+    /// Stages in the generated DAG; each depends on one to three earlier ones.
+    #[arg(long, default_value_t = 1_000)]
+    pub stages: usize,
+    /// Stages running at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
 }
 
 #[derive(Debug, Args)]
@@ -46,7 +58,10 @@ pub async fn run(
     rt: impl Fn() -> Result<Runtime, super::exit::CliError>,
     format: Format,
 ) -> CliResult {
-    let BenchCommand::Queue(args) = command;
+    let args = match command {
+        BenchCommand::Queue(args) => args,
+        BenchCommand::Pipeline(args) => return pipeline_bench(config, rt, args, format).await,
+    };
     if args.workers == 0 || args.jobs == 0 || args.rate == 0 {
         return Err(usage(anyhow!(
             "--jobs, --workers and --rate must be at least 1"
@@ -262,4 +277,137 @@ pub fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Writes a project with a `bench` pipeline of `stages` trivial stages: stage 0 reads a seed
+/// file, stage i reads the outputs of one to three earlier stages.
+pub fn generate_dag(dir: &std::path::Path, stages: usize, cache_dir: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::create_dir_all(dir.join("pipelines"))?;
+    std::fs::write(dir.join("data/seed.jsonl"), "{\"n\": 1}\n")?;
+    std::fs::write(
+        dir.join("baton.toml"),
+        format!("[runtime]\ncache-dir = {cache_dir:?}\n"),
+    )?;
+    let mut text = String::new();
+    for i in 0..stages {
+        // One to three earlier stages, spread out so that many stages share a wave.
+        let mut deps: Vec<usize> = match i {
+            0 => vec![],
+            _ => [
+                Some(i / 2),
+                (i % 2 == 0).then(|| i * 3 / 4),
+                (i % 3 == 0).then(|| i.saturating_sub(3 + i % 5)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
+        deps.sort();
+        deps.dedup();
+        deps.retain(|&d| d < i);
+        let inputs: Vec<String> = if deps.is_empty() {
+            vec!["\"data/seed.jsonl\"".into()]
+        } else {
+            deps.iter()
+                .map(|d| format!("\"out/s{d}/v.jsonl\""))
+                .collect()
+        };
+        text.push_str(&format!(
+            "[[stage]]\nid = \"s{i}\"\nplugin = \"jsonl-transform\"\ninputs = [{}]\noutputs = [\"v.jsonl\"]\nparams = {{ filter = \"length\", mode = \"slurp\", output = \"v.jsonl\" }}\n\n",
+            inputs.join(", ")
+        ));
+    }
+    std::fs::write(dir.join("pipelines/bench.toml"), text)
+}
+
+async fn pipeline_bench(
+    config: &Config,
+    rt: impl Fn() -> Result<Runtime, super::exit::CliError>,
+    args: &PipelineBench,
+    format: Format,
+) -> CliResult {
+    use crate::pipeline::plan::Filters;
+    use crate::pipeline::run as pipeline_run;
+    let dir = tempfile::tempdir().map_err(runtime)?;
+    let cache = config
+        .path("runtime.cache-dir")
+        .to_string_lossy()
+        .into_owned();
+    generate_dag(dir.path(), args.stages, &cache).map_err(runtime)?;
+    let bench_config = Config::load(dir.path(), None, &[], &|_| None).map_err(runtime)?;
+    let started = Instant::now();
+    let graph = pipeline_run::load_graph(&bench_config, "bench").map_err(runtime)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let plan = pipeline_run::dry_plan(&bench_config, &graph, &Filters::default(), false)
+        .map_err(runtime)?;
+    let plan_seconds = started.elapsed().as_secs_f64();
+    let rt = Arc::new(rt()?);
+    let request = || pipeline_run::RunRequest {
+        filters: Filters::default(),
+        force: false,
+        continue_on_error: false,
+        jobs: args.jobs,
+        resume: None,
+        env: Default::default(),
+        print: false,
+    };
+    let started = Instant::now();
+    let first = pipeline_run::run(&bench_config, rt.clone(), graph.clone(), request())
+        .await
+        .map_err(runtime)?;
+    let run_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let second = pipeline_run::run(&bench_config, rt, graph, request())
+        .await
+        .map_err(runtime)?;
+    let rerun_seconds = started.elapsed().as_secs_f64();
+    let cached = second
+        .stages
+        .iter()
+        .filter(|s| s["state"] == "cached")
+        .count();
+    let report = json!({
+        "machine": machine(),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "stages": args.stages,
+        "waves": plan.waves,
+        "jobs": args.jobs,
+        "validate_and_plan_ms": plan_seconds * 1000.0,
+        "of_which_parse_and_validate_ms": load_seconds * 1000.0,
+        "run_seconds": run_seconds,
+        "run_degraded": first.degraded,
+        "cached_rerun_seconds": rerun_seconds,
+        "cached_stages": cached,
+    });
+    if format == Format::Json {
+        output::json(&report);
+    } else {
+        println!(
+            "{INFO} machine: {}, build: {}",
+            report["machine"], report["build"]
+        );
+        println!(
+            "{} stages in {} waves, {} at once",
+            args.stages, plan.waves, args.jobs
+        );
+        println!(
+            "validate + plan: {:.1} ms (parse + validate {:.1} ms)",
+            plan_seconds * 1000.0,
+            load_seconds * 1000.0
+        );
+        println!(
+            "full run: {run_seconds:.2} s{}",
+            if first.degraded { " (DEGRADED)" } else { "" }
+        );
+        println!(
+            "rerun, everything cached: {rerun_seconds:.2} s ({cached}/{} cached)",
+            args.stages
+        );
+    }
+    Ok(if first.degraded {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    })
 }

@@ -56,6 +56,8 @@ pub struct StageExecutor {
     /// Whether to print one line per stage (not with --format json).
     pub print: bool,
     pub log: Mutex<std::fs::File>,
+    /// Holds each stage's `limits` keys while it runs.
+    pub limiter: Arc<crate::limiter::Limiter>,
 }
 
 /// What the job's result records.
@@ -161,6 +163,15 @@ impl StageExecutor {
             .runners
             .get(&stage.id)
             .ok_or_else(|| anyhow!("stage `{}` has no runner", stage.id))?;
+        let mut permits = Vec::with_capacity(stage.limits.len());
+        for key in &stage.limits {
+            let permit = self
+                .limiter
+                .acquire(key, std::time::Duration::from_secs(24 * 3600))
+                .await
+                .map_err(|wait| anyhow!("waited a day for {}", wait.reason))?;
+            permits.push(permit);
+        }
         let fingerprint = cache::fingerprint(stage, &self.root, &runner.digest())?;
         if !self.force {
             let last = {

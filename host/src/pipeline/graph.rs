@@ -200,43 +200,72 @@ pub fn build(
             }
         }
     }
-    // Outputs: no path may be claimed by two stages.
-    for (i, a) in stages.iter().enumerate() {
-        for b in stages.iter().skip(i + 1) {
-            for oa in &a.value.outputs {
-                for ob in &b.value.outputs {
-                    let pa = format!("{}/{oa}", a.value.output_dir());
-                    let pb = format!("{}/{ob}", b.value.output_dir());
-                    if glob::overlap(&pa, &pb) {
-                        problems.push(format!(
-                            "{}: output `{pa}` of stage `{}` is also claimed by stage `{}` ({})",
-                            a.at(),
-                            a.value.id,
-                            b.value.id,
-                            b.at()
-                        ));
-                    }
-                }
+    // Outputs: no path may be claimed by two stages. Literal paths go through a map; the
+    // (few) glob outputs are compared with everything.
+    let outputs: Vec<(usize, String)> = stages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            let dir = s.value.output_dir();
+            s.value
+                .outputs
+                .iter()
+                .map(move |o| (i, format!("{dir}/{o}")))
+        })
+        .collect();
+    let mut literal: HashMap<&str, usize> = HashMap::new();
+    let globbed: Vec<&(usize, String)> = outputs.iter().filter(|(_, p)| glob::is_glob(p)).collect();
+    let mut claimed_twice = |a: usize, b: usize, path: &str| {
+        problems.push(format!(
+            "{}: output `{path}` of stage `{}` is also claimed by stage `{}` ({})",
+            stages[a].at(),
+            stages[a].value.id,
+            stages[b].value.id,
+            stages[b].at()
+        ));
+    };
+    for (i, path) in &outputs {
+        if glob::is_glob(path) {
+            continue;
+        }
+        match literal.get(path.as_str()) {
+            Some(&j) if j != *i => claimed_twice(j, *i, path),
+            _ => {
+                literal.insert(path, *i);
+            }
+        }
+    }
+    for (n, (i, pattern)) in globbed.iter().enumerate() {
+        for (j, path) in &outputs {
+            let later_glob =
+                glob::is_glob(path) && globbed[..=n].iter().any(|(k, p)| k == j && p == path);
+            if j != i && !later_glob && glob::overlap(pattern, path) {
+                claimed_twice(*i, *j, pattern);
             }
         }
     }
     // Inputs: produced by a stage of the pipeline, or present on disk.
     for (i, stage) in stages.iter().enumerate() {
         for input in &stage.value.inputs {
-            let producers: Vec<usize> = stages
-                .iter()
-                .enumerate()
-                .filter(|(j, other)| {
-                    *j != i && {
-                        let dir = other.value.output_dir();
-                        other.value.outputs.iter().any(|o| {
-                            glob::overlap(&format!("{dir}/{o}"), input)
-                                || glob::matches(input, &format!("{dir}/{o}"))
+            let mut producers: BTreeSet<usize> = BTreeSet::new();
+            if glob::is_glob(input) {
+                producers.extend(
+                    outputs
+                        .iter()
+                        .filter(|(j, path)| {
+                            *j != i && (glob::overlap(path, input) || glob::matches(input, path))
                         })
-                    }
-                })
-                .map(|(j, _)| j)
-                .collect();
+                        .map(|(j, _)| *j),
+                );
+            } else {
+                producers.extend(literal.get(input.as_str()).filter(|&&j| j != i));
+                producers.extend(
+                    globbed
+                        .iter()
+                        .filter(|(j, p)| *j != i && glob::matches(p, input))
+                        .map(|(j, _)| *j),
+                );
+            }
             if producers.is_empty() {
                 if glob::expand(checks.root, input).is_empty() {
                     problems.push(format!(

@@ -102,17 +102,27 @@ pub struct PipelineFile {
     pub pipelines: BTreeMap<String, Located<PipelineDef>>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Line numbers of byte offsets, from the positions of the newlines (found once).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        Lines(text.match_indices('\n').map(|(i, _)| i).collect())
+    }
+
+    fn of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&newline| newline < offset) + 1
+    }
 }
 
 /// Parses one file; `shown` is the path used in messages.
 pub fn parse(text: &str, shown: &Path) -> Result<PipelineFile, String> {
+    let lines = Lines::new(text);
     let model: FileModel = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+        let line = e.span().map(|s| lines.of(s.start)).unwrap_or(0);
         format!("{}:{line}: {}", shown.display(), e.message())
     })?;
-    let located = |span: std::ops::Range<usize>| line_of(text, span.start);
+    let located = |span: std::ops::Range<usize>| lines.of(span.start);
     Ok(PipelineFile {
         path: shown.to_path_buf(),
         stages: model

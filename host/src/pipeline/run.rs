@@ -367,6 +367,7 @@ pub async fn run(
         finished: Mutex::new(0),
         print: request.print,
         log: Mutex::new(log),
+        limiter: crate::limiter::Limiter::new(setup::limit_specs(config, 0), Box::new(|_, _| 0)),
     });
     executor.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len(), "resume": request.resume.is_some()}));
     let context = Arc::new(stage_context(config, runtime, executor.clone()));
