@@ -536,3 +536,89 @@ fn list_describe_logs_and_doctor() {
         .baton(&["pipeline", "run-stage", "cities"])
         .expect(0);
 }
+
+#[test]
+fn env_files_reach_the_stages_that_name_them_and_timeouts_stop_stages() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write(".env", "# secrets\nAPI_TOKEN=s3cret\n");
+    project.write(
+        "pipelines/env.toml",
+        r#"
+[[stage]]
+id = "token"
+command = ["sh", "-c", "echo \"$API_TOKEN\" > $BATON_OUTPUT_DIR/t.txt"]
+outputs = ["t.txt"]
+env = ["API_TOKEN"]
+
+[[stage]]
+id = "nosy"
+command = ["sh", "-c", "echo \"[$API_TOKEN]\" > $BATON_OUTPUT_DIR/t.txt"]
+outputs = ["t.txt"]
+
+[[stage]]
+id = "slow"
+command = ["sleep", "5"]
+outputs = ["never.txt"]
+timeout = "300ms"
+"#,
+    );
+    let run = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "env",
+            "--env-file",
+            ".env",
+            "--continue-on-error",
+            "--format",
+            "json",
+        ])
+        .expect(10);
+    let doc = run.json();
+    let states = states(&doc);
+    assert_eq!(states["token"], "done", "{doc}");
+    assert_eq!(states["slow"], "failed", "{doc}");
+    let slow = doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "slow")
+        .unwrap();
+    assert!(
+        slow["detail"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 300ms"),
+        "{slow}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/token/t.txt")).unwrap(),
+        "s3cret\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/nosy/t.txt")).unwrap(),
+        "[]\n"
+    );
+    // A stage naming a variable the file does not set is refused before it runs.
+    project.write(".env", "OTHER=1\n");
+    let missing = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "env",
+            "--env-file",
+            ".env",
+            "--only",
+            "token",
+            "--force",
+        ])
+        .expect(30);
+    assert!(
+        missing
+            .stderr()
+            .contains("needs `API_TOKEN`, which --env-file does not set"),
+        "{}",
+        missing.stderr()
+    );
+}

@@ -21,17 +21,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// A stage's runner: a loaded plugin, or a trusted command.
+/// A stage's runner: a loaded plugin, or a trusted command with the `--env-file` variables
+/// the stage names.
 pub enum Runner {
     Plugin(Arc<Plugin>),
-    Command(Vec<String>),
+    Command(Vec<String>, Vec<(String, String)>),
 }
 
 impl Runner {
     pub fn digest(&self) -> String {
         match self {
             Runner::Plugin(plugin) => plugin.digest.clone(),
-            Runner::Command(command) => crate::runtime::json::sha256_text(
+            Runner::Command(command, _) => crate::runtime::json::sha256_text(
                 &serde_json::to_string(command).unwrap_or_default(),
             ),
         }
@@ -117,7 +118,21 @@ impl StageExecutor {
             };
         };
         let started = Instant::now();
-        let result = self.execute(stage, job).await;
+        let result = match stage
+            .timeout
+            .as_deref()
+            .map(crate::config::units::parse_duration)
+        {
+            Some(Ok(limit)) => tokio::time::timeout(limit, self.execute(stage, job))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(anyhow!(
+                        "timed out after {}",
+                        humantime::format_duration(limit)
+                    ))
+                }),
+            _ => self.execute(stage, job).await,
+        };
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(Some(value)) => {
@@ -213,7 +228,9 @@ impl StageExecutor {
                     }
                 }
             }
-            Runner::Command(command) => run_command(command, &self.root, &inputs, &output).await?,
+            Runner::Command(command, env) => {
+                run_command(command, env, &self.root, &inputs, &output).await?
+            }
         };
         let produced = declared_outputs(stage, &output)?;
         for (pattern, schema) in &stage.schemas {
@@ -313,6 +330,7 @@ fn promote(output: &Path, target: &Path, work: &Path) -> Result<()> {
 /// (newline-separated project paths) and writes into `BATON_OUTPUT_DIR`.
 async fn run_command(
     command: &[String],
+    env: &[(String, String)],
     root: &Path,
     inputs: &[(String, PathBuf)],
     output: &Path,
@@ -326,6 +344,7 @@ async fn run_command(
         .current_dir(root)
         .env("BATON_INPUTS", listed.join("\n"))
         .env("BATON_OUTPUT_DIR", output)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true)
         .output()
         .await

@@ -332,7 +332,7 @@ pub async fn run(
                 };
                 Runner::Plugin(plugin)
             }
-            (None, Some(command)) => Runner::Command(command.clone()),
+            (None, Some(command)) => Runner::Command(command.clone(), env),
             _ => bail!("stage `{}` has no runner", stage.id),
         };
         runners.insert(stage.id.clone(), runner);
