@@ -1,8 +1,8 @@
 //! Turning a resolve request into the PDF's URL: the settings' `base-url` and the arXiv id
 //! (the payload's `arxiv`, else the artifact id).
-use baton_sdk::json::Object;
-use baton_sdk::skip;
+use baton_sdk::json::{self, Object};
 use baton_sdk::types::{Failure, ResolveRequest};
+use baton_sdk::{api, skip};
 
 use crate::id;
 
@@ -16,14 +16,10 @@ pub struct Query {
 impl Query {
     pub fn from_request(request: &ResolveRequest) -> Result<Self, Failure> {
         let settings = Object::parse("settings", &request.settings)?;
-        let base_url = settings.str("base-url")?.unwrap_or(DEFAULT_BASE_URL);
-        let payload = Object::parse("payload", &request.artifact.payload)?;
-        let raw = payload.str("arxiv")?.unwrap_or(&request.artifact.id);
-        let id = id::parse(raw).ok_or_else(|| skip(format!("not an arXiv id: {raw}")))?;
-        Ok(Self {
-            id,
-            base_url: base_url.trim_end_matches('/').to_string(),
-        })
+        let base_url = api::base_url(&settings, DEFAULT_BASE_URL)?;
+        let raw = json::payload_or_id(&request.artifact, "arxiv")?;
+        let id = id::parse(&raw).ok_or_else(|| skip(format!("not an arXiv id: {raw}")))?;
+        Ok(Self { id, base_url })
     }
 
     /// The id needs no encoding: it is only letters, digits, `.`, `-` and `/`.

@@ -8,17 +8,20 @@
 //! payload's `doi` field, else the artifact id.
 mod candidates;
 mod query;
-mod status;
 
 use core::time::Duration;
 
-use baton_sdk::http::Request;
+use baton_sdk::api::Api;
+use baton_sdk::skip;
 use baton_sdk::types::{Candidate, Capabilities, Description, Failure, PluginKind, ResolveRequest};
-use baton_sdk::{fatal, retry, skip};
 
-/// A work with thousands of references runs to a few MiB; anything far larger is not one.
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-const TIMEOUT: Duration = Duration::from_secs(30);
+const API: Api = Api {
+    name: "crossref",
+    user_agent: concat!("baton-crossref/", env!("CARGO_PKG_VERSION")),
+    // A work with thousands of references runs to a few MiB; anything far larger is not one.
+    max_response_bytes: 16 * 1024 * 1024,
+    timeout: Duration::from_secs(30),
+};
 
 struct Crossref;
 
@@ -42,24 +45,8 @@ impl baton_sdk::Resolver for Crossref {
     fn resolve(request: ResolveRequest) -> Result<Vec<Candidate>, Failure> {
         let query = query::Query::from_request(&request)?;
         baton_sdk::debug!("querying crossref", "doi" => query.doi, "attempt" => request.attempt);
-        let response = Request::get(query.url())
-            .header("accept", "application/json")
-            .header(
-                "user-agent",
-                concat!("baton-crossref/", env!("CARGO_PKG_VERSION")),
-            )
-            .max_response_bytes(MAX_RESPONSE_BYTES)
-            .timeout(TIMEOUT)
-            .send()
-            .map_err(|error| {
-                if error.is_transient() {
-                    retry(error.to_string())
-                } else {
-                    fatal(error.to_string())
-                }
-            })?;
-        status::check(&response)?;
-        let work = candidates::Work::from_body(&response.body)?;
+        let body = API.get(&query.url())?;
+        let work = candidates::Work::from_body(&body)?;
         let found = candidates::from_work(&work);
         if found.is_empty() {
             return Err(skip("no PDF link in crossref"));
@@ -70,3 +57,31 @@ impl baton_sdk::Resolver for Crossref {
 }
 
 baton_sdk::export_resolver!(Crossref);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_sdk::http::Response;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn failures_name_crossref() {
+        assert_eq!(
+            API.check(&response(404, "")),
+            Err(Failure::Skip("not found in crossref".into()))
+        );
+        assert_eq!(
+            API.check(&response(400, "{\"status\": \"failed\", \"message-type\": \"validation-failure\"}")),
+            Err(Failure::Fatal(
+                "crossref answered 400: {\"status\": \"failed\", \"message-type\": \"validation-failure\"}".into()
+            ))
+        );
+    }
+}

@@ -2,18 +2,10 @@
 //! from the payload's `doi` or the artifact id) and the request URL.
 use baton_sdk::http::encode;
 use baton_sdk::json::Object;
-use baton_sdk::skip;
 use baton_sdk::types::{Failure, ResolveRequest};
+use baton_sdk::{api, doi};
 
 const DEFAULT_BASE_URL: &str = "https://api.crossref.org";
-/// Ways a DOI is commonly written around the bare `10.x/y` form.
-const DOI_PREFIXES: [&str; 5] = [
-    "https://doi.org/",
-    "http://doi.org/",
-    "https://dx.doi.org/",
-    "http://dx.doi.org/",
-    "doi:",
-];
 
 pub struct Query {
     pub doi: String,
@@ -24,44 +16,20 @@ pub struct Query {
 impl Query {
     pub fn from_request(request: &ResolveRequest) -> Result<Self, Failure> {
         let settings = Object::parse("settings", &request.settings)?;
-        let base_url = settings.str("base-url")?.unwrap_or(DEFAULT_BASE_URL);
-        let mailto = settings
-            .str("mailto")?
-            .map(str::trim)
-            .filter(|mailto| !mailto.is_empty());
-        let payload = Object::parse("payload", &request.artifact.payload)?;
-        let raw = payload.str("doi")?.unwrap_or(&request.artifact.id);
-        let doi = normalise_doi(raw).ok_or_else(|| skip(format!("not a DOI: {raw}")))?;
+        let base_url = api::base_url(&settings, DEFAULT_BASE_URL)?;
+        let mailto = settings.non_blank_str("mailto")?;
+        let doi = doi::from_artifact(&request.artifact)?;
         Ok(Self {
             doi,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url,
             mailto: mailto.map(str::to_string),
         })
     }
 
     pub fn url(&self) -> String {
         let url = format!("{}/works/{}", self.base_url, encode(&self.doi, "/"));
-        match &self.mailto {
-            Some(mailto) => format!("{url}?mailto={}", encode(mailto, "@")),
-            None => url,
-        }
+        api::with_email(url, "mailto", self.mailto.as_deref())
     }
-}
-
-/// The bare DOI (`10.<registrant>/<suffix>`), or `None` when `text` is not one.
-fn normalise_doi(text: &str) -> Option<String> {
-    let text = text.trim();
-    let bare = DOI_PREFIXES
-        .iter()
-        .find_map(|prefix| {
-            text.get(..prefix.len())
-                .filter(|head| head.eq_ignore_ascii_case(prefix))
-                .map(|_| text[prefix.len()..].trim_start())
-        })
-        .unwrap_or(text);
-    let (registrant, suffix) = bare.split_once('/')?;
-    (registrant.starts_with("10.") && registrant.len() > 3 && !suffix.is_empty())
-        .then(|| bare.to_string())
 }
 
 #[cfg(test)]
@@ -78,19 +46,6 @@ mod tests {
             settings: settings.into(),
             attempt: 1,
         }
-    }
-
-    #[test]
-    fn doi_forms() {
-        assert_eq!(
-            normalise_doi("10.1038/nature12373").unwrap(),
-            "10.1038/nature12373"
-        );
-        assert_eq!(normalise_doi(" https://doi.org/10.1/x ").unwrap(), "10.1/x");
-        assert_eq!(normalise_doi("DOI:10.1/x").unwrap(), "10.1/x");
-        assert_eq!(normalise_doi("arXiv:1234.5678"), None);
-        assert_eq!(normalise_doi("10./x"), None);
-        assert_eq!(normalise_doi("10.1/"), None);
     }
 
     #[test]

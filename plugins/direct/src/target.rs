@@ -15,11 +15,7 @@ impl Target {
         let raw = payload.str("url")?.unwrap_or(&request.artifact.id);
         let url = absolute_http_url(raw)
             .ok_or_else(|| fatal(format!("not an absolute http(s) URL: {raw}")))?;
-        let content_type = payload
-            .str("content-type")?
-            .map(str::trim)
-            .filter(|content_type| !content_type.is_empty())
-            .map(str::to_string);
+        let content_type = payload.non_blank_str("content-type")?.map(str::to_string);
         Ok(Self {
             url: url.to_string(),
             content_type,

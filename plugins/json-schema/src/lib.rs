@@ -37,7 +37,6 @@
 //! documents or to anchors, and references that loop without going deeper into the data.
 //!
 //! The validation core is [`schema::Schema`] with [`schema::Schema::validate`].
-mod input;
 mod pointer;
 mod report;
 pub mod schema;
@@ -46,14 +45,15 @@ pub mod validate;
 use std::fs;
 use std::path::Path;
 
+use baton_sdk::input::{self, Format};
 use baton_sdk::json::Object;
+use baton_sdk::params::{inline_or_input, inputs_or_json, Source};
 use baton_sdk::types::{
     Capabilities, Description, Failure, PluginKind, StageContext, StageInput, StageOutcome,
 };
 use baton_sdk::{fatal, progress, skip};
 use serde_json::Value;
 
-use input::Format;
 use report::Report;
 use schema::Schema;
 
@@ -80,19 +80,14 @@ impl baton_sdk::Stage for JsonSchema {
         let (source, document, schema_input) = schema_document(&params, &context.inputs)?;
         let schema =
             Schema::compile(&document).map_err(|error| fatal(format!("{source} {error}")))?;
-        let targets = targets(&params, &context.inputs, schema_input)?;
+        let targets = inputs_or_json(&params, "targets", &context.inputs, schema_input)?;
         if targets.is_empty() {
             return Err(skip("no .json or .jsonl inputs to validate"));
         }
         let total = u64::try_from(targets.len()).unwrap_or(u64::MAX);
         let mut report = Report::default();
         for (done, target) in (1..).zip(&targets) {
-            let values = input::open(&target.path, Format::of(&target.name)).map_err(|error| {
-                fatal(format!(
-                    "input `{}` ({}): cannot open: {error}",
-                    target.name, target.path
-                ))
-            })?;
+            let values = input::open_input(target, Format::of(&target.name))?;
             report.check(&schema, &target.name, values).map_err(fatal)?;
             progress::report(done, Some(total), &target.name);
         }
@@ -127,68 +122,21 @@ fn schema_document<'i>(
     params: &Object,
     inputs: &'i [StageInput],
 ) -> Result<(String, Value, Option<&'i StageInput>), Failure> {
-    match (params.get("schema"), params.str("schema-input")?) {
-        (Some(schema), None) => Ok(("params.schema".into(), schema.clone(), None)),
-        (None, Some(name)) => {
-            let input = find_input(inputs, name, "params.schema-input")?;
-            let named = format!("input `{name}` ({})", input.path);
-            let document = input::open(&input.path, Format::Document)
-                .map_err(|error| fatal(format!("{named}: cannot open: {error}")))?
+    match inline_or_input(params, "schema", params.get("schema"), inputs)? {
+        Source::Inline(schema) => Ok(("params.schema".into(), schema.clone(), None)),
+        Source::Input(input) => {
+            let named = format!("input `{}` ({})", input.name, input.path);
+            let document = input::open_input(input, Format::Document)?
                 .next()
                 .ok_or_else(|| fatal(format!("{named}: empty")))?
                 .map_err(|error| fatal(format!("{named}: {error}")))?;
             Ok((
-                format!("schema input `{name}`"),
+                format!("schema input `{}`", input.name),
                 document.value,
                 Some(input),
             ))
         }
-        (Some(_), Some(_)) => Err(fatal("give params.schema or params.schema-input, not both")),
-        (None, None) => Err(fatal("params.schema or params.schema-input is missing")),
     }
-}
-
-/// `params.targets` by name, or every `.json`/`.jsonl` input but the schema.
-fn targets<'i>(
-    params: &Object,
-    inputs: &'i [StageInput],
-    schema: Option<&StageInput>,
-) -> Result<Vec<&'i StageInput>, Failure> {
-    match params.strings("targets")? {
-        Some(names) => names
-            .iter()
-            .map(|name| find_input(inputs, name, "params.targets"))
-            .collect(),
-        None => Ok(inputs
-            .iter()
-            .filter(|input| input::is_json(&input.name))
-            .filter(|input| schema.is_none_or(|schema| schema.name != input.name))
-            .collect()),
-    }
-}
-
-fn find_input<'i>(
-    inputs: &'i [StageInput],
-    name: &str,
-    field: &str,
-) -> Result<&'i StageInput, Failure> {
-    inputs
-        .iter()
-        .find(|input| input.name == name)
-        .ok_or_else(|| {
-            let known: Vec<String> = inputs
-                .iter()
-                .map(|input| format!("`{}`", input.name))
-                .collect();
-            fatal(format!(
-                "{field} names `{name}`, which is not an input (inputs: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })
 }
 
 baton_sdk::export_stage!(JsonSchema);
@@ -196,36 +144,6 @@ baton_sdk::export_stage!(JsonSchema);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn input(name: &str) -> StageInput {
-        StageInput {
-            name: name.into(),
-            path: format!("/inputs/{name}"),
-            digest: String::new(),
-        }
-    }
-
-    #[test]
-    fn targets_default_to_json_inputs_but_the_schema() {
-        let inputs = vec![
-            input("schema.json"),
-            input("a.jsonl"),
-            input("b.csv"),
-            input("c.json"),
-        ];
-        let params = Object::parse("params", "{}").unwrap();
-        let names: Vec<&str> = targets(&params, &inputs, Some(&inputs[0]))
-            .unwrap()
-            .iter()
-            .map(|input| input.name.as_str())
-            .collect();
-        assert_eq!(names, vec!["a.jsonl", "c.json"]);
-        let params = Object::parse("params", r#"{"targets": ["x.json"]}"#).unwrap();
-        assert_eq!(
-            targets(&params, &inputs, None).unwrap_err(),
-            fatal("params.targets names `x.json`, which is not an input (inputs: `schema.json`, `a.jsonl`, `b.csv`, `c.json`)")
-        );
-    }
 
     #[test]
     fn exactly_one_schema_source() {

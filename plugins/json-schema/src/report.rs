@@ -6,9 +6,9 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
-use crate::input::{self, Values};
 use crate::schema::Schema;
 use crate::validate::shown;
+use baton_sdk::input::{self, Values};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -123,7 +123,7 @@ fn values_are_lines(file: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Format;
+    use baton_sdk::input::Format;
     use serde_json::json;
 
     fn schema() -> Schema {

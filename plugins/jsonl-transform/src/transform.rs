@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use serde_json::Value;
 
 use crate::filter::Filter;
-use crate::input::{Item, Values};
+use baton_sdk::input::{Item, Values};
 
 /// Where the results go: one compact JSON value per line.
 pub struct Sink<W> {
@@ -98,7 +98,7 @@ pub fn slurp<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Format;
+    use baton_sdk::input::Format;
 
     fn filter(text: &str) -> Filter {
         Filter::parse(text).unwrap()

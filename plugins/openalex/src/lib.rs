@@ -8,17 +8,20 @@
 //! payload's `doi` field, else the artifact id.
 mod candidates;
 mod query;
-mod status;
 
 use core::time::Duration;
 
-use baton_sdk::http::Request;
+use baton_sdk::api::Api;
+use baton_sdk::skip;
 use baton_sdk::types::{Candidate, Capabilities, Description, Failure, PluginKind, ResolveRequest};
-use baton_sdk::{fatal, retry, skip};
 
-/// A work record with thousands of authors runs to a few MiB; anything far larger is not one.
-const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-const TIMEOUT: Duration = Duration::from_secs(30);
+const API: Api = Api {
+    name: "openalex",
+    user_agent: concat!("baton-openalex/", env!("CARGO_PKG_VERSION")),
+    // A work record with thousands of authors runs to a few MiB; anything far larger is not one.
+    max_response_bytes: 16 * 1024 * 1024,
+    timeout: Duration::from_secs(30),
+};
 
 struct OpenAlex;
 
@@ -42,25 +45,7 @@ impl baton_sdk::Resolver for OpenAlex {
     fn resolve(request: ResolveRequest) -> Result<Vec<Candidate>, Failure> {
         let query = query::Query::from_request(&request)?;
         baton_sdk::debug!("querying openalex", "doi" => query.doi, "attempt" => request.attempt);
-        let response = Request::get(query.url())
-            .header("accept", "application/json")
-            .header(
-                "user-agent",
-                concat!("baton-openalex/", env!("CARGO_PKG_VERSION")),
-            )
-            .max_response_bytes(MAX_RESPONSE_BYTES)
-            .timeout(TIMEOUT)
-            .send()
-            .map_err(|error| {
-                if error.is_transient() {
-                    retry(error.to_string())
-                } else {
-                    fatal(error.to_string())
-                }
-            })?;
-        status::check(&response)?;
-        let work: candidates::Work = serde_json::from_slice(&response.body)
-            .map_err(|error| retry(format!("openalex sent an unreadable work: {error}")))?;
+        let work: candidates::Work = API.get_json(&query.url(), "work")?;
         let found = candidates::from_work(&work);
         if found.is_empty() {
             return Err(skip("no open-access location"));
@@ -76,3 +61,34 @@ impl baton_sdk::Resolver for OpenAlex {
 }
 
 baton_sdk::export_resolver!(OpenAlex);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_sdk::http::Response;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn failures_name_openalex() {
+        assert_eq!(
+            API.check(&response(404, "")),
+            Err(Failure::Skip("not found in openalex".into()))
+        );
+        assert_eq!(
+            API.check(&response(
+                400,
+                "{\"error\": \"Invalid query parameters error.\"}\n"
+            )),
+            Err(Failure::Fatal(
+                "openalex answered 400: {\"error\": \"Invalid query parameters error.\"}".into()
+            ))
+        );
+    }
+}

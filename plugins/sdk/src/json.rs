@@ -7,7 +7,7 @@ use core::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::types::Failure;
+use crate::types::{Artifact, Failure};
 
 /// What went wrong with which field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,13 @@ pub fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
     })
 }
 
+/// The string `key` of the artifact's payload, else the artifact id: how a resolver takes
+/// what it looks up, e.g. `payload_or_id(&request.artifact, "doi")`.
+pub fn payload_or_id(artifact: &Artifact, key: &str) -> Result<String, Error> {
+    let payload = Object::parse("payload", &artifact.payload)?;
+    Ok(payload.str(key)?.unwrap_or(&artifact.id).to_string())
+}
+
 /// A JSON object with typed accessors; `Ok(None)` means the key is absent or `null`.
 #[derive(Debug, Clone, Default)]
 pub struct Object {
@@ -98,6 +105,14 @@ impl Object {
 
     pub fn str(&self, key: &str) -> Result<Option<&str>, Error> {
         self.typed(key, "a string", Value::as_str)
+    }
+
+    /// A string without its surrounding whitespace; a blank one counts as absent.
+    pub fn non_blank_str(&self, key: &str) -> Result<Option<&str>, Error> {
+        Ok(self
+            .str(key)?
+            .map(str::trim)
+            .filter(|text| !text.is_empty()))
     }
 
     pub fn required_str(&self, key: &str) -> Result<&str, Error> {
@@ -162,9 +177,14 @@ impl Object {
         )
     }
 
+    /// The dotted name of `key` for messages, e.g. `params.output`.
+    pub fn field(&self, key: &str) -> String {
+        format!("{}.{key}", self.what)
+    }
+
     fn error(&self, key: &str, problem: Problem) -> Error {
         Error {
-            field: format!("{}.{key}", self.what),
+            field: self.field(key),
             problem,
         }
     }
@@ -217,6 +237,46 @@ mod tests {
         assert_eq!(
             message(settings.strings("args").unwrap_err()),
             "settings.args[1] must be a string, found a non-negative integer"
+        );
+        assert_eq!(settings.field("email"), "settings.email");
+    }
+
+    #[test]
+    fn non_blank_strings_are_trimmed() {
+        let settings = Object::parse(
+            "settings",
+            r#"{"mailto": " a@b.org ", "blank": "  ", "n": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.non_blank_str("mailto").unwrap(), Some("a@b.org"));
+        assert_eq!(settings.non_blank_str("blank").unwrap(), None);
+        assert_eq!(settings.non_blank_str("absent").unwrap(), None);
+        assert_eq!(
+            settings.non_blank_str("n").unwrap_err().to_string(),
+            "settings.n must be a string, found a non-negative integer"
+        );
+    }
+
+    #[test]
+    fn payload_field_else_artifact_id() {
+        let artifact = |payload: &str| Artifact {
+            id: "the-id".into(),
+            payload: payload.into(),
+        };
+        assert_eq!(
+            payload_or_id(&artifact(r#"{"doi": "10.1/x"}"#), "doi").unwrap(),
+            "10.1/x"
+        );
+        assert_eq!(payload_or_id(&artifact(""), "doi").unwrap(), "the-id");
+        assert_eq!(
+            payload_or_id(&artifact(r#"{"doi": null}"#), "doi").unwrap(),
+            "the-id"
+        );
+        assert_eq!(
+            payload_or_id(&artifact(r#"{"doi": 5}"#), "doi")
+                .unwrap_err()
+                .to_string(),
+            "payload.doi must be a string, found a non-negative integer"
         );
     }
 

@@ -39,14 +39,22 @@
 //! (reading settings, params and payloads), [`failure`] (building `failure` values),
 //! [`log`] (with the `trace!` .. `error!` macros), the raw imports [`progress`],
 //! [`state`] and [`exec`], and [`wasi`] for the WASI 0.2 interfaces the host offers.
+//!
+//! For resolvers: [`api`] (asking a JSON web API, with its statuses mapped to `failure`)
+//! and [`doi`] (DOIs from an artifact). For stages: [`input`] (reading JSON and JSON Lines
+//! inputs) and [`params`] (params that name inputs or the output).
 mod bindings;
 
 pub mod agent;
+pub mod api;
+pub mod doi;
 pub mod failure;
 pub mod http;
+pub mod input;
 pub mod json;
 pub mod log;
 pub mod metadata;
+pub mod params;
 pub mod resolver;
 pub mod stage;
 

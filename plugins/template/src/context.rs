@@ -4,7 +4,7 @@
 //! Lines, and `items` is every JSON Lines value of every data input, in input order.
 use serde_json::{Map, Value};
 
-use crate::input::Format;
+use baton_sdk::input::Format;
 
 /// One data input, read.
 pub struct Data {

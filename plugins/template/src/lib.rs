@@ -45,14 +45,15 @@
 //! `{{^ }}`, delimiter changes, and a way to write a literal `{{`.
 mod context;
 mod expr;
-mod input;
 mod render;
 mod syntax;
 
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
+use baton_sdk::input::{self, Format};
 use baton_sdk::json::Object;
+use baton_sdk::params::{inline_or_input, inputs_or_json, required_output, Source};
 use baton_sdk::types::{
     Capabilities, Description, Failure, PluginKind, StageContext, StageInput, StageOutcome,
 };
@@ -60,7 +61,6 @@ use baton_sdk::{fatal, progress};
 use serde_json::Value;
 
 use context::Data;
-use input::Format;
 
 struct Template;
 
@@ -81,12 +81,7 @@ impl baton_sdk::Stage for Template {
     fn run(context: StageContext) -> Result<StageOutcome, Failure> {
         let params = Object::parse("params", &context.params)?;
         let raw_params: Value = baton_sdk::json::parse("params", &context.params)?;
-        let output = params.required_str("output")?;
-        let output = relative_path(output).ok_or_else(|| {
-            fatal(format!(
-                "params.output must be a relative path inside the output directory, found {output:?}"
-            ))
-        })?;
+        let output = required_output(&params, "output")?;
         let strict = params.bool("strict")?.unwrap_or(false);
         let (source, text, template_input) = template_text(&params, &context.inputs)?;
         let nodes = syntax::parse(&text).map_err(|error| {
@@ -95,7 +90,7 @@ impl baton_sdk::Stage for Template {
                 error.at.line, error.at.column, error.message
             ))
         })?;
-        let data_inputs = data_inputs(&params, &context.inputs, template_input)?;
+        let data_inputs = inputs_or_json(&params, "data", &context.inputs, template_input)?;
         let total = u64::try_from(data_inputs.len()).unwrap_or(u64::MAX);
         let mut data = Vec::with_capacity(data_inputs.len());
         for (done, input) in (1..).zip(&data_inputs) {
@@ -145,77 +140,23 @@ fn template_text<'i>(
     params: &Object,
     inputs: &'i [StageInput],
 ) -> Result<(String, String, Option<&'i StageInput>), Failure> {
-    match (params.str("template")?, params.str("template-input")?) {
-        (Some(text), None) => Ok(("params.template".into(), text.to_string(), None)),
-        (None, Some(name)) => {
-            let input = find_input(inputs, name, "params.template-input")?;
+    match inline_or_input(params, "template", params.str("template")?, inputs)? {
+        Source::Inline(text) => Ok(("params.template".into(), text.to_string(), None)),
+        Source::Input(input) => {
             let text = fs::read_to_string(&input.path).map_err(|error| {
                 fatal(format!(
-                    "input `{name}` ({}): cannot read the template: {error}",
-                    input.path
+                    "input `{}` ({}): cannot read the template: {error}",
+                    input.name, input.path
                 ))
             })?;
-            Ok((format!("template `{name}`"), text, Some(input)))
+            Ok((format!("template `{}`", input.name), text, Some(input)))
         }
-        (Some(_), Some(_)) => Err(fatal(
-            "give params.template or params.template-input, not both",
-        )),
-        (None, None) => Err(fatal("params.template or params.template-input is missing")),
     }
-}
-
-/// `params.data` by name, or every `.json`/`.jsonl` input but the template.
-fn data_inputs<'i>(
-    params: &Object,
-    inputs: &'i [StageInput],
-    template: Option<&StageInput>,
-) -> Result<Vec<&'i StageInput>, Failure> {
-    match params.strings("data")? {
-        Some(names) => names
-            .iter()
-            .map(|name| find_input(inputs, name, "params.data"))
-            .collect(),
-        None => Ok(inputs
-            .iter()
-            .filter(|input| input::is_json(&input.name))
-            .filter(|input| template.is_none_or(|template| template.name != input.name))
-            .collect()),
-    }
-}
-
-fn find_input<'i>(
-    inputs: &'i [StageInput],
-    name: &str,
-    field: &str,
-) -> Result<&'i StageInput, Failure> {
-    inputs
-        .iter()
-        .find(|input| input.name == name)
-        .ok_or_else(|| {
-            let known: Vec<String> = inputs
-                .iter()
-                .map(|input| format!("`{}`", input.name))
-                .collect();
-            fatal(format!(
-                "{field} names `{name}`, which is not an input (inputs: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })
 }
 
 fn read(input: &StageInput) -> Result<Data, Failure> {
     let format = Format::of(&input.name);
-    let values = input::open(&input.path, format)
-        .map_err(|error| {
-            fatal(format!(
-                "input `{}` ({}): cannot open: {error}",
-                input.name, input.path
-            ))
-        })?
+    let values = input::open_input(input, format)?
         .map(|item| item.map(|item| item.value))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| fatal(format!("input `{}`: {error}", input.name)))?;
@@ -226,62 +167,11 @@ fn read(input: &StageInput) -> Result<Data, Failure> {
     })
 }
 
-/// `name` normalised (`a//b` is `a/b`), if it is a relative path that stays inside.
-fn relative_path(name: &str) -> Option<String> {
-    let path = Path::new(name);
-    let inside = path
-        .components()
-        .all(|component| matches!(component, Component::Normal(_) | Component::CurDir));
-    let normal: PathBuf = path
-        .components()
-        .filter(|component| matches!(component, Component::Normal(_)))
-        .collect();
-    let normal = normal.to_str()?.to_string();
-    (inside && !normal.is_empty()).then_some(normal)
-}
-
 baton_sdk::export_stage!(Template);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn input(name: &str) -> StageInput {
-        StageInput {
-            name: name.into(),
-            path: format!("/inputs/{name}"),
-            digest: String::new(),
-        }
-    }
-
-    fn names(inputs: Vec<&StageInput>) -> Vec<&str> {
-        inputs.iter().map(|input| input.name.as_str()).collect()
-    }
-
-    #[test]
-    fn data_defaults_to_json_inputs_but_the_template() {
-        let inputs = vec![
-            input("a.jsonl"),
-            input("page.md"),
-            input("meta.json"),
-            input("t.json"),
-        ];
-        let params = Object::parse("params", "{}").unwrap();
-        assert_eq!(
-            names(data_inputs(&params, &inputs, Some(&inputs[3])).unwrap()),
-            vec!["a.jsonl", "meta.json"]
-        );
-        let params = Object::parse("params", r#"{"data": ["page.md"]}"#).unwrap();
-        assert_eq!(
-            names(data_inputs(&params, &inputs, None).unwrap()),
-            vec!["page.md"]
-        );
-        let params = Object::parse("params", r#"{"data": ["nope.json"]}"#).unwrap();
-        assert_eq!(
-            data_inputs(&params, &inputs, None).unwrap_err(),
-            fatal("params.data names `nope.json`, which is not an input (inputs: `a.jsonl`, `page.md`, `meta.json`, `t.json`)")
-        );
-    }
 
     #[test]
     fn exactly_one_template_source() {
@@ -302,13 +192,5 @@ mod tests {
             ("params.template", "hi {{x}}")
         );
         assert!(input.is_none());
-    }
-
-    #[test]
-    fn output_names_stay_inside() {
-        assert_eq!(relative_path("report.md").as_deref(), Some("report.md"));
-        assert_eq!(relative_path("docs/./r.md").as_deref(), Some("docs/r.md"));
-        assert_eq!(relative_path("../r.md"), None);
-        assert_eq!(relative_path("/r.md"), None);
     }
 }

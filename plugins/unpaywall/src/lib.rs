@@ -6,17 +6,20 @@
 //! (`base-url` optional). The DOI is the payload's `doi` field, else the artifact id.
 mod candidates;
 mod query;
-mod status;
 
 use core::time::Duration;
 
-use baton_sdk::http::Request;
+use baton_sdk::api::Api;
+use baton_sdk::skip;
 use baton_sdk::types::{Candidate, Capabilities, Description, Failure, PluginKind, ResolveRequest};
-use baton_sdk::{fatal, retry, skip};
 
-/// Unpaywall records are a few KiB; anything far larger is not one.
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-const TIMEOUT: Duration = Duration::from_secs(30);
+const API: Api = Api {
+    name: "unpaywall",
+    user_agent: concat!("baton-unpaywall/", env!("CARGO_PKG_VERSION")),
+    // Unpaywall records are a few KiB; anything far larger is not one.
+    max_response_bytes: 4 * 1024 * 1024,
+    timeout: Duration::from_secs(30),
+};
 
 struct Unpaywall;
 
@@ -40,25 +43,7 @@ impl baton_sdk::Resolver for Unpaywall {
     fn resolve(request: ResolveRequest) -> Result<Vec<Candidate>, Failure> {
         let query = query::Query::from_request(&request)?;
         baton_sdk::debug!("querying unpaywall", "doi" => query.doi, "attempt" => request.attempt);
-        let response = Request::get(query.url())
-            .header("accept", "application/json")
-            .header(
-                "user-agent",
-                concat!("baton-unpaywall/", env!("CARGO_PKG_VERSION")),
-            )
-            .max_response_bytes(MAX_RESPONSE_BYTES)
-            .timeout(TIMEOUT)
-            .send()
-            .map_err(|error| {
-                if error.is_transient() {
-                    retry(error.to_string())
-                } else {
-                    fatal(error.to_string())
-                }
-            })?;
-        status::check(&response)?;
-        let record: candidates::Record = serde_json::from_slice(&response.body)
-            .map_err(|error| retry(format!("unpaywall sent an unreadable record: {error}")))?;
+        let record: candidates::Record = API.get_json(&query.url(), "record")?;
         let found = candidates::from_record(&record);
         if found.is_empty() {
             return Err(skip("no open-access location"));
@@ -69,3 +54,31 @@ impl baton_sdk::Resolver for Unpaywall {
 }
 
 baton_sdk::export_resolver!(Unpaywall);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_sdk::http::Response;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn failures_name_unpaywall() {
+        assert_eq!(
+            API.check(&response(404, "")),
+            Err(Failure::Skip("not found in unpaywall".into()))
+        );
+        assert_eq!(
+            API.check(&response(422, "{\"error\": \"bad email\"}\n")),
+            Err(Failure::Fatal(
+                "unpaywall answered 422: {\"error\": \"bad email\"}".into()
+            ))
+        );
+    }
+}

@@ -2,18 +2,10 @@
 //! from the payload's `doi` or the artifact id) and the request URL.
 use baton_sdk::http::encode;
 use baton_sdk::json::Object;
-use baton_sdk::skip;
 use baton_sdk::types::{Failure, ResolveRequest};
+use baton_sdk::{api, doi};
 
 const DEFAULT_BASE_URL: &str = "https://api.unpaywall.org";
-/// Ways a DOI is commonly written around the bare `10.x/y` form.
-const DOI_PREFIXES: [&str; 5] = [
-    "https://doi.org/",
-    "http://doi.org/",
-    "https://dx.doi.org/",
-    "http://dx.doi.org/",
-    "doi:",
-];
 
 pub struct Query {
     pub doi: String,
@@ -24,42 +16,20 @@ pub struct Query {
 impl Query {
     pub fn from_request(request: &ResolveRequest) -> Result<Self, Failure> {
         let settings = Object::parse("settings", &request.settings)?;
-        let base_url = settings.str("base-url")?.unwrap_or(DEFAULT_BASE_URL);
+        let base_url = api::base_url(&settings, DEFAULT_BASE_URL)?;
         let email = settings.required_str("email")?;
-        let payload = Object::parse("payload", &request.artifact.payload)?;
-        let raw = payload.str("doi")?.unwrap_or(&request.artifact.id);
-        let doi = normalise_doi(raw).ok_or_else(|| skip(format!("not a DOI: {raw}")))?;
+        let doi = doi::from_artifact(&request.artifact)?;
         Ok(Self {
             doi,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url,
             email: email.to_string(),
         })
     }
 
     pub fn url(&self) -> String {
-        format!(
-            "{}/v2/{}?email={}",
-            self.base_url,
-            encode(&self.doi, "/"),
-            encode(&self.email, "@")
-        )
+        let url = format!("{}/v2/{}", self.base_url, encode(&self.doi, "/"));
+        api::with_email(url, "email", Some(&self.email))
     }
-}
-
-/// The bare DOI (`10.<registrant>/<suffix>`), or `None` when `text` is not one.
-fn normalise_doi(text: &str) -> Option<String> {
-    let text = text.trim();
-    let bare = DOI_PREFIXES
-        .iter()
-        .find_map(|prefix| {
-            text.get(..prefix.len())
-                .filter(|head| head.eq_ignore_ascii_case(prefix))
-                .map(|_| text[prefix.len()..].trim_start())
-        })
-        .unwrap_or(text);
-    let (registrant, suffix) = bare.split_once('/')?;
-    (registrant.starts_with("10.") && registrant.len() > 3 && !suffix.is_empty())
-        .then(|| bare.to_string())
 }
 
 #[cfg(test)]
@@ -76,19 +46,6 @@ mod tests {
             settings: settings.into(),
             attempt: 1,
         }
-    }
-
-    #[test]
-    fn doi_forms() {
-        assert_eq!(
-            normalise_doi("10.1038/nature12373").unwrap(),
-            "10.1038/nature12373"
-        );
-        assert_eq!(normalise_doi(" https://doi.org/10.1/x ").unwrap(), "10.1/x");
-        assert_eq!(normalise_doi("DOI:10.1/x").unwrap(), "10.1/x");
-        assert_eq!(normalise_doi("arXiv:1234.5678"), None);
-        assert_eq!(normalise_doi("10./x"), None);
-        assert_eq!(normalise_doi("10.1/"), None);
     }
 
     #[test]

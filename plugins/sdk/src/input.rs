@@ -10,6 +10,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::fatal;
+use crate::types::{Failure, StageInput};
+
 /// How a file holds its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -93,6 +96,16 @@ pub fn open(path: &str, format: Format) -> io::Result<Values<BufReader<File>>> {
         return Err(io::Error::other("it is a directory, not a file"));
     }
     Ok(Values::new(BufReader::new(file), format))
+}
+
+/// Opens a stage input, failing the stage with ``input `NAME` (PATH): cannot open: ...``.
+pub fn open_input(input: &StageInput, format: Format) -> Result<Values<BufReader<File>>, Failure> {
+    open(&input.path, format).map_err(|error| {
+        fatal(format!(
+            "input `{}` ({}): cannot open: {error}",
+            input.name, input.path
+        ))
+    })
 }
 
 impl<R: BufRead> Values<R> {
@@ -201,6 +214,7 @@ mod tests {
         assert_eq!(Format::of("people.ndjson"), Format::Lines);
         assert!(is_json("a.jsonl") && is_json("b.json") && !is_json("c.csv"));
         assert!(!is_json("json"));
+        assert_eq!(Format::of("json"), Format::Lines);
     }
 
     #[test]
@@ -219,6 +233,22 @@ mod tests {
                     value: json!(3)
                 }),
             ]
+        );
+    }
+
+    #[test]
+    fn a_stage_input_that_cannot_open_is_named() {
+        let input = StageInput {
+            name: "people.jsonl".into(),
+            path: "/nonexistent/people.jsonl".into(),
+            digest: String::new(),
+        };
+        let Err(Failure::Fatal(reason)) = open_input(&input, Format::Lines) else {
+            panic!("opened a missing file");
+        };
+        assert!(
+            reason.starts_with("input `people.jsonl` (/nonexistent/people.jsonl): cannot open: "),
+            "{reason}"
         );
     }
 
