@@ -125,18 +125,10 @@ pub async fn run(
         Writer::start(Box::new(store), LedgerFile::new(&dir.path().join("ledger")))
             .map_err(runtime)?;
     let options = |drain: bool, wake: Arc<tokio::sync::Notify>| RunOptions {
-        workers: args.workers,
-        max_per_resolver: None,
         first_resolver: "noop".into(),
         drain,
-        lease: Duration::from_secs(30),
-        max_recoveries: 3,
-        claim_batch: 256,
-        owner: setup::owner_id(),
-        dead_owners: Vec::new(),
         wake,
-        run: None,
-        stop_run_on_failure: false,
+        ..RunOptions::from_config(&bench_config, args.workers)
     };
     let counters = Arc::new(Counters::default());
     let (_keep, never) = tokio::sync::watch::channel(scheduler::RUNNING);

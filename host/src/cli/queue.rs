@@ -343,18 +343,11 @@ async fn run_queue(
     let (writer, writer_thread) =
         Writer::start(Box::new(store), ledger(config)).map_err(runtime)?;
     let options = RunOptions {
-        workers: flags.workers,
         max_per_resolver: (flags.max_per_resolver > 0).then_some(flags.max_per_resolver),
         first_resolver: chain.first().cloned().unwrap_or_default(),
         drain: flags.drain,
-        lease: config.duration("queue.lease"),
-        max_recoveries: config.count("queue.max-recoveries"),
-        claim_batch: 256,
-        owner: setup::owner_id(),
         dead_owners,
-        wake: Arc::default(),
-        run: None,
-        stop_run_on_failure: false,
+        ..RunOptions::from_config(config, flags.workers)
     };
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
     tokio::spawn(forward_signals(signal_tx));

@@ -353,6 +353,8 @@ pub async fn run(
         Box::new(store),
         LedgerFile::new(&config.state_dir().join("ledger")),
     )?;
+    // Stage limit keys; daily quotas are not kept for stages.
+    let limiter = crate::limiter::Limiter::new(setup::limit_specs(config, 0), Box::new(|_, _| 0));
     let executor = Arc::new(StageExecutor {
         root: config.root.clone(),
         run_dir,
@@ -367,23 +369,16 @@ pub async fn run(
         finished: Mutex::new(0),
         print: request.print,
         log: Mutex::new(log),
-        limiter: crate::limiter::Limiter::new(setup::limit_specs(config, 0), Box::new(|_, _| 0)),
+        limiter: limiter.clone(),
     });
     executor.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len(), "resume": request.resume.is_some()}));
-    let context = Arc::new(stage_context(config, runtime, executor.clone()));
+    let context = Arc::new(stage_context(config, runtime, executor.clone(), limiter));
     let options = RunOptions {
-        workers: request.jobs.max(1),
-        max_per_resolver: None,
-        first_resolver: String::new(),
         drain: true,
-        lease: config.duration("queue.lease"),
-        max_recoveries: config.count("queue.max-recoveries"),
-        claim_batch: 256,
-        owner: setup::owner_id(),
         dead_owners,
-        wake: Arc::default(),
         run: Some(run_id.clone()),
         stop_run_on_failure: !request.continue_on_error,
+        ..RunOptions::from_config(config, request.jobs.max(1))
     };
     let (_signal_tx, signal_rx) = tokio::sync::watch::channel(scheduler::RUNNING);
     let result = scheduler::run(
@@ -440,8 +435,8 @@ fn stage_context(
     config: &Config,
     runtime: Arc<Runtime>,
     executor: Arc<StageExecutor>,
+    limiter: Arc<crate::limiter::Limiter>,
 ) -> WorkContext {
-    let limiter = crate::limiter::Limiter::new(setup::limit_specs(config, 0), Box::new(|_, _| 0));
     WorkContext {
         runtime,
         plugins: HashMap::new(),

@@ -42,6 +42,27 @@ pub struct RunOptions {
     pub stop_run_on_failure: bool,
 }
 
+impl RunOptions {
+    /// Options for `workers` workers from the configuration's lease and recovery settings:
+    /// the work queue (no run), no per-resolver cap, not draining. Callers override fields.
+    pub fn from_config(config: &crate::config::Config, workers: usize) -> RunOptions {
+        RunOptions {
+            workers,
+            max_per_resolver: None,
+            first_resolver: String::new(),
+            drain: false,
+            lease: config.duration("queue.lease"),
+            max_recoveries: config.count("queue.max-recoveries"),
+            claim_batch: 256,
+            owner: crate::queue::setup::owner_id(),
+            dead_owners: Vec::new(),
+            wake: Arc::default(),
+            run: None,
+            stop_run_on_failure: false,
+        }
+    }
+}
+
 /// Counters of one run.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -148,7 +169,6 @@ pub async fn run(
         ctx.clone(),
         options.clone(),
         counters.clone(),
-        shutdown.clone(),
     ));
 
     let dispatched = dispatch(
@@ -383,7 +403,6 @@ async fn upkeep(
     ctx: Arc<WorkContext>,
     options: RunOptions,
     counters: Arc<Counters>,
-    _shutdown: watch::Receiver<u8>,
 ) {
     let beat = (options.lease / 3).max(Duration::from_millis(100));
     let mut next_recovery = Instant::now() + options.lease / 2;

@@ -2,6 +2,7 @@
 //! it, each URL once: the best open-access location's PDF, the other open locations' PDFs,
 //! the work's `open_access.oa_url`, then the open locations' landing pages. A work that is
 //! not open access gives candidates only when some location still names a PDF.
+use baton_sdk::candidates::Candidates;
 use baton_sdk::types::Candidate;
 use serde::Deserialize;
 
@@ -57,22 +58,7 @@ pub fn from_work(work: &Work) -> Vec<Candidate> {
         }
     }
 
-    let mut candidates: Vec<Candidate> = Vec::new();
-    let mut add = |url: &Option<String>, score: u32, content_type: Option<&str>, note: String| {
-        let Some(url) = url.as_deref().map(str::trim).filter(|url| !url.is_empty()) else {
-            return;
-        };
-        if candidates.iter().any(|known| known.url == url) {
-            return;
-        }
-        candidates.push(Candidate {
-            url: url.to_string(),
-            content_type: content_type.map(str::to_string),
-            score,
-            headers: Vec::new(),
-            note: Some(note),
-        });
-    };
+    let mut candidates = Candidates::default();
     let has_best = work.best_oa_location.is_some();
     for (rank, (name, location)) in located.iter().enumerate() {
         let score = if rank == 0 && has_best {
@@ -80,7 +66,12 @@ pub fn from_work(work: &Work) -> Vec<Candidate> {
         } else {
             PDF_SCORE
         };
-        add(&location.pdf_url, score, Some(PDF), note(name, location));
+        candidates.add(
+            location.pdf_url.as_deref(),
+            score,
+            Some(PDF),
+            note(name, location),
+        );
     }
     let open_access = work.open_access.as_ref();
     if let Some(open_access) = open_access {
@@ -93,11 +84,21 @@ pub fn from_work(work: &Work) -> Vec<Candidate> {
             Some(status) => format!("open_access.oa_url: {status}"),
             None => "open_access.oa_url".into(),
         };
-        add(&open_access.oa_url, OA_URL_SCORE, content_type, note);
+        candidates.add(
+            open_access.oa_url.as_deref(),
+            OA_URL_SCORE,
+            content_type,
+            note,
+        );
     }
     for (name, location) in &located {
         let note = format!("{} (landing page)", note(name, location));
-        add(&location.landing_page_url, LANDING_SCORE, None, note);
+        candidates.add(
+            location.landing_page_url.as_deref(),
+            LANDING_SCORE,
+            None,
+            note,
+        );
     }
 
     let is_oa = open_access.and_then(|open| open.is_oa).unwrap_or(false);
@@ -107,7 +108,7 @@ pub fn from_work(work: &Work) -> Vec<Candidate> {
     if !is_oa && !has_pdf {
         return Vec::new();
     }
-    candidates
+    candidates.into_vec()
 }
 
 fn is_open(location: &Location) -> bool {

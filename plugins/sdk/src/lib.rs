@@ -47,6 +47,7 @@ mod bindings;
 
 pub mod agent;
 pub mod api;
+pub mod candidates;
 pub mod doi;
 pub mod failure;
 pub mod http;

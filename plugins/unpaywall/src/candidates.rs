@@ -1,6 +1,7 @@
 //! Unpaywall's record (the documented fields this plugin reads) and the candidates made
 //! from it: the best location's PDF, the other locations' PDFs, then landing pages with
 //! lower scores and no content type, each URL once.
+use baton_sdk::candidates::Candidates;
 use baton_sdk::types::Candidate;
 use serde::Deserialize;
 
@@ -39,27 +40,12 @@ pub fn from_record(record: &Record) -> Vec<Candidate> {
         located.push((format!("oa_locations[{index}]"), location));
     }
 
-    let mut candidates: Vec<Candidate> = Vec::new();
-    let mut add = |url: &Option<String>, score: u32, content_type: Option<&str>, note: String| {
-        let Some(url) = url.as_deref().map(str::trim).filter(|url| !url.is_empty()) else {
-            return;
-        };
-        if candidates.iter().any(|known| known.url == url) {
-            return;
-        }
-        candidates.push(Candidate {
-            url: url.to_string(),
-            content_type: content_type.map(str::to_string),
-            score,
-            headers: Vec::new(),
-            note: Some(note),
-        });
-    };
+    let mut candidates = Candidates::default();
     let has_best = record.best_oa_location.is_some();
     for (rank, (name, location)) in located.iter().enumerate() {
         let (score, _) = scores(rank, rank == 0 && has_best);
-        add(
-            &location.url_for_pdf,
+        candidates.add(
+            location.url_for_pdf.as_deref(),
             score,
             Some(PDF),
             note(name, location),
@@ -68,9 +54,9 @@ pub fn from_record(record: &Record) -> Vec<Candidate> {
     for (rank, (name, location)) in located.iter().enumerate() {
         let (_, score) = scores(rank, rank == 0 && has_best);
         let note = format!("{} (landing page)", note(name, location));
-        add(&location.url_for_landing_page, score, None, note);
+        candidates.add(location.url_for_landing_page.as_deref(), score, None, note);
     }
-    candidates
+    candidates.into_vec()
 }
 
 /// (PDF score, landing-page score) of the location at `rank`; every PDF outranks every
