@@ -71,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     // 3: pipeline runs: jobs belong to a run and wait on each other; stage results are cached.
     "ALTER TABLE jobs ADD COLUMN run_id TEXT;
     CREATE INDEX jobs_run ON jobs (run_id, state) WHERE run_id IS NOT NULL;
+    CREATE INDEX jobs_blocked ON jobs (run_id) WHERE state = 'blocked';
     CREATE TABLE job_deps (
         job_id INTEGER NOT NULL,
         dep_id INTEGER NOT NULL,
