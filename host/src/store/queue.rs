@@ -218,9 +218,7 @@ pub fn finish(
         if let Some(wait) = &wait_reason {
             data["wait"] = json!(wait);
         }
-        // Only pipeline stage jobs have dependents.
         match state {
-            _ if job.kind != "stage" => {}
             JobState::Done | JobState::Skipped => unblock_dependents(tx, job.id, now)?,
             JobState::Failed => skip_dependents(tx, job.id, &job.key, now, events)?,
             _ => {}
