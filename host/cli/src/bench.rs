@@ -1,0 +1,444 @@
+//! `baton bench queue`: burns down N no-op jobs through the real store, scheduler and a real
+//! (no-op) resolver plugin, then measures enqueue-to-start latency at a steady arrival rate,
+//! and prints jobs per second, latency percentiles, peak memory and the machine it ran on.
+
+use super::exit::{CliError, CliResult, Exit, runtime, usage};
+use super::output::{self, Format, INFO};
+use anyhow::anyhow;
+use baton_core::clock::now_ms;
+use baton_core::model::{Claimed, JobKind, NewJob};
+use baton_core::store::{Offer, commit};
+use baton_engine::pipeline::plan::Filters;
+use baton_engine::pipeline::run as pipeline_run;
+use baton_engine::queue::setup::{self, ResolveOptions};
+use baton_engine::root::{self, Engine};
+use baton_engine::scheduler::Shutdown;
+use baton_engine::scheduler::retry::RetryPolicy;
+use baton_engine::scheduler::worker::{Change, Worked, Worker};
+use baton_engine::settings::{Overrides, Settings};
+use baton_runtime::Runtime;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Burn down no-op jobs through the real store and a real no-op resolver plugin.
+    Queue(QueueBench),
+    /// Validate, plan, run and rerun (all cached) a generated DAG of trivial stages.
+    Pipeline(PipelineBench),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineBench {
+    /// Stages in the generated DAG; each depends on one to three earlier ones.
+    #[arg(long, default_value_t = 1_000)]
+    pub stages: usize,
+    /// Stages running at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueBench {
+    /// Jobs to burn down.
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Jobs enqueued one by one for the latency measurement.
+    #[arg(long, default_value_t = 2_000)]
+    pub latency_jobs: usize,
+    /// Arrival rate of those jobs, per second.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u32,
+}
+
+/// Enqueue-to-start latencies: the time each job key was enqueued, and the measured waits.
+#[derive(Default)]
+struct Latencies {
+    enqueued: Mutex<HashMap<String, Instant>>,
+    measured: Mutex<Vec<Duration>>,
+}
+
+/// A worker that records when each job starts, around the real resolve worker.
+struct Timed<W> {
+    inner: W,
+    latencies: Arc<Latencies>,
+}
+
+impl<W: Worker> Worker for Timed<W> {
+    async fn work(&self, job: &Claimed) -> Worked {
+        if let Some(at) = self
+            .latencies
+            .enqueued
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&job.key))
+            && let Ok(mut measured) = self.latencies.measured.lock()
+        {
+            measured.push(at.elapsed());
+        }
+        self.inner.work(job).await
+    }
+
+    fn admit(&self, offer: &Offer<'_>) -> bool {
+        self.inner.admit(offer)
+    }
+
+    fn finished(&self, job: &Claimed) {
+        self.inner.finished(job);
+    }
+
+    fn upkeep(&self) -> Option<Change> {
+        self.inner.upkeep()
+    }
+
+    fn retry_policy(&self) -> &RetryPolicy {
+        self.inner.retry_policy()
+    }
+}
+
+/// Settings for a benchmark project in `dir`, sharing the real compile cache.
+fn bench_settings(settings: &Settings, dir: &std::path::Path) -> Result<Settings, CliError> {
+    let overrides = Overrides {
+        db: Some(dir.join("bench.db").to_string_lossy().into_owned()),
+        cache_dir: Some(settings.runtime.cache_dir.clone()),
+    };
+    Settings::load(dir, None, &overrides, &|_| None).map_err(runtime)
+}
+
+pub async fn run(
+    command: &BenchCommand,
+    settings: &Settings,
+    rt: impl Fn() -> Result<Runtime, CliError>,
+    format: Format,
+) -> CliResult {
+    let args = match command {
+        BenchCommand::Queue(args) => args,
+        BenchCommand::Pipeline(args) => return pipeline_bench(settings, rt, args, format).await,
+    };
+    if args.workers == 0 || args.jobs == 0 || args.rate == 0 {
+        return Err(usage(anyhow!(
+            "--jobs, --workers and --rate must be at least 1"
+        )));
+    }
+    let dir = tempfile::tempdir().map_err(runtime)?;
+    let mut bench = bench_settings(settings, dir.path())?;
+    bench.queue.resolvers = vec!["noop".to_string()];
+    bench.queue.download = false;
+    let rt = Arc::new(rt()?);
+    let mut store = baton_engine::store::open(&bench.store).map_err(runtime)?;
+    let job = |key: String| NewJob {
+        key,
+        kind: JobKind::Resolve,
+        plugin: None,
+        payload: "{}".into(),
+        priority: 0,
+        max_attempts: 3,
+    };
+    let enqueue_started = Instant::now();
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(50_000) {
+        let jobs: Vec<NewJob> = chunk.iter().map(|i| job(format!("burn-{i}"))).collect();
+        commit(store.as_mut(), now_ms(), |tx| tx.enqueue(&jobs, false)).map_err(runtime)?;
+    }
+    let enqueue_seconds = enqueue_started.elapsed().as_secs_f64();
+    let engine = Engine::start(&bench, store.reopen().map_err(runtime)?, 0).map_err(runtime)?;
+    let inner = setup::resolve_worker(
+        &bench,
+        rt,
+        engine.limiter.clone(),
+        store.as_ref(),
+        ResolveOptions {
+            max_per_resolver: 0,
+        },
+    )
+    .await
+    .map_err(runtime)?;
+    drop(store);
+    let latencies = Arc::new(Latencies::default());
+    let worker = Arc::new(Timed {
+        inner,
+        latencies: latencies.clone(),
+    });
+    let burn_started = Instant::now();
+    let options = baton_engine::scheduler::RunOptions {
+        drain: true,
+        ..engine.options(args.workers)
+    };
+    let (_keep, never) = root::never_stop();
+    let counters = engine
+        .run(worker.clone(), options, never)
+        .await
+        .map_err(runtime)?;
+    let burn_seconds = burn_started.elapsed().as_secs_f64();
+    let finished = counters.finished();
+
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop_tx, stop_rx) = root::never_stop();
+    let options = baton_engine::scheduler::RunOptions {
+        wake: wake.clone(),
+        ..engine.options(args.workers)
+    };
+    let gap = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+    let writer = engine.writer().clone();
+    let producer = async {
+        let mut next = Instant::now();
+        for i in 0..args.latency_jobs {
+            let key = format!("latency-{i}");
+            latencies
+                .enqueued
+                .lock()
+                .map_err(|_| runtime(anyhow!("poisoned")))?
+                .insert(key.clone(), Instant::now());
+            let new = vec![job(key)];
+            writer
+                .submit(move |tx| tx.enqueue(&new, false))
+                .await
+                .map_err(runtime)?;
+            wake.notify_one();
+            next += gap;
+            tokio::time::sleep_until(next.into()).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while latencies.measured.lock().map(|l| l.len()).unwrap_or(0) < args.latency_jobs
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop_tx.send(Shutdown::StopClaiming);
+        Ok::<(), CliError>(())
+    };
+    let (ran, produced) = tokio::join!(engine.run(worker, options, stop_rx), producer);
+    ran.map_err(runtime)?;
+    produced?;
+    drop(writer);
+    engine.close().map_err(runtime)?;
+
+    let mut measured = latencies
+        .measured
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    measured.sort();
+    let pct = |p: f64| -> f64 {
+        measured
+            .get(((measured.len().max(1) - 1) as f64 * p) as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    let report = json!({
+        "machine": machine(),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "store": "sqlite, WAL, synchronous=NORMAL",
+        "jobs": args.jobs,
+        "workers": args.workers,
+        "enqueue_jobs_per_second": args.jobs as f64 / enqueue_seconds,
+        "burn_down_seconds": burn_seconds,
+        "jobs_per_second": finished as f64 / burn_seconds,
+        "latency_jobs": measured.len(),
+        "arrival_rate": args.rate,
+        "enqueue_to_start_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    if format == Format::Json {
+        output::json(&report);
+    } else {
+        println!("{INFO} machine: {}", report["machine"]);
+        println!(
+            "{INFO} build: {}, store: {}",
+            report["build"], report["store"]
+        );
+        println!(
+            "burn-down: {} no-op jobs, {} workers: {:.2}s, {:.0} jobs/s (enqueue {:.0} jobs/s)",
+            args.jobs,
+            args.workers,
+            burn_seconds,
+            report["jobs_per_second"].as_f64().unwrap_or(0.0),
+            report["enqueue_jobs_per_second"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "enqueue-to-start at {}/s: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} jobs)",
+            args.rate,
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(1.0),
+            measured.len()
+        );
+        println!(
+            "peak memory: {:.1} MiB",
+            report["peak_rss_mib"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{} cores, {cpu}, {} {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::env::consts::OS,
+        kernel.trim()
+    )
+}
+
+/// Peak resident memory of this process (VmHWM).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Writes a project with a `bench` pipeline of `stages` trivial stages: stage 0 reads a seed
+/// file, stage i reads the outputs of one to three earlier stages.
+pub fn generate_dag(dir: &std::path::Path, stages: usize, cache_dir: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::create_dir_all(dir.join("pipelines"))?;
+    std::fs::write(dir.join("data/seed.jsonl"), "{\"n\": 1}\n")?;
+    std::fs::write(
+        dir.join("baton.toml"),
+        format!("[runtime]\ncache-dir = {cache_dir:?}\n"),
+    )?;
+    let mut text = String::new();
+    for i in 0..stages {
+        // One to three earlier stages, spread out so that many stages share a wave.
+        let mut deps: Vec<usize> = match i {
+            0 => vec![],
+            _ => [
+                Some(i / 2),
+                (i % 2 == 0).then(|| i * 3 / 4),
+                (i % 3 == 0).then(|| i.saturating_sub(3 + i % 5)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
+        deps.sort();
+        deps.dedup();
+        deps.retain(|&d| d < i);
+        let inputs: Vec<String> = if deps.is_empty() {
+            vec!["\"data/seed.jsonl\"".into()]
+        } else {
+            deps.iter()
+                .map(|d| format!("\"out/s{d}/v.jsonl\""))
+                .collect()
+        };
+        text.push_str(&format!(
+            "[[stage]]\nid = \"s{i}\"\nplugin = \"jsonl-transform\"\ninputs = [{}]\noutputs = [\"v.jsonl\"]\nparams = {{ filter = \"length\", mode = \"slurp\", output = \"v.jsonl\" }}\n\n",
+            inputs.join(", ")
+        ));
+    }
+    std::fs::write(dir.join("pipelines/bench.toml"), text)
+}
+
+async fn pipeline_bench(
+    settings: &Settings,
+    rt: impl Fn() -> Result<Runtime, CliError>,
+    args: &PipelineBench,
+    format: Format,
+) -> CliResult {
+    let dir = tempfile::tempdir().map_err(runtime)?;
+    let cache = settings.runtime.cache_dir.to_string_lossy().into_owned();
+    generate_dag(dir.path(), args.stages, &cache).map_err(runtime)?;
+    let bench_config =
+        Settings::load(dir.path(), None, &Overrides::default(), &|_| None).map_err(runtime)?;
+    let started = Instant::now();
+    let graph = pipeline_run::load_graph(&bench_config, "bench").map_err(runtime)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let plan = pipeline_run::dry_plan(&bench_config, &graph, &Filters::default(), false)
+        .map_err(runtime)?;
+    let plan_seconds = started.elapsed().as_secs_f64();
+    let rt = Arc::new(rt()?);
+    let request = || pipeline_run::RunRequest {
+        filters: Filters::default(),
+        force: false,
+        continue_on_error: false,
+        jobs: args.jobs,
+        resume: None,
+        env: Default::default(),
+        events: Arc::new(|_: &baton_engine::pipeline::events::StageEvent| {}),
+    };
+    let started = Instant::now();
+    let (_keep, never) = root::never_stop();
+    let first = pipeline_run::run(
+        &bench_config,
+        rt.clone(),
+        graph.clone(),
+        request(),
+        never.clone(),
+    )
+    .await
+    .map_err(runtime)?;
+    let run_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let second = pipeline_run::run(&bench_config, rt, graph, request(), never)
+        .await
+        .map_err(runtime)?;
+    let rerun_seconds = started.elapsed().as_secs_f64();
+    let cached = second
+        .stages
+        .iter()
+        .filter(|s| s.state == baton_engine::pipeline::events::StageStatus::Cached)
+        .count();
+    let report = json!({
+        "machine": machine(),
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "stages": args.stages,
+        "waves": plan.waves,
+        "jobs": args.jobs,
+        "validate_and_plan_ms": plan_seconds * 1000.0,
+        "of_which_parse_and_validate_ms": load_seconds * 1000.0,
+        "run_seconds": run_seconds,
+        "run_degraded": first.degraded,
+        "cached_rerun_seconds": rerun_seconds,
+        "cached_stages": cached,
+    });
+    if format == Format::Json {
+        output::json(&report);
+    } else {
+        println!(
+            "{INFO} machine: {}, build: {}",
+            report["machine"], report["build"]
+        );
+        println!(
+            "{} stages in {} waves, {} at once",
+            args.stages, plan.waves, args.jobs
+        );
+        println!(
+            "validate + plan: {:.1} ms (parse + validate {:.1} ms)",
+            plan_seconds * 1000.0,
+            load_seconds * 1000.0
+        );
+        println!(
+            "full run: {run_seconds:.2} s{}",
+            if first.degraded { " (DEGRADED)" } else { "" }
+        );
+        println!(
+            "rerun, everything cached: {rerun_seconds:.2} s ({cached}/{} cached)",
+            args.stages
+        );
+    }
+    Ok(if first.degraded {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    })
+}

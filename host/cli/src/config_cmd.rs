@@ -1,0 +1,155 @@
+//! `baton config init | show | validate | get KEY`.
+
+use super::exit::{CliResult, Exit, runtime, usage};
+use super::output::{self, Format, OK};
+use anyhow::anyhow;
+use baton_engine::settings::{CONFIG_FILE, Config, SETTINGS, Settings};
+use clap::Subcommand;
+use std::path::Path;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented baton.toml with every setting at its default.
+    Init {
+        /// Overwrite an existing baton.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print every effective setting and where it came from (flag, file, env, default).
+    Show,
+    /// Check the configuration, reporting every problem at once (exit 20 if any).
+    Validate,
+    /// Print one value, e.g. `defaults.memory` or `plugins.unpaywall.path`.
+    Get { key: String },
+}
+
+pub fn run(command: &ConfigCommand, settings: &Settings, cwd: &Path, format: Format) -> CliResult {
+    let config = &settings.config;
+    match command {
+        ConfigCommand::Init { force } => init(cwd, *force),
+        ConfigCommand::Show => {
+            show(config, format);
+            Ok(Exit::Success)
+        }
+        ConfigCommand::Validate => {
+            // Loading already refused an invalid file; report what was checked.
+            if format == Format::Json {
+                output::json(&serde_json::json!({
+                    "valid": true,
+                    "file": config.file,
+                    "plugins": config.plugins.keys().collect::<Vec<_>>(),
+                }));
+            } else {
+                let file = config
+                    .file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_else(|| "no baton.toml (defaults only)".into());
+                println!(
+                    "{OK} configuration is valid: {file}, {} plugin(s)",
+                    config.plugins.len()
+                );
+            }
+            Ok(Exit::Success)
+        }
+        ConfigCommand::Get { key } => match config.lookup(key) {
+            Some(value) => {
+                if format == Format::Json {
+                    output::json(&serde_json::json!({"key": key, "value": value}));
+                } else {
+                    println!("{value}");
+                }
+                Ok(Exit::Success)
+            }
+            None => Err(usage(anyhow!(
+                "unknown key `{key}`; known settings: {}, or plugins.NAME.FIELD",
+                SETTINGS
+                    .iter()
+                    .map(|s| s.key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        },
+    }
+}
+
+fn init(cwd: &Path, force: bool) -> CliResult {
+    let path = cwd.join(CONFIG_FILE);
+    if path.exists() && !force {
+        return Err(usage(anyhow!(
+            "{} already exists (use --force to overwrite)",
+            path.display()
+        )));
+    }
+    let mut text = String::from(
+        "# Baton configuration. Precedence: flags > this file > BATON_* environment > defaults.\n\
+         # Every setting below is at its default; uncomment to change.\n",
+    );
+    let mut section = "";
+    for setting in SETTINGS {
+        let (table, key) = setting.key.split_once('.').unwrap_or(("", setting.key));
+        if table != section {
+            text.push_str(&format!("\n[{table}]\n"));
+            section = table;
+        }
+        text.push_str(&format!(
+            "# {} (env {})\n# {key} = \"{}\"\n",
+            setting.help, setting.env, setting.default
+        ));
+    }
+    text.push_str(
+        "\n# A plugin: the component, an optional sha256 pin, and what it may use.\n\
+         # [plugins.unpaywall]\n\
+         # path = \"plugins/unpaywall.wasm\"\n\
+         # kind = \"resolver\"\n\
+         # settings = { email = \"you@example.org\" }\n\
+         # [plugins.unpaywall.grants]\n\
+         # http = [\"https://api.unpaywall.org:443\"]\n",
+    );
+    std::fs::write(&path, text)
+        .map_err(|e| runtime(anyhow!("cannot write {}: {e}", path.display())))?;
+    println!("{OK} wrote {}", path.display());
+    Ok(Exit::Success)
+}
+
+fn show(config: &Config, format: Format) {
+    if format == Format::Json {
+        output::json(&serde_json::json!({
+            "root": config.root,
+            "file": config.file,
+            "settings": config.values,
+            "plugins": config.plugins,
+        }));
+        return;
+    }
+    println!(
+        "root: {}\nfile: {}",
+        config.root.display(),
+        config
+            .file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "(none)".into())
+    );
+    let rows: Vec<Vec<String>> = config
+        .values
+        .iter()
+        .map(|(key, value)| {
+            vec![
+                key.to_string(),
+                value.value.clone(),
+                value.source.name().to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["setting", "value", "source"], &rows);
+    if !config.plugins.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = config
+            .plugins
+            .iter()
+            .map(|(name, entry)| vec![name.clone(), entry.path.clone()])
+            .collect();
+        output::table(&["plugin", "path"], &rows);
+    }
+}

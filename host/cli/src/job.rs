@@ -1,0 +1,113 @@
+//! `baton job show ID`: one job, its attempts, why it waits, and its ledger events.
+
+use super::exit::{CliResult, Exit, runtime, usage};
+use super::output::{self, Format};
+use anyhow::anyhow;
+use baton_core::clock::{format_ms, now_ms};
+use baton_core::model::{Job, JobState};
+use baton_engine::settings::Settings;
+use clap::Subcommand;
+use serde_json::json;
+
+/// Ledger events shown per job.
+const EVENTS_SHOWN: usize = 200;
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Show a job: state, attempts, wait reason, result or error, ledger events.
+    Show { id: String },
+}
+
+/// Why a job that is not running waits, in words.
+pub fn wait_reason(job: &Job, now: i64) -> Option<String> {
+    match job.state {
+        JobState::Queued if job.run_after > now => Some(
+            job.wait_reason
+                .clone()
+                .unwrap_or_else(|| format!("scheduled until {}", format_ms(job.run_after))),
+        ),
+        JobState::Queued => Some(
+            job.wait_reason
+                .clone()
+                .map(|r| format!("ready ({r})"))
+                .unwrap_or_else(|| "ready: waiting for a worker".into()),
+        ),
+        JobState::Blocked => Some(job.wait_reason.clone().unwrap_or_else(|| "deps".into())),
+        _ => None,
+    }
+}
+
+pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResult {
+    let JobCommand::Show { id } = command;
+    let store = crate::open_store(settings)?;
+    let job = store
+        .job(id)
+        .map_err(runtime)?
+        .ok_or_else(|| usage(anyhow!("no job `{id}` in the queue")))?;
+    let attempts = store.attempts(job.id).map_err(runtime)?;
+    let events = store.job_events(job.id, EVENTS_SHOWN).map_err(runtime)?;
+    let wait = wait_reason(&job, now_ms());
+    let manifest = store.manifest(&job.key).map_err(runtime)?;
+    if format == Format::Json {
+        output::json(&json!({
+            "job": job, "wait_reason": wait, "attempts": attempts,
+            "artifact": manifest, "events": events,
+        }));
+        return Ok(Exit::Success);
+    }
+    println!("id        {}", job.key);
+    println!("state     {}", job.state);
+    if let Some(wait) = &wait {
+        println!("waiting   {wait}");
+    }
+    println!(
+        "resolver  {}",
+        job.plugin.as_deref().unwrap_or("(configured chain)")
+    );
+    println!(
+        "attempts  {}/{} · recoveries {}",
+        job.attempts, job.max_attempts, job.recoveries
+    );
+    println!("payload   {}", job.payload);
+    if let Some(error) = &job.last_error {
+        match &job.error_code {
+            Some(code) => println!("error     [{code}] {error}"),
+            None => println!("error     {error}"),
+        }
+    }
+    if let Some(result) = &job.result {
+        println!("result    {result}");
+    }
+    if let Some(row) = &manifest {
+        println!(
+            "stored    sha256 {} · {} bytes · {}",
+            row.sha256, row.size, row.url
+        );
+    }
+    if !attempts.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = attempts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.attempt.to_string(),
+                    format_ms(a.started_at),
+                    a.finished_at.map(format_ms).unwrap_or_else(|| "-".into()),
+                    a.outcome.clone().unwrap_or_else(|| "running".into()),
+                    a.detail.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        output::table(
+            &["attempt", "started", "finished", "outcome", "detail"],
+            &rows,
+        );
+    }
+    if !events.is_empty() {
+        println!();
+        for event in &events {
+            println!("{event}");
+        }
+    }
+    Ok(Exit::Success)
+}

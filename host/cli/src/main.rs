@@ -1,0 +1,212 @@
+//! The `baton` binary: global options, one module per command group, and the mapping of
+//! failures to Baton's documented exit codes. This layer parses and prints; the work happens
+//! in the engine, which reports through return values and events.
+
+mod bench;
+mod config_cmd;
+mod exit;
+mod job;
+mod output;
+mod pipeline;
+mod plugin;
+mod queue;
+mod scaffold;
+
+use anyhow::anyhow;
+use baton_engine::settings::{Overrides, Settings};
+use baton_runtime::Runtime;
+use clap::{CommandFactory, Parser, Subcommand};
+use exit::{CliError, CliResult, Exit, runtime, usage};
+use output::{FAIL, Format};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 10 finished with failures, 20 usage or configuration error,
+30 runtime error (including a plugin that failed).
+
+Configuration: flags > baton.toml (found in this directory or a parent) > BATON_*
+environment > defaults. See `baton config show`.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "A durable orchestrator whose resolvers, stages and agent adapters are sandboxed WebAssembly plugins",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Use this config file instead of looking for baton.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The database: a SQLite path or a postgres:// URL (setting store.db).
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    pub db: Option<String>,
+    /// Where compiled plugins are cached (setting runtime.cache-dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Output for humans (table) or scripts (json).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "table",
+        env = "BATON_FORMAT"
+    )]
+    pub format: Format,
+    /// More logging (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log lines as text or JSON (on stderr).
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect, call, scaffold and configure plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// The work queue: enqueue, import, run, stats, list, retry, cancel.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Pipelines: stage graphs run as sandboxed stage jobs.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    /// Inspect one job.
+    #[command(subcommand)]
+    Job(job::JobCommand),
+    /// Create, show, validate and query the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Benchmarks through the real store, scheduler and plugins.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Print a shell completion script, e.g. `baton completions bash > /etc/bash_completion.d/baton`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},cranelift=warn,wasmtime=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+fn run_cli() -> i32 {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{FAIL} cannot start the async runtime: {e}");
+            return Exit::Runtime as i32;
+        }
+    };
+    let format = cli.format;
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => exit as i32,
+        Err(error) => {
+            if format == Format::Json {
+                output::json(&serde_json::json!({
+                    "ok": false,
+                    "error": {"code": if error.exit == Exit::Usage { "usage" } else { "runtime" }, "message": error.to_string()}
+                }));
+            } else {
+                eprintln!("{FAIL} {error}");
+            }
+            error.exit as i32
+        }
+    }
+}
+
+async fn run(cli: Cli) -> CliResult {
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "baton", &mut std::io::stdout());
+        return Ok(Exit::Success);
+    }
+    let cwd = std::env::current_dir().map_err(|e| runtime(anyhow!("no current directory: {e}")))?;
+    let overrides = Overrides {
+        db: cli.db.clone(),
+        cache_dir: cli.cache_dir.as_ref().map(|dir| cwd.join(dir)),
+    };
+    let settings = Settings::load(&cwd, cli.config.as_deref(), &overrides, &|name| {
+        std::env::var(name).ok()
+    })
+    .map_err(usage)?;
+    let settings = &settings;
+    match &cli.command {
+        Command::Plugin(command) => {
+            plugin::run(command, settings, || open_runtime(settings), cli.format).await
+        }
+        Command::Config(command) => config_cmd::run(command, settings, &cwd, cli.format),
+        Command::Queue(command) => {
+            queue::run(command, settings, || open_runtime(settings), cli.format).await
+        }
+        Command::Job(command) => job::run(command, settings, cli.format),
+        Command::Pipeline(command) => {
+            pipeline::run(command, settings, || open_runtime(settings), cli.format).await
+        }
+        Command::Bench(command) => {
+            bench::run(command, settings, || open_runtime(settings), cli.format).await
+        }
+        Command::Completions { .. } => Ok(Exit::Success),
+    }
+}
+
+/// The plugin runtime for these settings, with plugin state kept in the store.
+fn open_runtime(settings: &Settings) -> Result<Runtime, CliError> {
+    let store = open_store(settings)?;
+    baton_engine::root::runtime(settings, store.as_ref()).map_err(runtime)
+}
+
+/// The configured store (`store::open`); a store that cannot be used is a usage error when
+/// the configuration names one this build cannot open.
+fn open_store(settings: &Settings) -> Result<Box<dyn baton_core::store::Store>, CliError> {
+    baton_engine::store::open(&settings.store).map_err(|e| {
+        if matches!(
+            settings.store.location,
+            baton_engine::settings::StoreLocation::Postgres(_)
+        ) {
+            usage(e)
+        } else {
+            runtime(e)
+        }
+    })
+}
+
+fn main() {
+    // Errors inside the WebAssembly runtime capture a host backtrace when RUST_BACKTRACE is
+    // set, and some of them reach the guest as text (e.g. a failed HTTP body stream): keep
+    // host internals out of plugins, and the cost out of every error, unless asked for.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+    std::process::exit(run_cli());
+}

@@ -1,0 +1,483 @@
+//! `baton pipeline list | describe ID | run ID | run-stage ID | logs [RUN] | doctor`.
+
+use super::exit::{CliError, CliResult, Exit, runtime, usage};
+use super::output::{self, FAIL, Format, INFO, OK};
+use anyhow::anyhow;
+use baton_engine::pipeline::events::{StageEvent, StageStatus};
+use baton_engine::pipeline::plan::Filters;
+use baton_engine::pipeline::run::{self as pipeline_run, RunRequest};
+use baton_engine::pipeline::{graph, model, plan};
+use baton_engine::settings::Settings;
+use baton_runtime::Runtime;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::io::{BufRead, Seek};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// List the pipelines in pipelines/*.toml.
+    List,
+    /// Show a pipeline's stages: runner, inputs, outputs, needs, wave.
+    Describe { id: String },
+    /// Run a pipeline: stages in dependency order, in parallel where they can, cached when
+    /// nothing changed.
+    Run(RunArgs),
+    /// Run one stage now, whatever its cache says (its inputs must exist).
+    RunStage {
+        stage: String,
+        /// The pipeline the stage belongs to, when several have it.
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// Show a run's log (default: the latest run).
+    Logs {
+        run: Option<String>,
+        /// Keep printing as the run goes on.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Check plugins, grants, schemas, disk and store for every pipeline.
+    Doctor,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub id: String,
+    /// Only these stages (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave out these stages (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// This stage and everything downstream of it.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// This stage and everything it depends on.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print the plan (what would run and why, what is cached); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run stages even when cached.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep running independent stages after a failure.
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// KEY=VALUE lines; stages receive the variables they list in `env`.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Rerun only what did not finish in this run.
+    #[arg(long)]
+    pub resume: Option<String>,
+    /// Stages running at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+}
+
+pub async fn run(
+    command: &PipelineCommand,
+    settings: &Settings,
+    rt: impl Fn() -> Result<Runtime, CliError>,
+    format: Format,
+) -> CliResult {
+    match command {
+        PipelineCommand::List => list(settings, format),
+        PipelineCommand::Describe { id } => describe(settings, id, format),
+        PipelineCommand::Run(args) => run_pipeline(settings, rt, args, format).await,
+        PipelineCommand::RunStage { stage, pipeline } => {
+            let pipeline = match pipeline {
+                Some(p) => p.clone(),
+                None => owning_pipeline(settings, stage)?,
+            };
+            let args = RunArgs {
+                id: pipeline,
+                only: vec![stage.clone()],
+                skip: Vec::new(),
+                from: None,
+                to: None,
+                dry_run: false,
+                force: true,
+                continue_on_error: false,
+                env_file: None,
+                resume: None,
+                jobs: 1,
+            };
+            run_pipeline(settings, rt, &args, format).await
+        }
+        PipelineCommand::Logs { run, follow } => logs(settings, run.as_deref(), *follow).await,
+        PipelineCommand::Doctor => doctor(settings, rt, format).await,
+    }
+}
+
+fn owning_pipeline(settings: &Settings, stage: &str) -> Result<String, CliError> {
+    let (files, _) = model::load_all(&settings.root).map_err(runtime)?;
+    let owners: Vec<String> = files
+        .iter()
+        .filter(|f| f.stages.iter().any(|s| s.value.id == stage))
+        .filter_map(|f| f.path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    match owners.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(usage(anyhow!("no pipeline has a stage `{stage}`"))),
+        many => Err(usage(anyhow!(
+            "stage `{stage}` is in {}: name one with --pipeline",
+            many.join(", ")
+        ))),
+    }
+}
+
+fn list(settings: &Settings, format: Format) -> CliResult {
+    let (files, errors) = model::load_all(&settings.root).map_err(runtime)?;
+    let mut rows = Vec::new();
+    for name in graph::names(&files) {
+        let (state, stages) = match pipeline_run::load_graph(settings, &name) {
+            Ok(g) => ("valid".to_string(), g.stages.len()),
+            Err(e) => (format!("invalid: {}", e.to_string().lines().count()), 0),
+        };
+        rows.push((name, stages, state));
+    }
+    if format == Format::Json {
+        output::json(&json!({
+            "pipelines": rows.iter().map(|(n, s, v)| json!({"id": n, "stages": s, "status": v})).collect::<Vec<_>>(),
+            "errors": errors,
+        }));
+    } else {
+        for error in &errors {
+            eprintln!("{FAIL} {error}");
+        }
+        if rows.is_empty() {
+            println!("{INFO} no pipelines: add {}/NAME.toml", model::PIPELINE_DIR);
+        } else {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(n, s, v)| vec![n.clone(), s.to_string(), v.clone()])
+                .collect();
+            output::table(&["pipeline", "stages", "status"], &table);
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn load(settings: &Settings, id: &str) -> Result<graph::Graph, CliError> {
+    pipeline_run::load_graph(settings, id)
+        .map_err(|e| usage(anyhow!("pipeline `{id}` is invalid:\n{e}")))
+}
+
+fn describe(settings: &Settings, id: &str, format: Format) -> CliResult {
+    let graph = load(settings, id)?;
+    let stages: Vec<serde_json::Value> = graph
+        .order
+        .iter()
+        .map(|&i| {
+            let s = &graph.stages[i];
+            json!({
+                "id": s.value.id, "wave": graph.wave[i], "at": s.at(),
+                "description": s.value.description, "plugin": s.value.plugin, "command": s.value.command,
+                "inputs": s.value.inputs, "outputs": s.value.outputs, "output_dir": s.value.output_dir(),
+                "needs": graph.deps[i].iter().map(|&d| graph.stages[d].value.id.clone()).collect::<Vec<_>>(),
+                "schemas": s.value.schemas, "retries": s.value.retries,
+            })
+        })
+        .collect();
+    if format == Format::Json {
+        output::json(&json!({"pipeline": graph.name, "stages": stages}));
+        return Ok(Exit::Success);
+    }
+    let rows: Vec<Vec<String>> = stages
+        .iter()
+        .map(|s| {
+            vec![
+                s["wave"].to_string(),
+                s["id"].as_str().unwrap_or("").to_string(),
+                s["plugin"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| "command".into()),
+                s["needs"]
+                    .as_array()
+                    .map(|n| {
+                        n.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+                s["output_dir"].as_str().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["wave", "stage", "runner", "needs", "outputs in"], &rows);
+    Ok(Exit::Success)
+}
+
+async fn run_pipeline(
+    settings: &Settings,
+    rt: impl Fn() -> Result<Runtime, CliError>,
+    args: &RunArgs,
+    format: Format,
+) -> CliResult {
+    let graph = load(settings, &args.id)?;
+    let filters = Filters {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+    };
+    if args.resume.is_some()
+        && (!args.only.is_empty()
+            || !args.skip.is_empty()
+            || args.from.is_some()
+            || args.to.is_some())
+    {
+        return Err(usage(anyhow!(
+            "--resume reruns what the run left unfinished; it takes no stage filters"
+        )));
+    }
+    if args.dry_run {
+        let plan = pipeline_run::dry_plan(settings, &graph, &filters, args.force).map_err(usage)?;
+        if format == Format::Json {
+            output::json(&plan);
+        } else {
+            println!(
+                "plan for `{}`: {} stages in {} waves",
+                plan.pipeline,
+                plan.stages.len(),
+                plan.waves
+            );
+            let rows: Vec<Vec<String>> = plan
+                .stages
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.wave.to_string(),
+                        s.id.clone(),
+                        s.action.to_string(),
+                        s.reason.clone(),
+                    ]
+                })
+                .collect();
+            output::table(&["wave", "stage", "action", "why"], &rows);
+        }
+        return Ok(Exit::Success);
+    }
+    // Bad filters are refused before anything runs.
+    plan::select(&graph, &filters).map_err(|e| usage(anyhow!(e)))?;
+    let env = match &args.env_file {
+        Some(path) => pipeline_run::read_env_file(&settings.cwd.join(path)).map_err(usage)?,
+        None => Default::default(),
+    };
+    let request = RunRequest {
+        filters,
+        force: args.force,
+        continue_on_error: args.continue_on_error,
+        jobs: args.jobs,
+        resume: args.resume.clone(),
+        env,
+        events: if format == Format::Table {
+            Arc::new(print_stage)
+        } else {
+            Arc::new(|_: &StageEvent| {})
+        },
+    };
+    let shutdown = baton_engine::root::signals(super::queue::announce_shutdown);
+    let result = pipeline_run::run(settings, Arc::new(rt()?), graph, request, shutdown)
+        .await
+        .map_err(runtime)?;
+    if format == Format::Json {
+        output::json(&result);
+    } else {
+        println!();
+        let rows: Vec<Vec<String>> = result
+            .stages
+            .iter()
+            .map(|s| vec![s.stage.clone(), s.state.as_str().into(), s.detail.clone()])
+            .collect();
+        output::table(&["stage", "result", "detail"], &rows);
+        let mark = if result.degraded { FAIL } else { OK };
+        println!(
+            "{mark} run {} of `{}` in {:.2}s",
+            result.run_id, result.pipeline, result.seconds
+        );
+        if result.degraded {
+            println!(
+                "{INFO} rerun what did not finish: baton pipeline run {} --resume {}",
+                result.pipeline, result.run_id
+            );
+        }
+    }
+    Ok(if result.degraded {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    })
+}
+
+/// One line per stage as it ends (`▶ [k/N] id … done in 0.12s`), with the rerun command
+/// after a failure; retries print nothing until the stage ends.
+fn print_stage(event: &StageEvent) {
+    let StageEvent {
+        finished: k,
+        total: n,
+        stage: id,
+        seconds,
+        detail,
+        ..
+    } = event;
+    match event.status {
+        StageStatus::Done => println!("▶ [{k}/{n}] {id} … done in {seconds:.2}s"),
+        StageStatus::Cached => println!("▶ [{k}/{n}] {id} … cached"),
+        StageStatus::Skipped => println!("▶ [{k}/{n}] {id} … skipped: {detail}"),
+        StageStatus::Retrying => {}
+        _ => {
+            println!("✗ [{k}/{n}] {id} … FAILED in {seconds:.2}s: {detail}");
+            println!(
+                "  rerun it with: baton pipeline run {} --only {id}   (or everything unfinished: baton pipeline run {} --resume {})",
+                event.pipeline, event.pipeline, event.run_id
+            );
+        }
+    }
+}
+
+fn latest_run(settings: &Settings) -> Option<PathBuf> {
+    let dir = settings.state_dir.clone().join("runs");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+}
+
+async fn logs(settings: &Settings, run: Option<&str>, follow: bool) -> CliResult {
+    let path = match run {
+        Some(run) => settings
+            .state_dir
+            .clone()
+            .join("runs")
+            .join(format!("{run}.jsonl")),
+        None => latest_run(settings).ok_or_else(|| usage(anyhow!("no runs yet")))?,
+    };
+    let file =
+        std::fs::File::open(&path).map_err(|e| usage(anyhow!("no log {}: {e}", path.display())))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line).map_err(runtime)?;
+        if read > 0 {
+            print!("{line}");
+            if follow && line.contains("\"run-finished\"") {
+                return Ok(Exit::Success);
+            }
+            continue;
+        }
+        if !follow {
+            return Ok(Exit::Success);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(Exit::Success),
+        }
+        let position = reader.stream_position().map_err(runtime)?;
+        reader
+            .seek(std::io::SeekFrom::Start(position))
+            .map_err(runtime)?;
+    }
+}
+
+async fn doctor(
+    settings: &Settings,
+    rt: impl Fn() -> Result<Runtime, CliError>,
+    format: Format,
+) -> CliResult {
+    let mut checks: Vec<(String, Result<String, String>)> = Vec::new();
+    let (files, errors) = model::load_all(&settings.root).map_err(runtime)?;
+    for error in errors {
+        checks.push(("pipeline file".into(), Err(error)));
+    }
+    let runtime_handle = rt();
+    for name in graph::names(&files) {
+        match pipeline_run::load_graph(settings, &name) {
+            Err(e) => checks.push((format!("pipeline {name}"), Err(e.to_string()))),
+            Ok(g) => {
+                checks.push((
+                    format!("pipeline {name}"),
+                    Ok(format!("{} stages", g.stages.len())),
+                ));
+                for stage in &g.stages {
+                    for schema in stage.value.schemas.values() {
+                        let valid = std::fs::read_to_string(settings.root.join(schema))
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| {
+                                serde_json::from_str::<serde_json::Value>(&t)
+                                    .map_err(|e| e.to_string())
+                            });
+                        checks.push((
+                            format!("schema {schema}"),
+                            valid.map(|_| "valid JSON".into()),
+                        ));
+                    }
+                    if let (Some(plugin), Ok(rt)) = (&stage.value.plugin, &runtime_handle) {
+                        let loaded = match pipeline_run::stage_spec(settings, plugin, &[]) {
+                            Ok(spec) => rt
+                                .load(&spec)
+                                .await
+                                .map(|p| format!("{} {}", p.world.name(), p.description.version))
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        checks.push((
+                            format!("plugin {plugin} (stage {})", stage.value.id),
+                            loaded,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Err(e) = &runtime_handle {
+        checks.push(("plugin runtime".into(), Err(e.to_string())));
+    }
+    let probe = settings.state_dir.clone().join(".doctor-probe");
+    let writable = std::fs::create_dir_all(settings.state_dir.clone())
+        .and_then(|_| std::fs::write(&probe, b"ok"))
+        .and_then(|_| std::fs::remove_file(&probe));
+    checks.push((
+        "disk".into(),
+        writable
+            .map(|_| format!("{} is writable", settings.state_dir.clone().display()))
+            .map_err(|e| e.to_string()),
+    ));
+    checks.push((
+        "store".into(),
+        baton_engine::store::open(&settings.store)
+            .map(|_| "reachable".to_string())
+            .map_err(|e| format!("{e:#}")),
+    ));
+    let failed = checks.iter().filter(|(_, r)| r.is_err()).count();
+    if format == Format::Json {
+        output::json(&json!({
+            "ok": failed == 0,
+            "checks": checks.iter().map(|(what, r)| match r {
+                Ok(detail) => json!({"check": what, "ok": true, "detail": detail}),
+                Err(error) => json!({"check": what, "ok": false, "error": error}),
+            }).collect::<Vec<_>>(),
+        }));
+    } else {
+        for (what, result) in &checks {
+            match result {
+                Ok(detail) => println!("{OK} {what}: {detail}"),
+                Err(error) => println!("{FAIL} {what}: {error}"),
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        Exit::Success
+    } else {
+        Exit::Degraded
+    })
+}

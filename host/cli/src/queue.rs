@@ -1,0 +1,556 @@
+//! `baton queue enqueue | import | run | stats | list | retry-failed | cancel`.
+
+use super::exit::{CliError, CliResult, Exit, runtime, usage};
+use super::output::{self, FAIL, Format, INFO, OK};
+use anyhow::anyhow;
+use baton_core::clock::{format_ms, now_ms};
+use baton_core::event::Event;
+use baton_core::model::{JobKind, JobState, NewJob};
+use baton_core::store::{Store, commit};
+use baton_core::units::format_size;
+use baton_engine::queue::import::{BadLine, read_lines};
+use baton_engine::queue::setup::{self, ResolveOptions};
+use baton_engine::root::{self, Engine};
+use baton_engine::scheduler::{Counters, Shutdown};
+use baton_engine::settings::Settings;
+use baton_runtime::Runtime;
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::io::{BufReader, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Jobs per import transaction.
+const IMPORT_BATCH: usize = 50_000;
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Add one artifact. Enqueueing an id twice changes nothing.
+    Enqueue {
+        /// The artifact id (the idempotency key), e.g. a DOI, an arXiv id or a URL.
+        id: String,
+        /// Payload fields as a JSON object, e.g. '{"doi": "10.1234/x"}'.
+        payload: Option<String>,
+        /// Use this resolver instead of the configured chain.
+        #[arg(long)]
+        resolver: Option<String>,
+        /// Higher runs first.
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+    },
+    /// Import JSON Lines, one artifact per line ({"id": ..., ...payload}); `-` reads stdin.
+    Import {
+        file: String,
+        /// Import at most this many good lines.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Run the queue: resolve and download with workers, within the limits.
+    Run {
+        /// Concurrent jobs (setting queue.workers).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Jobs running per resolver at once (setting queue.max-per-resolver; 0: no cap).
+        #[arg(long)]
+        max_per_resolver: Option<u32>,
+        /// Downloads running per host at once (setting queue.max-per-host; 0: no cap).
+        #[arg(long)]
+        max_per_host: Option<u32>,
+        /// Exit when no job is left.
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Counts per state, resolver and host, throughput, oldest ready job, recoveries.
+    Stats {
+        /// Refresh every 2 seconds until interrupted.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// List jobs, most recently changed first.
+    List {
+        /// Only jobs in this state: blocked, queued, running, done, skipped, failed, cancelled.
+        #[arg(long)]
+        state: Option<JobState>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put failed jobs back in the queue.
+    RetryFailed {
+        /// Show what would be retried, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only jobs that made fewer attempts than this; they may make up to this many.
+        #[arg(long)]
+        max_attempts: Option<u32>,
+    },
+    /// Cancel a job that has not ended.
+    Cancel { id: String },
+}
+
+pub async fn run(
+    command: &QueueCommand,
+    settings: &Settings,
+    rt: impl Fn() -> Result<Runtime, CliError>,
+    format: Format,
+) -> CliResult {
+    match command {
+        QueueCommand::Enqueue {
+            id,
+            payload,
+            resolver,
+            priority,
+        } => enqueue(
+            settings,
+            id,
+            payload.as_deref(),
+            resolver.clone(),
+            *priority,
+            format,
+        ),
+        QueueCommand::Import { file, limit } => import(settings, file, *limit, format),
+        QueueCommand::Run {
+            workers,
+            max_per_resolver,
+            max_per_host,
+            drain,
+        } => {
+            let options = RunFlags {
+                workers: workers.unwrap_or(settings.queue.workers),
+                max_per_resolver: max_per_resolver.unwrap_or(settings.queue.max_per_resolver),
+                max_per_host: max_per_host.unwrap_or(settings.queue.max_per_host),
+                drain: *drain,
+            };
+            run_queue(settings, Arc::new(rt()?), options, format).await
+        }
+        QueueCommand::Stats { watch } => stats(settings, *watch, format).await,
+        QueueCommand::List { state, limit } => list(settings, *state, *limit, format),
+        QueueCommand::RetryFailed {
+            dry_run,
+            max_attempts,
+        } => retry_failed(settings, *dry_run, *max_attempts, format),
+        QueueCommand::Cancel { id } => cancel(settings, id, format),
+    }
+}
+
+fn store(settings: &Settings) -> Result<Box<dyn Store>, CliError> {
+    crate::open_store(settings)
+}
+
+fn enqueue(
+    settings: &Settings,
+    id: &str,
+    payload: Option<&str>,
+    resolver: Option<String>,
+    priority: i64,
+    format: Format,
+) -> CliResult {
+    if id.trim().is_empty() {
+        return Err(usage(anyhow!("the id must not be empty")));
+    }
+    let mut object = match payload {
+        None => serde_json::Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(usage(anyhow!(
+                    "PAYLOAD_JSON must be a JSON object, e.g. '{{\"doi\": \"10.1/x\"}}'"
+                )));
+            }
+            Err(e) => return Err(usage(anyhow!("PAYLOAD_JSON is not valid JSON: {e}"))),
+        },
+    };
+    object.insert("id".into(), json!(id));
+    let job = NewJob {
+        key: id.to_string(),
+        kind: JobKind::Resolve,
+        plugin: resolver,
+        payload: Value::Object(object).to_string(),
+        priority,
+        max_attempts: settings.queue.max_attempts,
+    };
+    let mut store = store(settings)?;
+    let inserted = commit(store.as_mut(), now_ms(), |tx| {
+        tx.enqueue(std::slice::from_ref(&job), true)
+    })
+    .map_err(runtime)?;
+    let new = inserted.first() == Some(&true);
+    let state = store
+        .job(id)
+        .map_err(runtime)?
+        .map(|j| j.state.as_str())
+        .unwrap_or("unknown");
+    if format == Format::Json {
+        output::json(&json!({"id": id, "new": new, "duplicate": !new, "state": state}));
+    } else if new {
+        println!("{OK} enqueued {id}");
+    } else {
+        println!("{INFO} {id} is already in the queue ({state}); nothing changed");
+    }
+    Ok(Exit::Success)
+}
+
+fn import(settings: &Settings, file: &str, limit: Option<u64>, format: Format) -> CliResult {
+    let reader: Box<dyn std::io::BufRead> = if file == "-" {
+        Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+    } else {
+        let path = settings.cwd.join(file);
+        let handle = std::fs::File::open(&path)
+            .map_err(|e| usage(anyhow!("cannot open {}: {e}", path.display())))?;
+        Box::new(BufReader::with_capacity(1 << 20, handle))
+    };
+    let total_bytes = (file != "-")
+        .then(|| {
+            std::fs::metadata(settings.cwd.join(file))
+                .ok()
+                .map(|m| m.len())
+        })
+        .flatten();
+    let mut store = store(settings)?;
+    let started = Instant::now();
+    let (mut new, mut duplicates) = (0u64, Vec::<BadLine>::new());
+    let show_progress = format == Format::Table && std::io::stderr().is_terminal();
+    let max_attempts = settings.queue.max_attempts;
+    let bad = read_lines(
+        reader,
+        limit,
+        max_attempts,
+        IMPORT_BATCH,
+        |batch| {
+            let lines: Vec<u64> = batch.iter().map(|(line, _)| *line).collect();
+            let jobs: Vec<NewJob> = batch.into_iter().map(|(_, job)| job).collect();
+            let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
+            let inserted = commit(store.as_mut(), now_ms(), |tx| tx.enqueue(&jobs, false))?;
+            for ((inserted, line), key) in inserted.iter().zip(lines).zip(keys) {
+                if *inserted {
+                    new += 1;
+                } else {
+                    duplicates.push(BadLine {
+                        line,
+                        reason: format!("duplicate id `{key}`: already in the queue"),
+                    });
+                }
+            }
+            Ok(())
+        },
+        |line| {
+            if show_progress {
+                let rate = line as f64 / started.elapsed().as_secs_f64().max(0.001);
+                eprint!(
+                    "\r▶ {line} lines read ({rate:.0}/s){}",
+                    total_bytes
+                        .map(|b| format!(" of a {} file", format_size(b)))
+                        .unwrap_or_default()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )
+    .map_err(runtime)?;
+    if show_progress {
+        eprintln!();
+    }
+    let elapsed = started.elapsed();
+    let summary = Event::general(
+        now_ms(),
+        "import",
+        json!({"file": file, "new": new, "duplicate": duplicates.len(), "bad": bad.len()}),
+    );
+    commit(store.as_mut(), now_ms(), |tx| {
+        tx.record_events(vec![summary]);
+        Ok(())
+    })
+    .map_err(runtime)?;
+    let mut rejected: Vec<BadLine> = bad.clone();
+    rejected.extend(duplicates.iter().cloned());
+    rejected.sort_by_key(|b| b.line);
+    if format == Format::Json {
+        output::json(&json!({
+            "new": new,
+            "duplicate": duplicates.len(),
+            "bad": bad.len(),
+            "rejected": rejected,
+            "seconds": elapsed.as_secs_f64(),
+        }));
+    } else {
+        for line in rejected.iter().take(100) {
+            eprintln!("{FAIL} line {}: {}", line.line, line.reason);
+        }
+        if rejected.len() > 100 {
+            eprintln!(
+                "{INFO} … and {} more (use --format json for all)",
+                rejected.len() - 100
+            );
+        }
+        println!(
+            "{OK} imported {new} new, {} duplicate, {} bad in {:.2}s",
+            duplicates.len(),
+            bad.len(),
+            elapsed.as_secs_f64()
+        );
+    }
+    Ok(if bad.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Degraded
+    })
+}
+
+struct RunFlags {
+    workers: usize,
+    max_per_resolver: u32,
+    max_per_host: u32,
+    drain: bool,
+}
+
+async fn run_queue(
+    settings: &Settings,
+    rt: Arc<Runtime>,
+    flags: RunFlags,
+    format: Format,
+) -> CliResult {
+    if flags.workers == 0 {
+        return Err(usage(anyhow!("--workers must be at least 1")));
+    }
+    let store = store(settings)?;
+    let engine = Engine::start(
+        settings,
+        store.reopen().map_err(runtime)?,
+        flags.max_per_host,
+    )
+    .map_err(runtime)?;
+    let worker = setup::resolve_worker(
+        settings,
+        rt,
+        engine.limiter.clone(),
+        store.as_ref(),
+        ResolveOptions {
+            max_per_resolver: flags.max_per_resolver,
+        },
+    )
+    .await
+    .map_err(usage)?;
+    drop(store);
+    let options = baton_engine::scheduler::RunOptions {
+        drain: flags.drain,
+        ..engine.options(flags.workers)
+    };
+    let shutdown = root::signals(announce_shutdown);
+    let counters = Arc::new(Counters::default());
+    let started = Instant::now();
+    let show_progress = format == Format::Table && std::io::stderr().is_terminal();
+    let progress = show_progress.then(|| tokio::spawn(progress_line(counters.clone(), started)));
+    let result = engine
+        .run_counting(Arc::new(worker), options, shutdown, counters.clone())
+        .await;
+    if let Some(progress) = progress {
+        progress.abort();
+        eprintln!();
+    }
+    let closed = engine.close();
+    result.map_err(runtime)?;
+    closed.map_err(runtime)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let summary = json!({
+        "done": get(&counters.done),
+        "skipped": get(&counters.skipped),
+        "failed": get(&counters.failed),
+        "retried": get(&counters.retried),
+        "snoozed": get(&counters.snoozed),
+        "recovered": get(&counters.recovered),
+        "released": get(&counters.released),
+        "fenced": get(&counters.fenced),
+        "seconds": elapsed,
+        "jobs_per_second": counters.finished() as f64 / elapsed.max(0.001),
+    });
+    if format == Format::Json {
+        output::json(&summary);
+    } else {
+        println!(
+            "{} done {} · skipped {} · failed {} · retried {} · snoozed {} · recovered {} · released {} in {:.1}s ({:.0} jobs/s)",
+            if get(&counters.failed) > 0 { FAIL } else { OK },
+            summary["done"],
+            summary["skipped"],
+            summary["failed"],
+            summary["retried"],
+            summary["snoozed"],
+            summary["recovered"],
+            summary["released"],
+            elapsed,
+            summary["jobs_per_second"].as_f64().unwrap_or(0.0)
+        );
+        if get(&counters.failed) > 0 {
+            println!(
+                "{INFO} see `baton queue list --state failed`, then `baton queue retry-failed`"
+            );
+        }
+    }
+    Ok(if get(&counters.failed) > 0 {
+        Exit::Degraded
+    } else {
+        Exit::Success
+    })
+}
+
+/// Tells the operator what a signal did (the engine installs the handlers).
+pub fn announce_shutdown(level: Shutdown) {
+    match level {
+        Shutdown::StopClaiming => eprintln!(
+            "\n{INFO} stopping: finishing the jobs in flight (signal again to release them and exit now)"
+        ),
+        Shutdown::Abort => eprintln!("\n{INFO} releasing the jobs in flight and exiting"),
+        Shutdown::Running => {}
+    }
+}
+
+async fn progress_line(counters: Arc<Counters>, started: Instant) {
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rate = counters.finished() as f64 / started.elapsed().as_secs_f64().max(0.001);
+        eprint!(
+            "\r▶ done {} · skipped {} · failed {} · retrying {} · running {} · {rate:.0} jobs/s   ",
+            get(&counters.done),
+            get(&counters.skipped),
+            get(&counters.failed),
+            get(&counters.retried) + get(&counters.snoozed),
+            get(&counters.running)
+        );
+        let _ = std::io::stderr().flush();
+    }
+}
+
+async fn stats(settings: &Settings, watch: bool, format: Format) -> CliResult {
+    let store = store(settings)?;
+    loop {
+        let stats = store.stats(now_ms()).map_err(runtime)?;
+        if format == Format::Json {
+            output::json(&stats);
+        } else {
+            if watch {
+                print!("\x1b[2J\x1b[H");
+            }
+            let rows: Vec<Vec<String>> = stats
+                .states
+                .iter()
+                .map(|(state, count)| vec![state.to_string(), count.to_string()])
+                .collect();
+            output::table(&["state", "jobs"], &rows);
+            println!();
+            let rows: Vec<Vec<String>> = stats
+                .resolvers
+                .iter()
+                .map(|(name, states)| {
+                    let parts: Vec<String> =
+                        states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+                    vec![name.clone(), parts.join(", ")]
+                })
+                .collect();
+            if !rows.is_empty() {
+                output::table(&["resolver", "jobs"], &rows);
+                println!();
+            }
+            let rows: Vec<Vec<String>> = stats
+                .hosts
+                .iter()
+                .map(|(host, h)| {
+                    vec![
+                        host.clone(),
+                        h.downloads.to_string(),
+                        format_size(h.bytes as u64),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                output::table(&["host", "downloads", "bytes"], &rows);
+                println!();
+            }
+            println!(
+                "{} jobs · {:.1} jobs/s over the last minute · oldest ready job waiting {} · {} recoveries · {} limiter denials",
+                stats.total,
+                stats.jobs_per_second,
+                stats
+                    .oldest_ready_ms
+                    .map(|ms| humantime::format_duration(Duration::from_millis(
+                        ms as u64 / 1000 * 1000
+                    ))
+                    .to_string())
+                    .unwrap_or_else(|| "-".into()),
+                stats.recoveries,
+                stats.limiter_denials
+            );
+        }
+        if !watch {
+            return Ok(Exit::Success);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(Exit::Success),
+        }
+    }
+}
+
+fn list(settings: &Settings, state: Option<JobState>, limit: usize, format: Format) -> CliResult {
+    let jobs = store(settings)?.list(state, limit).map_err(runtime)?;
+    if format == Format::Json {
+        output::json(&json!({"jobs": jobs}));
+        return Ok(Exit::Success);
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            vec![
+                job.key.clone(),
+                job.state.to_string(),
+                format!("{}/{}", job.attempts, job.max_attempts),
+                format_ms(job.updated_at),
+                job.wait_reason
+                    .clone()
+                    .or_else(|| job.last_error.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(&["id", "state", "attempts", "updated", "reason"], &rows);
+    Ok(Exit::Success)
+}
+
+fn retry_failed(
+    settings: &Settings,
+    dry_run: bool,
+    max_attempts: Option<u32>,
+    format: Format,
+) -> CliResult {
+    let mut store = store(settings)?;
+    let keys = commit(store.as_mut(), now_ms(), |tx| {
+        tx.retry_failed(max_attempts, dry_run)
+    })
+    .map_err(runtime)?;
+    if format == Format::Json {
+        output::json(&json!({"dry_run": dry_run, "count": keys.len(), "jobs": keys}));
+    } else {
+        for key in keys.iter().take(50) {
+            println!("  {key}");
+        }
+        let verb = if dry_run { "would retry" } else { "retried" };
+        println!("{OK} {verb} {} failed job(s)", keys.len());
+    }
+    Ok(Exit::Success)
+}
+
+fn cancel(settings: &Settings, id: &str, format: Format) -> CliResult {
+    let mut store = store(settings)?;
+    let state = commit(store.as_mut(), now_ms(), |tx| tx.cancel(id)).map_err(runtime)?;
+    let Some(state) = state else {
+        return Err(usage(anyhow!("no job `{id}` in the queue")));
+    };
+    if format == Format::Json {
+        output::json(&json!({"id": id, "was": state, "cancelled": !state.is_final()}));
+    } else if state.is_final() {
+        println!("{INFO} {id} already ended ({state}); nothing changed");
+    } else {
+        println!("{OK} cancelled {id} (was {state})");
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,411 @@
+//! The conformance suite every [`Store`] must pass (SQLite now, PostgreSQL next): claims,
+//! fencing, recovery and poison pills, snoozes, release, idempotent enqueue, retry and
+//! cancel, runs with dependencies, the stage cache, the manifest, quotas, plugin state and
+//! journaling. A store's tests call [`run_all`] with a factory of fresh stores.
+
+use crate::model::{Claimed, Failure, JobKind, JobState, NewJob, Outcome};
+use crate::store::{Claim, ManifestRow, QueueTx, RunRecord, RunState, StageRecord, Store, commit};
+use serde_json::json;
+
+fn job(key: &str, max_attempts: u32) -> NewJob {
+    NewJob {
+        key: key.into(),
+        kind: JobKind::Resolve,
+        plugin: None,
+        payload: "{}".into(),
+        priority: 0,
+        max_attempts,
+    }
+}
+
+fn with<R>(
+    store: &mut dyn Store,
+    now: i64,
+    change: impl FnOnce(&mut dyn QueueTx) -> anyhow::Result<R>,
+) -> R {
+    commit(store, now, change).expect("the store refused a valid change")
+}
+
+fn enqueue(store: &mut dyn Store, jobs: Vec<NewJob>, now: i64) -> Vec<bool> {
+    with(store, now, |tx| tx.enqueue(&jobs, true))
+}
+
+fn claim_in(
+    store: &mut dyn Store,
+    run: Option<&str>,
+    owner: &str,
+    limit: usize,
+    now: i64,
+    lease: i64,
+) -> Vec<Claimed> {
+    let claim = Claim {
+        run: run.map(String::from),
+        owner: owner.into(),
+        limit,
+        lease_until: now + lease,
+    };
+    with(store, now, |tx| tx.claim(&claim, &mut |_| true))
+}
+
+fn claim(store: &mut dyn Store, owner: &str, limit: usize, now: i64, lease: i64) -> Vec<Claimed> {
+    claim_in(store, None, owner, limit, now, lease)
+}
+
+fn finish(store: &mut dyn Store, job: Claimed, outcome: Outcome, now: i64) -> bool {
+    with(store, now, |tx| tx.finish(&[(job, outcome)]))[0]
+}
+
+fn failed(reason: &str) -> Outcome {
+    Outcome::Failed {
+        failure: Failure::new(reason),
+    }
+}
+
+fn recover(store: &mut dyn Store, now: i64, max_recoveries: u32) -> (usize, usize) {
+    let r = with(store, now, |tx| tx.recover(&[], max_recoveries));
+    (r.recovered, r.poisoned)
+}
+
+fn state(store: &dyn Store, key: &str) -> JobState {
+    store.job(key).unwrap().unwrap().state
+}
+
+/// Enqueueing a key twice changes nothing; a running job is never claimed twice.
+pub fn enqueue_is_idempotent_and_claims_are_exclusive(store: &mut dyn Store) {
+    assert_eq!(
+        enqueue(store, vec![job("a", 3), job("b", 3), job("a", 3)], 1),
+        [true, true, false]
+    );
+    let first = claim(store, "w1", 10, 10, 1000);
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].kind, JobKind::Resolve);
+    assert!(
+        claim(store, "w2", 10, 11, 1000).is_empty(),
+        "a running job was claimed twice"
+    );
+    assert_eq!(first[0].attempt, 1);
+}
+
+/// A recovered lease gets a new fence, and the old holder's late outcome is discarded.
+pub fn a_recovered_lease_fences_out_the_old_holder(store: &mut dyn Store) {
+    enqueue(store, vec![job("f", 3)], 1);
+    let old = claim(store, "w1", 1, 10, 100).remove(0);
+    assert_eq!(recover(store, 200, 3), (1, 0));
+    assert_eq!(state(store, "f"), JobState::Queued);
+    let new = claim(store, "w2", 1, 210, 100).remove(0);
+    assert!(new.fence > old.fence);
+    assert!(
+        !finish(store, old, failed("stale"), 220),
+        "a stale worker overwrote the result"
+    );
+    assert!(finish(store, new, Outcome::Done { result: json!({}) }, 230));
+    assert_eq!(state(store, "f"), JobState::Done);
+}
+
+/// Heartbeats keep a lease; a job lost more than `max_recoveries` times fails.
+pub fn heartbeats_keep_leases_and_poison_pills_fail(store: &mut dyn Store) {
+    enqueue(store, vec![job("p", 9)], 1);
+    let held = claim(store, "w1", 1, 10, 100).remove(0);
+    let extended = with(store, 90, |tx| tx.heartbeat(&[(held.id, held.fence)], 500));
+    assert_eq!(extended, 1);
+    assert_eq!(
+        recover(store, 200, 2),
+        (0, 0),
+        "a heartbeated lease was recovered"
+    );
+    for round in 0..2 {
+        claim(store, "w", 1, 1000 * (round + 1), 100);
+        assert_eq!(
+            recover(store, 1000 * (round + 1) + 200, 1).1,
+            round as usize
+        );
+    }
+    let job = store.job("p").unwrap().unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert!(job.last_error.unwrap().contains("poison pill"));
+}
+
+/// A retry waits until its time and uses the attempt; a snooze gives the attempt back. The
+/// store records what the outcome says (giving up is the retry policy's decision).
+pub fn retries_wait_and_snoozes_keep_the_attempt(store: &mut dyn Store) {
+    enqueue(store, vec![job("r", 2)], 1);
+    let first = claim(store, "w", 1, 10, 100).remove(0);
+    let snooze = Outcome::Retry {
+        failure: Failure::new("429"),
+        at: 50,
+        snooze: true,
+        wait_reason: "rate host:x until T".into(),
+    };
+    assert!(finish(store, first, snooze, 20));
+    assert!(
+        claim(store, "w", 1, 30, 100).is_empty(),
+        "claimed before its snooze ended"
+    );
+    assert_eq!(
+        store.job("r").unwrap().unwrap().wait_reason.as_deref(),
+        Some("rate host:x until T")
+    );
+    let second = claim(store, "w", 1, 60, 100).remove(0);
+    assert_eq!(second.attempt, 1, "a snooze used up an attempt");
+    let retry = Outcome::Retry {
+        failure: Failure::coded("trap", "503"),
+        at: 70,
+        snooze: false,
+        wait_reason: "backoff".into(),
+    };
+    assert!(finish(store, second, retry, 65));
+    let job = store.job("r").unwrap().unwrap();
+    assert_eq!(job.error_code.as_deref(), Some("trap"));
+    let third = claim(store, "w", 1, 80, 100).remove(0);
+    assert_eq!(third.attempt, 2);
+    assert!(finish(
+        store,
+        third,
+        Outcome::Failed {
+            failure: Failure::coded("deadline-exceeded", "gave up")
+        },
+        85
+    ));
+    let job = store.job("r").unwrap().unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.error_code.as_deref(), Some("deadline-exceeded"));
+    let attempts = store.attempts(job.id).unwrap();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert_eq!(attempts[2].outcome.as_deref(), Some("failed"));
+}
+
+/// A released lease goes back to the queue with its attempt given back.
+pub fn release_returns_jobs_without_using_attempts(store: &mut dyn Store) {
+    enqueue(store, vec![job("s", 3)], 1);
+    let held = claim(store, "w", 1, 10, 100);
+    assert_eq!(with(store, 20, |tx| tx.release(&held)), 1);
+    let job = store.job("s").unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
+}
+
+/// `retry-failed` (with a dry run that changes nothing) and `cancel`.
+pub fn retry_failed_and_cancel(store: &mut dyn Store) {
+    enqueue(store, vec![job("x", 1), job("y", 1)], 1);
+    for held in claim(store, "w", 2, 10, 100) {
+        finish(store, held, failed("no"), 20);
+    }
+    assert_eq!(with(store, 30, |tx| tx.retry_failed(None, true)).len(), 2);
+    assert_eq!(
+        state(store, "x"),
+        JobState::Failed,
+        "a dry run changed something"
+    );
+    assert_eq!(
+        with(store, 30, |tx| tx.retry_failed(Some(1), false)).len(),
+        0,
+        "attempts >= max-attempts"
+    );
+    assert_eq!(with(store, 30, |tx| tx.retry_failed(None, false)).len(), 2);
+    assert_eq!(claim(store, "w", 2, 40, 100).len(), 2);
+    assert_eq!(
+        with(store, 50, |tx| tx.cancel("x")),
+        Some(JobState::Running)
+    );
+    assert_eq!(state(store, "x"), JobState::Cancelled);
+    assert_eq!(with(store, 50, |tx| tx.cancel("nope")), None);
+}
+
+fn stage_job(key: &str) -> NewJob {
+    NewJob {
+        kind: JobKind::Stage,
+        ..job(key, 1)
+    }
+}
+
+fn run_record(id: &str) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        pipeline: "p".into(),
+        started_at: 1,
+        finished_at: None,
+        state: RunState::Running,
+        options: json!({"force": false}),
+    }
+}
+
+/// A run's jobs wait for their dependencies; a failure skips what depends on it; the work
+/// queue never claims a run's jobs.
+pub fn run_jobs_wait_on_their_dependencies(store: &mut dyn Store) {
+    // a → b → c, and d on its own.
+    let jobs = vec![
+        (stage_job("r1/a"), vec![]),
+        (stage_job("r1/b"), vec![0]),
+        (stage_job("r1/c"), vec![1]),
+        (stage_job("r1/d"), vec![]),
+    ];
+    with(store, 1, |tx| tx.start_run(&run_record("r1"), &jobs));
+    let run = store.run("r1").unwrap().expect("the run was recorded");
+    assert_eq!((run.pipeline.as_str(), run.state), ("p", RunState::Running));
+    let mut keys = store.run_job_keys("r1").unwrap();
+    keys.sort();
+    assert_eq!(keys, ["r1/a", "r1/b", "r1/c", "r1/d"]);
+    assert!(
+        claim(store, "w", 10, 5, 100).is_empty(),
+        "a queue worker took a pipeline job"
+    );
+    assert_eq!(state(store, "r1/b"), JobState::Blocked);
+    let first = claim_in(store, Some("r1"), "w", 10, 10, 1000);
+    let names: Vec<&str> = first.iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(names, ["r1/a", "r1/d"]);
+    assert_eq!(first[0].kind, JobKind::Stage);
+    let a = first.into_iter().next().unwrap();
+    assert!(finish(store, a, Outcome::Done { result: json!({}) }, 20));
+    assert_eq!(state(store, "r1/b"), JobState::Queued);
+    assert_eq!(state(store, "r1/c"), JobState::Blocked);
+    let b = claim_in(store, Some("r1"), "w", 10, 30, 1000).remove(0);
+    assert!(finish(store, b, failed("boom"), 40));
+    let c = store.job("r1/c").unwrap().unwrap();
+    assert_eq!(c.state, JobState::Skipped);
+    assert!(c.last_error.unwrap().contains("upstream `r1/b` failed"));
+    with(store, 50, |tx| tx.finish_run("r1", RunState::Degraded));
+    let run = store.run("r1").unwrap().unwrap();
+    assert_eq!((run.state, run.finished_at), (RunState::Degraded, Some(50)));
+}
+
+/// Stopping a run cancels its jobs that have not started, and only those.
+pub fn a_stopped_run_cancels_what_has_not_started(store: &mut dyn Store) {
+    let jobs = vec![
+        (stage_job("r2/a"), vec![]),
+        (stage_job("r2/b"), vec![0]),
+        (stage_job("r2/c"), vec![]),
+    ];
+    with(store, 1, |tx| tx.start_run(&run_record("r2"), &jobs));
+    let running = claim_in(store, Some("r2"), "w", 10, 10, 1000);
+    assert_eq!(running.len(), 2);
+    assert_eq!(with(store, 20, |tx| tx.cancel_run("r2", "stopped")), 1);
+    assert_eq!(state(store, "r2/b"), JobState::Cancelled);
+    assert_eq!(state(store, "r2/a"), JobState::Running);
+}
+
+/// Resuming a run requeues what did not finish, including jobs of a dead holder.
+pub fn a_resumed_run_requeues_what_did_not_finish(store: &mut dyn Store) {
+    let jobs = vec![(stage_job("r3/a"), vec![]), (stage_job("r3/b"), vec![0])];
+    with(store, 1, |tx| tx.start_run(&run_record("r3"), &jobs));
+    let held = claim_in(store, Some("r3"), "dead:1:1", 10, 10, 100_000);
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        with(store, 20, |tx| tx.resume_run("r3", &[])),
+        1,
+        "only the blocked job (the running one is alive)"
+    );
+    assert_eq!(
+        with(store, 30, |tx| tx
+            .resume_run("r3", &["dead:1:1".to_string()])),
+        2
+    );
+    assert_eq!(state(store, "r3/a"), JobState::Queued);
+    assert_eq!(state(store, "r3/b"), JobState::Blocked);
+    assert!(
+        !finish(
+            store,
+            held.into_iter().next().unwrap(),
+            Outcome::Done { result: json!({}) },
+            40
+        ),
+        "the dead holder's late outcome was applied"
+    );
+}
+
+/// The stage cache keeps one record per stage; the manifest and quotas round-trip.
+pub fn stage_records_manifest_and_quotas_round_trip(store: &mut dyn Store) {
+    assert!(store.last_stage("p", "s").unwrap().is_none());
+    let mut record = StageRecord {
+        pipeline: "p".into(),
+        stage: "s".into(),
+        key: "k1".into(),
+        definition: "d".into(),
+        plugin: "x".into(),
+        inputs: [("in/a".to_string(), "1".to_string())].into(),
+        outputs: [("out/b".to_string(), "2".to_string())].into(),
+        run_id: "r".into(),
+    };
+    with(store, 1, |tx| tx.record_stage(&record));
+    record.key = "k2".into();
+    with(store, 2, |tx| tx.record_stage(&record));
+    assert_eq!(store.last_stage("p", "s").unwrap(), Some(record));
+    let row = ManifestRow {
+        key: "a".into(),
+        sha256: "0".repeat(64),
+        size: 3,
+        url: "http://127.0.0.1/a".into(),
+        host: "127.0.0.1".into(),
+        resolver: "direct".into(),
+        content_type: Some("application/pdf".into()),
+        fetched_at: 5,
+    };
+    with(store, 5, |tx| tx.record_manifest(&row));
+    assert_eq!(store.manifest("a").unwrap().unwrap().size, 3);
+    with(store, 6, |tx| {
+        tx.add_quota("resolver:x", "2026-12-01", 2)?;
+        tx.add_quota("resolver:x", "2026-12-01", 3)
+    });
+    assert_eq!(store.quota_used("resolver:x", "2026-12-01").unwrap(), 5);
+    assert_eq!(store.quota_used("resolver:x", "2026-12-02").unwrap(), 0);
+}
+
+/// Every committed change returns its events; a failed change commits nothing.
+pub fn changes_are_journaled_and_failures_commit_nothing(store: &mut dyn Store) {
+    let events = store
+        .transaction(1, &mut |tx| tx.enqueue(&[job("j", 1)], true).map(|_| ()))
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].event, events[0].key.as_deref()),
+        ("enqueued", Some("j"))
+    );
+    let refused = store.transaction(2, &mut |tx| {
+        tx.enqueue(&[job("k", 1)], true)?;
+        anyhow::bail!("refused")
+    });
+    assert!(refused.is_err());
+    assert!(
+        store.job("k").unwrap().is_none(),
+        "a failed change was committed"
+    );
+}
+
+/// Plugin state is private to each plugin and bounded.
+pub fn plugin_state_is_private_and_bounded(store: &mut dyn Store) {
+    let state = store.plugin_state().unwrap();
+    state.set("a", "k", b"1").unwrap().unwrap();
+    state.set("a", "k2", b"2").unwrap().unwrap();
+    state.set("b", "k", b"other").unwrap().unwrap();
+    assert_eq!(state.get("a", "k").unwrap().unwrap(), b"1");
+    assert_eq!(state.keys("a", "k").unwrap(), vec!["k", "k2"]);
+    state.remove("a", "k").unwrap();
+    assert!(state.get("a", "k").unwrap().is_none());
+    assert_eq!(state.get("b", "k").unwrap().unwrap(), b"other");
+    let long_key = "k".repeat(crate::store::MAX_STATE_KEY_BYTES + 1);
+    assert!(state.set("a", &long_key, b"").unwrap().is_err());
+    let big = vec![0u8; crate::store::MAX_STATE_VALUE_BYTES + 1];
+    assert!(state.set("a", "k", &big).unwrap().is_err());
+    let chunk = vec![0u8; crate::store::MAX_STATE_VALUE_BYTES];
+    let refused = (0..100).any(|i| state.set("a", &format!("k{i}"), &chunk).unwrap().is_err());
+    assert!(refused, "the per-plugin quota was never enforced");
+}
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
+    let checks: [fn(&mut dyn Store); 12] = [
+        run_jobs_wait_on_their_dependencies,
+        a_stopped_run_cancels_what_has_not_started,
+        a_resumed_run_requeues_what_did_not_finish,
+        enqueue_is_idempotent_and_claims_are_exclusive,
+        a_recovered_lease_fences_out_the_old_holder,
+        heartbeats_keep_leases_and_poison_pills_fail,
+        retries_wait_and_snoozes_keep_the_attempt,
+        release_returns_jobs_without_using_attempts,
+        retry_failed_and_cancel,
+        stage_records_manifest_and_quotas_round_trip,
+        changes_are_journaled_and_failures_commit_nothing,
+        plugin_state_is_private_and_bounded,
+    ];
+    for check in checks {
+        check(&mut *make());
+    }
+}

@@ -1,0 +1,181 @@
+//! The store boundary: every durable read and write Baton makes goes through these traits,
+//! so the SQLite store (the embedded default) and a PostgreSQL store implement the same
+//! operations and pass the same conformance suite ([`crate::conformance`]).
+//!
+//! Writes happen in transactions: [`Store::transaction`] runs a closure against a
+//! [`QueueTx`] (one method per operation, each with a typed reply), commits, and appends the
+//! events the changes produced to the ledger file, so committing and journaling are one
+//! step. The scheduler's writer folds many requests into one transaction (group commit).
+
+mod types;
+
+pub use types::{
+    Claim, HostStats, ManifestRow, Offer, Pending, QueueStats, Recovered, RunRecord, RunState,
+    StageRecord,
+};
+
+use crate::event::Event;
+use crate::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
+use anyhow::Result;
+use std::sync::Arc;
+
+/// Longest key a plugin may keep in `state`, in bytes.
+pub const MAX_STATE_KEY_BYTES: usize = 256;
+/// Largest value a plugin may keep under one key, in bytes (64 KiB).
+pub const MAX_STATE_VALUE_BYTES: usize = 64 << 10;
+/// Total bytes of keys and values one plugin may keep (4 MiB).
+pub const MAX_STATE_PLUGIN_BYTES: i64 = 4 << 20;
+
+/// The operations of one write transaction. Every change records its ledger events with it.
+pub trait QueueTx {
+    /// The transaction's time, in Unix milliseconds.
+    fn now(&self) -> i64;
+
+    /// Inserts jobs (state `queued`); returns for each whether it was new (`false`: its key
+    /// was already there, nothing changed). `ledger: false` skips the per-job `enqueued`
+    /// events (bulk imports record one summary event instead).
+    fn enqueue(&mut self, jobs: &[NewJob], ledger: bool) -> Result<Vec<bool>>;
+
+    /// Claims up to `claim.limit` ready jobs that `admit` accepts, leasing each to the owner
+    /// until `claim.lease_until` with a new fencing token.
+    fn claim(
+        &mut self,
+        claim: &Claim,
+        admit: &mut dyn FnMut(&Offer<'_>) -> bool,
+    ) -> Result<Vec<Claimed>>;
+
+    /// Records how attempts ended. An outcome whose fence no longer matches (the lease was
+    /// recovered and maybe claimed again) changes nothing and records a `fenced` event;
+    /// returns for each outcome whether it was applied. A finished job unblocks its
+    /// dependents; a failed one skips them.
+    fn finish(&mut self, outcomes: &[(Claimed, Outcome)]) -> Result<Vec<bool>>;
+
+    /// Extends the leases of `(job id, fence)` pairs still held; returns how many.
+    fn heartbeat(&mut self, leases: &[(i64, i64)], lease_until: i64) -> Result<usize>;
+
+    /// Returns running jobs whose lease expired, or whose owner is in `dead_owners`, to the
+    /// queue; a job recovered more than `max_recoveries` times fails as a poison pill.
+    fn recover(&mut self, dead_owners: &[String], max_recoveries: u32) -> Result<Recovered>;
+
+    /// Gives leases back without using up the attempt (graceful shutdown); returns how many.
+    fn release(&mut self, jobs: &[Claimed]) -> Result<usize>;
+
+    /// Records (or replaces) an artifact's manifest row.
+    fn record_manifest(&mut self, row: &ManifestRow) -> Result<()>;
+
+    /// Adds `used` to a limiter key's daily quota count for `day` (`YYYY-MM-DD`).
+    fn add_quota(&mut self, key: &str, day: &str, used: u64) -> Result<()>;
+
+    /// Adds `by` to a named counter (`recoveries`, `limiter_denials`).
+    fn bump_counter(&mut self, name: &str, by: i64) -> Result<()>;
+
+    /// Records events that come with no other change (an import summary).
+    fn record_events(&mut self, events: Vec<Event>);
+
+    /// Whether jobs of `run` (or of no run) are not final yet, and when the earliest queued
+    /// one is due.
+    fn pending(&mut self, run: Option<&str>) -> Result<Pending>;
+
+    /// Requeues failed jobs: all, or with `max_attempts`, those that made fewer attempts
+    /// than that (and may now make up to that many). With `dry_run` nothing changes.
+    /// Returns their keys.
+    fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>>;
+
+    /// Cancels a job that has not ended; returns its state before, or `None` if unknown.
+    fn cancel(&mut self, key: &str) -> Result<Option<JobState>>;
+
+    /// Records a new pipeline run and inserts its jobs; each lists the indices (in `jobs`)
+    /// it depends on. Jobs with dependencies start `blocked`.
+    fn start_run(&mut self, run: &RunRecord, jobs: &[(NewJob, Vec<usize>)]) -> Result<()>;
+
+    /// Puts the unfinished jobs of a run back (blocked or queued, attempts reset); running
+    /// jobs are included only when their owner is in `dead_owners` or their lease expired.
+    /// Returns how many.
+    fn resume_run(&mut self, run_id: &str, dead_owners: &[String]) -> Result<usize>;
+
+    /// Cancels every job of a run that has not started; returns how many.
+    fn cancel_run(&mut self, run_id: &str, reason: &str) -> Result<usize>;
+
+    /// Records how a run ended.
+    fn finish_run(&mut self, run_id: &str, state: RunState) -> Result<()>;
+
+    /// Records a stage's success for the stage cache (replacing the previous one).
+    fn record_stage(&mut self, record: &StageRecord) -> Result<()>;
+}
+
+/// Reads, outside any write transaction.
+pub trait StoreRead {
+    /// The job with idempotency key `key`.
+    fn job(&self, key: &str) -> Result<Option<Job>>;
+    /// Jobs (of one state, or all), most recently changed first, at most `limit`.
+    fn list(&self, state: Option<JobState>, limit: usize) -> Result<Vec<Job>>;
+    /// A job's attempts, oldest first.
+    fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>>;
+    /// A job's last `limit` ledger lines, oldest first.
+    fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>>;
+    /// The `queue stats` document at time `now` (Unix milliseconds).
+    fn stats(&self, now: i64) -> Result<QueueStats>;
+    /// An artifact's manifest row.
+    fn manifest(&self, key: &str) -> Result<Option<ManifestRow>>;
+    /// How much of a limiter key's daily quota `day` (`YYYY-MM-DD`) has used.
+    fn quota_used(&self, key: &str, day: &str) -> Result<u64>;
+    /// Owners holding running leases (to recover those of dead local processes).
+    fn lease_owners(&self) -> Result<Vec<String>>;
+    /// A pipeline run.
+    fn run(&self, run_id: &str) -> Result<Option<RunRecord>>;
+    /// The keys of a run's jobs.
+    fn run_job_keys(&self, run_id: &str) -> Result<Vec<String>>;
+    /// The last recorded success of a pipeline's stage.
+    fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>>;
+}
+
+/// A durable store: reads, journaled write transactions, the plugins' key-value state.
+pub trait Store: StoreRead + Send {
+    /// Runs `change` in one transaction at time `now` (Unix milliseconds), commits it, then
+    /// appends the events it produced to the ledger file; returns those events. If `change`
+    /// fails, nothing is committed and nothing is journaled.
+    fn transaction(
+        &mut self,
+        now: i64,
+        change: &mut dyn FnMut(&mut dyn QueueTx) -> Result<()>,
+    ) -> Result<Vec<Event>>;
+
+    /// Another handle on the same store, for readers on other threads.
+    fn reopen(&self) -> Result<Box<dyn Store>>;
+
+    /// The plugins' `state` storage.
+    fn plugin_state(&self) -> Result<Arc<dyn PluginStateStore>>;
+}
+
+/// The storage behind the `state` host import: a small key-value map per plugin that
+/// survives restarts, bounded by [`MAX_STATE_KEY_BYTES`], [`MAX_STATE_VALUE_BYTES`] and
+/// [`MAX_STATE_PLUGIN_BYTES`].
+pub trait PluginStateStore: Send + Sync {
+    /// The value of `key`.
+    fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value`; the outer error is the host's, the inner one is for the plugin (a
+    /// bound was hit).
+    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<Result<(), String>>;
+    /// Removes `key` (no error if absent).
+    fn remove(&self, plugin: &str, key: &str) -> Result<()>;
+    /// Keys starting with `prefix`, sorted.
+    fn keys(&self, plugin: &str, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// Runs `change` in its own transaction and returns its typed reply (for one-off commands;
+/// the scheduler's writer batches instead).
+pub fn commit<R>(
+    store: &mut dyn Store,
+    now: i64,
+    change: impl FnOnce(&mut dyn QueueTx) -> Result<R>,
+) -> Result<R> {
+    let mut change = Some(change);
+    let mut reply = None;
+    store.transaction(now, &mut |tx| {
+        if let Some(change) = change.take() {
+            reply = Some(change(tx)?);
+        }
+        Ok(())
+    })?;
+    reply.ok_or_else(|| anyhow::anyhow!("the store did not run the change"))
+}

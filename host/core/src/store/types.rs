@@ -1,0 +1,164 @@
+//! The typed values the store traits take and return.
+
+use crate::model::JobKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Which jobs a claim may take, for whom, and for how long.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// Only jobs of this pipeline run; `None`: only jobs of no run (the work queue).
+    pub run: Option<String>,
+    /// The lease holder (`host:pid:start-ms`).
+    pub owner: String,
+    /// At most this many jobs.
+    pub limit: usize,
+    /// Unix milliseconds when the leases run out unless heartbeats extend them.
+    pub lease_until: i64,
+}
+
+/// A ready job offered to a claim's filter (the worker's own caps).
+#[derive(Debug, Clone, Copy)]
+pub struct Offer<'a> {
+    /// Its kind.
+    pub kind: JobKind,
+    /// The plugin it names, if any.
+    pub plugin: Option<&'a str>,
+}
+
+/// What a lease recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Jobs returned to the queue.
+    pub recovered: usize,
+    /// Jobs failed as poison pills (lost too often).
+    pub poisoned: usize,
+}
+
+/// Whether work is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// Jobs that are queued, running or blocked.
+    pub open: bool,
+    /// Unix milliseconds when the earliest queued job is due.
+    pub next_due: Option<i64>,
+}
+
+/// A stored download: artifact id → content.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestRow {
+    /// The artifact id (the job's key).
+    pub key: String,
+    /// SHA-256 of the stored content, lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// The URL fetched (after redirects).
+    pub url: String,
+    /// Its host.
+    pub host: String,
+    /// The resolver that named it.
+    pub resolver: String,
+    /// The response's content type.
+    pub content_type: Option<String>,
+    /// Unix milliseconds.
+    pub fetched_at: i64,
+}
+
+/// How a pipeline run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Started and not finished (or its process died).
+    Running,
+    /// Every selected stage is done or cached.
+    Done,
+    /// Finished with stages that failed, were skipped or cancelled.
+    Degraded,
+}
+
+impl RunState {
+    /// The lowercase name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Done => "done",
+            RunState::Degraded => "degraded",
+        }
+    }
+
+    /// The state named `text`, if any.
+    pub fn parse(text: &str) -> Option<RunState> {
+        [RunState::Running, RunState::Done, RunState::Degraded]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A pipeline run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// `PIPELINE-YYYYMMDDTHHMMSSmmm`.
+    pub id: String,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds, once finished.
+    pub finished_at: Option<i64>,
+    /// How it stands.
+    pub state: RunState,
+    /// The run's options (JSON), e.g. `{"force": true}`.
+    pub options: serde_json::Value,
+}
+
+/// A stage's last success, as the stage cache keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageRecord {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The stage id.
+    pub stage: String,
+    /// The cache key (SHA-256 over the fingerprint).
+    pub key: String,
+    /// SHA-256 of the stage's definition.
+    pub definition: String,
+    /// Digest of its runner (plugin component, or command line).
+    pub plugin: String,
+    /// Input path (project-relative) → SHA-256.
+    pub inputs: BTreeMap<String, String>,
+    /// Promoted output path (project-relative) → SHA-256.
+    pub outputs: BTreeMap<String, String>,
+    /// The run that produced it.
+    pub run_id: String,
+}
+
+/// Downloads stored from one host.
+#[derive(Debug, Serialize)]
+pub struct HostStats {
+    /// Artifacts stored.
+    pub downloads: i64,
+    /// Their bytes.
+    pub bytes: i64,
+}
+
+/// The `queue stats` document (stable JSON, documented in docs/queue.md).
+#[derive(Debug, Serialize)]
+pub struct QueueStats {
+    /// Jobs in the store.
+    pub total: i64,
+    /// Every state, zero included.
+    pub states: BTreeMap<&'static str, i64>,
+    /// Jobs per state per resolver (`chain` for jobs that use the configured chain).
+    pub resolvers: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Stored downloads per host.
+    pub hosts: BTreeMap<String, HostStats>,
+    /// Jobs that ended (done, skipped, failed) per second over the last minute.
+    pub jobs_per_second: f64,
+    /// Milliseconds the oldest ready (queued, due) job has waited; null when none.
+    pub oldest_ready_ms: Option<i64>,
+    /// Leases recovered from lost workers, ever.
+    pub recoveries: i64,
+    /// Times a limiter made a job or request wait, ever.
+    pub limiter_denials: i64,
+}

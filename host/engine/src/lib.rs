@@ -1,0 +1,15 @@
+//! Baton's engine: typed settings, the limiter, the downloader, the scheduler with its
+//! worker seam and its workers (resolve-and-download, pipeline stages), pipelines, and the
+//! composition root that wires them to a store and the plugin runtime. It reports through
+//! return values and events; it never prints (the CLI does).
+
+pub mod fetch;
+pub mod limiter;
+pub mod owner;
+pub mod pipeline;
+pub mod plugins;
+pub mod queue;
+pub mod root;
+pub mod scheduler;
+pub mod settings;
+pub mod store;

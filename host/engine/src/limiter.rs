@@ -1,0 +1,381 @@
+//! The limiter: per-key concurrency caps and token buckets (per second, minute and day) for
+//! keys such as `resolver:unpaywall` and `host:example.org`. Daily quotas are loaded from and
+//! flushed to the store, so they survive restarts. A caller that would wait too long is told
+//! until when, so its job can step aside (snooze) instead of holding a worker: that keeps one
+//! busy key from starving the others.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// The limits of one key. Absent fields are unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitSpec {
+    /// Holders at once.
+    pub concurrency: Option<u32>,
+    /// Requests per second (a token bucket; fractions allowed).
+    pub per_second: Option<f64>,
+    /// Requests per minute (a token bucket).
+    pub per_minute: Option<u32>,
+    /// Requests per UTC day; counted in the store, so it survives restarts.
+    pub per_day: Option<u64>,
+}
+
+/// Why a caller may not proceed now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    /// `concurrency host:x (2/2)`, `rate host:x`, `quota host:x (1000/1000 today)`.
+    pub reason: String,
+    /// When a token will be available; `None` for concurrency (when a holder finishes).
+    pub until: Option<Instant>,
+}
+
+struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    per_ms: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(capacity: f64, per_ms: f64, now: Instant) -> Bucket {
+        Bucket {
+            capacity,
+            tokens: capacity,
+            per_ms,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64() * 1000.0;
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.capacity);
+        self.last = now;
+    }
+
+    /// When one token will be there.
+    fn ready_at(&self, now: Instant) -> Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        now + Duration::from_secs_f64(missing / self.per_ms / 1000.0)
+    }
+}
+
+struct KeyState {
+    spec: LimitSpec,
+    in_use: u32,
+    buckets: Vec<Bucket>,
+    day: String,
+    day_used: u64,
+    /// Used today but not yet flushed to the store.
+    unflushed: u64,
+    notify: Arc<Notify>,
+}
+
+/// Loads how much of a key's daily quota was used on a day (from the store).
+pub type QuotaLoader = Box<dyn Fn(&str, &str) -> u64 + Send + Sync>;
+
+/// Per-key concurrency caps, token buckets and daily quotas, shared by every task of a
+/// process.
+pub struct Limiter {
+    specs: Box<dyn Fn(&str) -> LimitSpec + Send + Sync>,
+    load_quota: QuotaLoader,
+    keys: Mutex<HashMap<String, KeyState>>,
+    denials: AtomicU64,
+}
+
+/// Holds one unit of a key's concurrency until dropped.
+pub struct Permit {
+    limiter: Arc<Limiter>,
+    key: String,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut keys = self.limiter.lock();
+        if let Some(state) = keys.get_mut(&self.key) {
+            state.in_use = state.in_use.saturating_sub(1);
+            state.notify.notify_one();
+        }
+    }
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+fn today() -> String {
+    baton_core::clock::day_of(baton_core::clock::now_ms())
+}
+
+impl Limiter {
+    /// A limiter whose key limits come from `specs` and whose daily counts start from
+    /// `load_quota` (the store's count for a key and day).
+    pub fn new(
+        specs: impl Fn(&str) -> LimitSpec + Send + Sync + 'static,
+        load_quota: QuotaLoader,
+    ) -> Arc<Limiter> {
+        Arc::new(Limiter {
+            specs: Box::new(specs),
+            load_quota,
+            keys: Mutex::new(HashMap::new()),
+            denials: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn state<'a>(&self, keys: &'a mut HashMap<String, KeyState>, key: &str) -> &'a mut KeyState {
+        let now = Instant::now();
+        let today = today();
+        let state = keys.entry(key.to_string()).or_insert_with(|| {
+            let spec = (self.specs)(key);
+            let mut buckets = Vec::new();
+            if let Some(rate) = spec.per_second.filter(|r| *r > 0.0) {
+                buckets.push(Bucket::new(rate.max(1.0), rate / 1000.0, now));
+            }
+            if let Some(rate) = spec.per_minute.filter(|r| *r > 0) {
+                buckets.push(Bucket::new(
+                    f64::from(rate),
+                    f64::from(rate) / 60_000.0,
+                    now,
+                ));
+            }
+            let day_used = if spec.per_day.is_some() {
+                (self.load_quota)(key, &today)
+            } else {
+                0
+            };
+            KeyState {
+                spec,
+                in_use: 0,
+                buckets,
+                day: today.clone(),
+                day_used,
+                unflushed: 0,
+                notify: Arc::new(Notify::new()),
+            }
+        });
+        if state.day != today {
+            state.day = today;
+            state.day_used = 0;
+            state.unflushed = 0;
+        }
+        state
+    }
+
+    /// Takes a unit of `key` now, or says why not.
+    pub fn try_acquire(self: &Arc<Self>, key: &str) -> Result<Permit, Wait> {
+        let mut keys = self.lock();
+        let state = self.state(&mut keys, key);
+        let now = Instant::now();
+        if let Some(cap) = state.spec.concurrency
+            && state.in_use >= cap
+        {
+            return Err(Wait {
+                reason: format!("concurrency {key} ({}/{cap})", state.in_use),
+                until: None,
+            });
+        }
+        if let Some(limit) = state.spec.per_day
+            && state.day_used >= limit
+        {
+            return Err(Wait {
+                reason: format!("quota {key} ({}/{limit} today)", state.day_used),
+                until: Some(now + until_midnight()),
+            });
+        }
+        for bucket in &mut state.buckets {
+            bucket.refill(now);
+        }
+        if let Some(ready) = state
+            .buckets
+            .iter()
+            .filter(|b| b.tokens < 1.0)
+            .map(|b| b.ready_at(now))
+            .max()
+        {
+            return Err(Wait {
+                reason: format!("rate {key}"),
+                until: Some(ready),
+            });
+        }
+        for bucket in &mut state.buckets {
+            bucket.tokens -= 1.0;
+        }
+        state.in_use += 1;
+        if state.spec.per_day.is_some() {
+            state.day_used += 1;
+            state.unflushed += 1;
+        }
+        Ok(Permit {
+            limiter: self.clone(),
+            key: key.to_string(),
+        })
+    }
+
+    /// Takes a unit of `key`, waiting up to `patience`; past that, returns the wait so the
+    /// caller can step aside until `until`.
+    pub async fn acquire(self: &Arc<Self>, key: &str, patience: Duration) -> Result<Permit, Wait> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let wait = match self.try_acquire(key) {
+                Ok(permit) => return Ok(permit),
+                Err(wait) => wait,
+            };
+            self.denials.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            match wait.until {
+                Some(until) if until <= deadline => {
+                    tokio::time::sleep(until.saturating_duration_since(now)).await;
+                }
+                Some(_) => return Err(wait),
+                None => {
+                    if now >= deadline {
+                        return Err(wait);
+                    }
+                    let notify = {
+                        let mut keys = self.lock();
+                        self.state(&mut keys, key).notify.clone()
+                    };
+                    let _ = tokio::time::timeout(deadline - now, notify.notified()).await;
+                }
+            }
+        }
+    }
+
+    /// Daily-quota use not yet written to the store, per key; resets the counts.
+    pub fn take_quota_use(&self) -> Vec<(String, String, u64)> {
+        let mut keys = self.lock();
+        keys.iter_mut()
+            .filter(|(_, s)| s.unflushed > 0)
+            .map(|(key, s)| (key.clone(), s.day.clone(), std::mem::take(&mut s.unflushed)))
+            .collect()
+    }
+
+    /// Denials since the last call.
+    pub fn take_denials(&self) -> u64 {
+        self.denials.swap(0, Ordering::Relaxed)
+    }
+
+    /// The change that records the daily-quota use and denials gathered since the last
+    /// flush (`None` when there is nothing to record). The counts are taken now: a change
+    /// that is not committed loses them.
+    pub fn flush(&self) -> Option<crate::scheduler::worker::Change> {
+        let quota = self.take_quota_use();
+        let denials = self.take_denials();
+        if quota.is_empty() && denials == 0 {
+            return None;
+        }
+        Some(Box::new(move |tx| {
+            for (key, day, used) in &quota {
+                tx.add_quota(key, day, *used)?;
+            }
+            if denials > 0 {
+                tx.bump_counter("limiter_denials", denials as i64)?;
+            }
+            Ok(())
+        }))
+    }
+}
+
+fn until_midnight() -> Duration {
+    let ms = baton_core::clock::now_ms();
+    let day = 86_400_000;
+    Duration::from_millis((day - ms.rem_euclid(day)) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(spec: LimitSpec, used_today: u64) -> Arc<Limiter> {
+        Limiter::new(move |_| spec.clone(), Box::new(move |_, _| used_today))
+    }
+
+    #[test]
+    fn concurrency_caps_hold_until_permits_drop() {
+        let l = limiter(
+            LimitSpec {
+                concurrency: Some(2),
+                ..Default::default()
+            },
+            0,
+        );
+        let a = l.try_acquire("host:x").unwrap();
+        let _b = l.try_acquire("host:x").unwrap();
+        let wait = l.try_acquire("host:x").err().unwrap();
+        assert_eq!(wait.reason, "concurrency host:x (2/2)");
+        // Other keys are independent.
+        let _other = l.try_acquire("host:y").unwrap();
+        drop(a);
+        assert!(l.try_acquire("host:x").is_ok());
+    }
+
+    #[test]
+    fn token_buckets_refuse_bursts_and_say_until_when() {
+        let l = limiter(
+            LimitSpec {
+                per_second: Some(2.0),
+                ..Default::default()
+            },
+            0,
+        );
+        drop(l.try_acquire("k").unwrap());
+        drop(l.try_acquire("k").unwrap());
+        let wait = l.try_acquire("k").err().unwrap();
+        assert_eq!(wait.reason, "rate k");
+        let until = wait.until.unwrap();
+        assert!(until > Instant::now() && until <= Instant::now() + Duration::from_millis(510));
+    }
+
+    #[test]
+    fn daily_quotas_start_from_the_stored_use_and_are_flushed() {
+        let l = limiter(
+            LimitSpec {
+                per_day: Some(3),
+                ..Default::default()
+            },
+            2,
+        );
+        drop(l.try_acquire("k").unwrap());
+        let wait = l.try_acquire("k").err().unwrap();
+        assert!(wait.reason.starts_with("quota k (3/3"), "{}", wait.reason);
+        let flushed = l.take_quota_use();
+        assert_eq!(flushed.len(), 1);
+        assert_eq!(flushed[0].2, 1);
+        assert!(l.take_quota_use().is_empty());
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_for_a_short_rate_wait_and_steps_aside_for_a_long_one() {
+        let l = limiter(
+            LimitSpec {
+                per_second: Some(20.0),
+                ..Default::default()
+            },
+            0,
+        );
+        for _ in 0..20 {
+            drop(l.try_acquire("k").unwrap());
+        }
+        assert!(l.acquire("k", Duration::from_millis(500)).await.is_ok());
+        let slow = limiter(
+            LimitSpec {
+                per_minute: Some(1),
+                ..Default::default()
+            },
+            0,
+        );
+        drop(slow.try_acquire("k").unwrap());
+        let wait = slow
+            .acquire("k", Duration::from_millis(50))
+            .await
+            .err()
+            .unwrap();
+        assert!(wait.until.unwrap() > Instant::now() + Duration::from_secs(30));
+        assert!(slow.take_denials() >= 1);
+    }
+}

@@ -1,0 +1,43 @@
+//! Lease owners: this process's id (`host:pid:start-ms`), and which owners of running leases
+//! were processes on this host that no longer exist (their leases are recovered at once).
+
+/// This process's lease owner id: `host:pid:start-ms`.
+pub fn owner_id() -> String {
+    format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        baton_core::clock::now_ms()
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Owners of running leases that were processes on this host which no longer exist.
+pub fn dead_local_owners(owners: &[String]) -> Vec<String> {
+    let me = hostname();
+    owners
+        .iter()
+        .filter(|owner| {
+            let mut parts = owner.split(':');
+            let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+                return false;
+            };
+            let Ok(pid) = pid.parse::<i32>() else {
+                return false;
+            };
+            host == me && pid != std::process::id() as i32 && !alive(pid)
+        })
+        .cloned()
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}

@@ -1,0 +1,132 @@
+//! Stage caching: a stage's fingerprint is its definition, its plugin's digest and the digest
+//! of every input file; it is skipped as cached when the fingerprint matches its last success
+//! and its promoted outputs are still what that success produced. Otherwise the plan says why
+//! it runs.
+
+use super::glob;
+use super::model::StageDef;
+use anyhow::Result;
+use baton_core::digest::{Hasher, file_digest, sha256_hex};
+use baton_core::store::StageRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What a stage's result depends on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fingerprint {
+    /// SHA-256 of the stage's definition.
+    pub definition: String,
+    /// Digest of its runner (plugin component, or command line).
+    pub plugin: String,
+    /// Input path → sha256.
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl Fingerprint {
+    /// The cache key: SHA-256 over the definition, runner and inputs.
+    pub fn key(&self) -> String {
+        let mut hasher = Hasher::new();
+        hasher.update(self.definition.as_bytes());
+        hasher.update(self.plugin.as_bytes());
+        for (path, digest) in &self.inputs {
+            hasher.update(path.as_bytes());
+            hasher.update(digest.as_bytes());
+        }
+        hasher.finish()
+    }
+}
+
+/// Why a stage runs, or that it is cached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", content = "reason", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Its outputs are what its last success produced from the same fingerprint.
+    Cached,
+    /// It runs, for this reason (`never run`, `input changed: PATH` …).
+    Run(String),
+}
+
+/// The input files of a stage (expanded globs), as project-relative paths.
+pub fn input_files(stage: &StageDef, root: &Path) -> Vec<String> {
+    let mut files: Vec<String> = stage
+        .inputs
+        .iter()
+        .flat_map(|pattern| glob::expand(root, pattern))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// The fingerprint of `stage` now: its definition, its runner's digest, every input's
+/// digest.
+pub fn fingerprint(stage: &StageDef, root: &Path, plugin_digest: &str) -> Result<Fingerprint> {
+    let definition = sha256_hex(serde_json::to_string(stage)?.as_bytes());
+    let mut inputs = BTreeMap::new();
+    for path in input_files(stage, root) {
+        let digest = file_digest(&root.join(&path))?;
+        inputs.insert(path, digest);
+    }
+    Ok(Fingerprint {
+        definition,
+        plugin: plugin_digest.to_string(),
+        inputs,
+    })
+}
+
+impl Fingerprint {
+    /// The stage-cache record of a success with this fingerprint.
+    pub fn record(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        outputs: BTreeMap<String, String>,
+        run_id: &str,
+    ) -> StageRecord {
+        StageRecord {
+            pipeline: pipeline.to_string(),
+            stage: stage.to_string(),
+            key: self.key(),
+            definition: self.definition.clone(),
+            plugin: self.plugin.clone(),
+            inputs: self.inputs.clone(),
+            outputs,
+            run_id: run_id.to_string(),
+        }
+    }
+}
+
+/// Whether the stage can be skipped, or why it must run.
+pub fn decide(current: &Fingerprint, last: Option<&StageRecord>, root: &Path) -> Decision {
+    let Some(previous) = last else {
+        return Decision::Run("never run".into());
+    };
+    if previous.definition != current.definition {
+        return Decision::Run("definition changed".into());
+    }
+    if previous.plugin != current.plugin {
+        return Decision::Run("plugin changed".into());
+    }
+    for (path, digest) in &current.inputs {
+        match previous.inputs.get(path) {
+            None => return Decision::Run(format!("input added: {path}")),
+            Some(old) if old != digest => return Decision::Run(format!("input changed: {path}")),
+            _ => {}
+        }
+    }
+    if let Some(path) = previous
+        .inputs
+        .keys()
+        .find(|p| !current.inputs.contains_key(*p))
+    {
+        return Decision::Run(format!("input removed: {path}"));
+    }
+    for (path, digest) in &previous.outputs {
+        let now = file_digest(&root.join(path)).ok();
+        if now.as_deref() != Some(digest) {
+            return Decision::Run(format!("output missing or changed: {path}"));
+        }
+    }
+    Decision::Cached
+}

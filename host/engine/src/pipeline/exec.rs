@@ -1,0 +1,415 @@
+//! The pipeline's worker: runs one stage job of a run. Checks the stage cache, stages the
+//! inputs read-only and a fresh output directory, runs the plugin (or trusted command),
+//! checks the declared outputs exist, validates them against their JSON Schemas, promotes
+//! them atomically into the stage's output directory, records the success for caching
+//! (committed at once, so a promotion is never forgotten), and reports one event as the
+//! stage ends.
+
+use super::cache::{self, Decision};
+use super::events::{EventSink, StageEvent, StageResult, StageStatus};
+use super::glob;
+use super::graph::Graph;
+use super::model::StageDef;
+use crate::limiter::Limiter;
+use crate::scheduler::retry::RetryPolicy;
+use crate::scheduler::worker::{Verdict, Worked, Worker};
+use crate::scheduler::writer::Writer;
+use anyhow::{Context, anyhow};
+use baton_core::clock::{format_ms, now_ms};
+use baton_core::digest::{file_digest, sha256_hex};
+use baton_core::model::{Claimed, Failure, JobKind};
+use baton_core::store::{Offer, StoreRead};
+use baton_runtime::Runtime;
+use baton_runtime::bindings::types::Failure as PluginFailure;
+use baton_runtime::error::PluginError;
+use baton_runtime::plugin::Plugin;
+use baton_runtime::stage_io::StagedIo;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// A stage's runner: a loaded plugin, or a trusted command with the `--env-file` variables
+/// the stage names.
+pub enum Runner {
+    /// A sandboxed stage plugin.
+    Plugin(Arc<Plugin>),
+    /// A trusted native command line and its environment.
+    Command(Vec<String>, Vec<(String, String)>),
+}
+
+impl Runner {
+    /// The digest a stage's cache key uses for its runner.
+    pub fn digest(&self) -> String {
+        match self {
+            Runner::Plugin(plugin) => plugin.digest.clone(),
+            Runner::Command(command, _) => command_digest(command),
+        }
+    }
+}
+
+/// The digest of a command line (its JSON form).
+pub fn command_digest(command: &[String]) -> String {
+    sha256_hex(
+        serde_json::to_string(command)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
+/// Everything the stage jobs of one run share.
+pub struct StageWorker {
+    /// The project root.
+    pub root: PathBuf,
+    /// `.baton/runs/<run>/`: each stage's work directory.
+    pub run_dir: PathBuf,
+    /// The run's id.
+    pub run_id: String,
+    /// The pipeline.
+    pub graph: Graph,
+    /// Each selected stage's runner, by stage id.
+    pub runners: HashMap<String, Runner>,
+    /// The json-schema plugin, when a stage declares schemas.
+    pub validator: Option<Arc<Plugin>>,
+    /// The plugin runtime.
+    pub runtime: Arc<Runtime>,
+    /// Reads the stage cache.
+    pub cache: Mutex<Box<dyn StoreRead + Send>>,
+    /// Records successes in the stage cache.
+    pub writer: Writer,
+    /// Run every stage, cached or not.
+    pub force: bool,
+    /// Stages of this run, for `[k/N]`.
+    pub total: usize,
+    /// Stages that ended so far.
+    pub finished: Mutex<usize>,
+    /// Receives one event per stage as it ends.
+    pub events: EventSink,
+    /// `.baton/runs/<run>.jsonl`.
+    pub log: Mutex<std::fs::File>,
+    /// Holds each stage's `limits` keys while it runs.
+    pub limiter: Arc<Limiter>,
+    /// Retries of failed stages (a stage's `retries` sets its attempts).
+    pub retry: RetryPolicy,
+}
+
+/// A failure of the host side of a stage (I/O, a missing output), without a code.
+fn host(error: anyhow::Error) -> Failure {
+    Failure::new(format!("{error:#}"))
+}
+
+/// A plugin error with its stable code.
+fn plugin_error(error: PluginError) -> Failure {
+    Failure::coded(error.kind.code(), error.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StageWorker {
+    fn stage_of(&self, job: &Claimed) -> Option<&StageDef> {
+        let id = job.key.rsplit('/').next()?;
+        self.graph.stage(id).map(|s| &s.value)
+    }
+
+    /// Appends one line to `.baton/runs/<run>.jsonl`.
+    pub fn log_line(&self, line: serde_json::Value) {
+        let mut line = line;
+        line["at"] = json!(format_ms(now_ms()));
+        let _ = writeln!(lock(&self.log), "{line}");
+    }
+
+    fn announce(&self, job: &Claimed, id: &str, status: StageStatus, seconds: f64, detail: &str) {
+        let finished = if status == StageStatus::Retrying {
+            *lock(&self.finished)
+        } else {
+            let mut finished = lock(&self.finished);
+            *finished += 1;
+            *finished
+        };
+        self.log_line(json!({"event": "stage", "stage": id, "status": status, "seconds": seconds, "detail": detail, "attempt": job.attempt}));
+        (self.events)(&StageEvent {
+            finished,
+            total: self.total,
+            stage: id.to_string(),
+            status,
+            seconds,
+            detail: detail.to_string(),
+            attempt: (job.attempt, job.max_attempts),
+            pipeline: self.graph.name.clone(),
+            run_id: self.run_id.clone(),
+        });
+    }
+
+    /// Runs the stage; `Ok(None)` when it was cached.
+    async fn execute(&self, stage: &StageDef, job: &Claimed) -> Result<StageResult, Failure> {
+        let runner = self
+            .runners
+            .get(&stage.id)
+            .ok_or_else(|| Failure::new(format!("stage `{}` has no runner", stage.id)))?;
+        let mut permits = Vec::with_capacity(stage.limits.len());
+        for key in &stage.limits {
+            let permit = self
+                .limiter
+                .acquire(key, std::time::Duration::from_secs(24 * 3600))
+                .await
+                .map_err(|wait| Failure::new(format!("waited a day for {}", wait.reason)))?;
+            permits.push(permit);
+        }
+        let fingerprint = cache::fingerprint(stage, &self.root, &runner.digest()).map_err(host)?;
+        if !self.force {
+            let last = lock(&self.cache)
+                .last_stage(&self.graph.name, &stage.id)
+                .map_err(host)?;
+            if cache::decide(&fingerprint, last.as_ref(), &self.root) == Decision::Cached {
+                return Ok(StageResult {
+                    cached: true,
+                    ..StageResult::default()
+                });
+            }
+        }
+        let work = self.run_dir.join(&stage.id);
+        if work.exists() {
+            std::fs::remove_dir_all(&work)
+                .with_context(|| format!("cannot clear {}", work.display()))
+                .map_err(host)?;
+        }
+        let output = work.join("output");
+        let inputs: Vec<(String, PathBuf)> = fingerprint
+            .inputs
+            .keys()
+            .map(|path| (path.clone(), self.root.join(path)))
+            .collect();
+        let io = StagedIo::prepare(&work, &inputs, &output).map_err(host)?;
+        let params = serde_json::to_value(&stage.params).map_err(|e| host(e.into()))?;
+        let summary = match runner {
+            Runner::Plugin(plugin) => {
+                let report = self
+                    .runtime
+                    .run_stage(plugin, &io, &self.run_id, &stage.id, &params, job.attempt)
+                    .await
+                    .map_err(plugin_error)?;
+                match report.value {
+                    Ok(outcome) => outcome.summary,
+                    Err(PluginFailure::Skip(reason)) => {
+                        return Ok(StageResult {
+                            skipped: Some(reason),
+                            ..StageResult::default()
+                        });
+                    }
+                    Err(failure) => {
+                        return Err(Failure::new(baton_runtime::json::failure_line(&failure)));
+                    }
+                }
+            }
+            Runner::Command(command, env) => {
+                run_command(command, env, &self.root, &inputs, &output)
+                    .await
+                    .map_err(host)?
+            }
+        };
+        let produced = declared_outputs(stage, &output).map_err(host)?;
+        for (pattern, schema) in &stage.schemas {
+            for file in produced.iter().filter(|f| glob::matches(pattern, f)) {
+                self.validate(&work, &output, file, schema).await?;
+            }
+        }
+        let target = self.root.join(stage.output_dir());
+        promote(&output, &target, &work).map_err(host)?;
+        let mut outputs = BTreeMap::new();
+        for file in &produced {
+            let path = format!("{}/{file}", stage.output_dir());
+            outputs.insert(
+                path.clone(),
+                file_digest(&self.root.join(&path)).map_err(host)?,
+            );
+        }
+        let promoted: Vec<String> = outputs.keys().cloned().collect();
+        let record = fingerprint.record(&self.graph.name, &stage.id, outputs, &self.run_id);
+        self.writer
+            .submit(move |tx| tx.record_stage(&record))
+            .await
+            .map_err(host)?;
+        Ok(StageResult {
+            cached: false,
+            skipped: None,
+            summary,
+            outputs: promoted,
+        })
+    }
+
+    /// Validates one output file against a schema with the sandboxed json-schema plugin.
+    async fn validate(
+        &self,
+        work: &Path,
+        output: &Path,
+        file: &str,
+        schema: &str,
+    ) -> Result<(), Failure> {
+        let validator = self.validator.as_ref().ok_or_else(|| {
+            Failure::new(format!(
+                "the json-schema plugin is not available to validate `{file}`"
+            ))
+        })?;
+        let check_dir = work.join("schema-check");
+        let inputs = vec![
+            ("schema.json".to_string(), self.root.join(schema)),
+            (file.replace('/', "_"), output.join(file)),
+        ];
+        let io =
+            StagedIo::prepare(&work.join("schema-inputs"), &inputs, &check_dir).map_err(host)?;
+        let params = json!({"schema-input": "schema.json", "targets": [file.replace('/', "_")]});
+        let report = self
+            .runtime
+            .run_stage(validator, &io, &self.run_id, "schema", &params, 1)
+            .await
+            .map_err(plugin_error)?;
+        match report.value {
+            Ok(_) => Ok(()),
+            Err(failure) => Err(Failure::coded(
+                "schema",
+                format!(
+                    "output `{file}` does not match its schema {schema}: {}",
+                    baton_runtime::json::failure_line(&failure).trim_start_matches("fatal: ")
+                ),
+            )),
+        }
+    }
+}
+
+impl Worker for StageWorker {
+    async fn work(&self, job: &Claimed) -> Worked {
+        let Some(stage) = self.stage_of(job) else {
+            return Worked::verdict(Verdict::Fatal(Failure::new(format!(
+                "job `{}` names no stage of this pipeline",
+                job.key
+            ))));
+        };
+        let started = Instant::now();
+        let result = match stage
+            .timeout
+            .as_deref()
+            .map(baton_core::units::parse_duration)
+        {
+            Some(Ok(limit)) => tokio::time::timeout(limit, self.execute(stage, job))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::coded(
+                        "stage-timeout",
+                        format!("timed out after {}", humantime::format_duration(limit)),
+                    ))
+                }),
+            _ => self.execute(stage, job).await,
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(result) => {
+                let (status, detail) = match (&result.skipped, result.cached) {
+                    (Some(reason), _) => (StageStatus::Skipped, reason.clone()),
+                    (None, true) => (StageStatus::Cached, String::new()),
+                    (None, false) => (StageStatus::Done, String::new()),
+                };
+                self.announce(job, &stage.id, status, seconds, &detail);
+                let value = serde_json::to_value(&result).unwrap_or_default();
+                Worked::verdict(Verdict::Done(value))
+            }
+            Err(failure) => {
+                let status = if job.attempt >= job.max_attempts {
+                    StageStatus::Failed
+                } else {
+                    StageStatus::Retrying
+                };
+                self.announce(job, &stage.id, status, seconds, &failure.message);
+                Worked::verdict(Verdict::Transient(failure))
+            }
+        }
+    }
+
+    fn admit(&self, offer: &Offer<'_>) -> bool {
+        offer.kind == JobKind::Stage
+    }
+
+    fn upkeep(&self) -> Option<crate::scheduler::worker::Change> {
+        self.limiter.flush()
+    }
+
+    fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+}
+
+/// Files in `output` that match the stage's declared outputs; every pattern must match one.
+fn declared_outputs(stage: &StageDef, output: &Path) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for pattern in &stage.outputs {
+        let found = glob::expand(output, pattern);
+        if found.is_empty() {
+            return Err(anyhow!("declared output `{pattern}` was not produced"));
+        }
+        files.extend(found);
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Replaces `target` with `output` in two renames, so readers see the old or the new
+/// directory, never a mix.
+fn promote(output: &Path, target: &Path, work: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let previous = work.join("previous");
+    if target.exists() {
+        std::fs::rename(target, &previous)
+            .with_context(|| format!("cannot move {} aside", target.display()))?;
+    }
+    std::fs::rename(output, target)
+        .with_context(|| format!("cannot promote into {}", target.display()))?;
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).ok();
+    }
+    Ok(())
+}
+
+/// Runs a trusted native command in the project root; it finds its inputs in `BATON_INPUTS`
+/// (newline-separated project paths) and writes into `BATON_OUTPUT_DIR`.
+async fn run_command(
+    command: &[String],
+    env: &[(String, String)],
+    root: &Path,
+    inputs: &[(String, PathBuf)],
+    output: &Path,
+) -> anyhow::Result<String> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("empty command"))?;
+    let listed: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
+    let result = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .env("BATON_INPUTS", listed.join("\n"))
+        .env("BATON_OUTPUT_DIR", output)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {program}"))?;
+    if !result.status.success() {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        return Err(anyhow!(
+            "command {command:?} exited with {}: {}",
+            result.status,
+            stderr.lines().rev().take(5).collect::<Vec<_>>().join(" / ")
+        ));
+    }
+    Ok(String::from_utf8_lossy(&result.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string())
+}

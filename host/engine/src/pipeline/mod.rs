@@ -1,0 +1,11 @@
+//! Pipelines: stage graphs in `pipelines/*.toml`, validated with every error at once, planned
+//! (order, waves, filters, cache) and run as sandboxed stage jobs.
+
+pub mod cache;
+pub mod events;
+pub mod exec;
+pub mod glob;
+pub mod graph;
+pub mod model;
+pub mod plan;
+pub mod run;

@@ -1,0 +1,426 @@
+//! `pipeline run`: loads and validates a pipeline, plans it, and runs the selected stages as
+//! jobs with dependencies on the queue (the same store, scheduler, limiter and ledger as the
+//! work queue, through the composition root), then reports every stage's result.
+
+use super::events::{EventSink, StageResult, StageStatus};
+use super::exec::{Runner, StageWorker, command_digest};
+use super::graph::{self, Checks, Graph};
+use super::model;
+use super::plan::{self, Filters, Plan};
+use crate::plugins;
+use crate::root::Engine;
+use crate::scheduler::Shutdown;
+use crate::scheduler::retry::{Backoff, RetryPolicy};
+use crate::settings::Settings;
+use anyhow::{Context, Result, anyhow, bail};
+use baton_core::clock::{format_ms, now_ms};
+use baton_core::model::{JobKind, NewJob};
+use baton_core::store::{RunRecord, RunState, Store, commit};
+use baton_runtime::Runtime;
+use baton_runtime::inspect::World;
+use baton_runtime::plugin::{Plugin, PluginSpec};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The bundled plugin that validates outputs against JSON Schemas.
+const VALIDATOR: &str = "json-schema";
+
+/// How failed stages are retried: 200 ms doubling up to 5 s.
+pub const STAGE_RETRY: RetryPolicy = RetryPolicy {
+    backoff: Backoff {
+        base: Duration::from_millis(200),
+        max: Duration::from_secs(5),
+    },
+};
+
+/// Loads and validates pipeline `name`; the error lists every problem.
+pub fn load_graph(settings: &Settings, name: &str) -> Result<Graph> {
+    let (files, mut problems) = model::load_all(&settings.root)?;
+    let Some((file, selection)) = graph::select(&files, name) else {
+        problems.push(format!(
+            "no pipeline `{name}` in {}/ (pipelines: {})",
+            model::PIPELINE_DIR,
+            graph::names(&files).join(", ")
+        ));
+        bail!("{}", problems.join("\n"));
+    };
+    let exists = |plugin: &str| plugins::exists(settings, plugin);
+    let checks = Checks {
+        root: &settings.root,
+        plugin_exists: &exists,
+        allow_commands: settings.pipeline.allow_commands,
+    };
+    match graph::build(file, name, selection.as_deref(), &checks) {
+        Ok(graph) if problems.is_empty() => Ok(graph),
+        Ok(_) => bail!("{}", problems.join("\n")),
+        Err(more) => {
+            problems.extend(more);
+            bail!("{}", problems.join("\n"))
+        }
+    }
+}
+
+/// The spec of a stage plugin, with the `--env-file` variables the stage names granted.
+pub fn stage_spec(settings: &Settings, name: &str, env: &[(String, String)]) -> Result<PluginSpec> {
+    let mut spec = plugins::spec(settings, name, World::Stage)?;
+    spec.grants
+        .env
+        .extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    Ok(spec)
+}
+
+/// The digest a stage's cache key uses for its runner, without loading anything.
+pub fn runner_digest(settings: &Settings, stage: &model::StageDef) -> String {
+    match (&stage.plugin, &stage.command) {
+        (Some(name), _) => plugins::file_digest(settings, name),
+        (None, Some(command)) => command_digest(command),
+        _ => String::new(),
+    }
+}
+
+/// Plans a run without touching the store or the disk (nothing is created).
+pub fn dry_plan(
+    settings: &Settings,
+    graph: &Graph,
+    filters: &Filters,
+    force: bool,
+) -> Result<Plan> {
+    let selected = plan::select(graph, filters).map_err(|e| anyhow!(e))?;
+    let store = crate::store::open_read_only(&settings.store)?;
+    plan::plan(
+        graph,
+        &selected,
+        &settings.root,
+        force,
+        &|i| runner_digest(settings, &graph.stages[i].value),
+        &|i| {
+            store.as_ref().and_then(|store| {
+                store
+                    .last_stage(&graph.name, &graph.stages[i].value.id)
+                    .ok()
+                    .flatten()
+            })
+        },
+    )
+}
+
+/// Reads `KEY=VALUE` lines (blank lines and `#` comments ignored).
+pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut vars = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| anyhow!("{}:{}: expected KEY=VALUE", path.display(), n + 1))?;
+        vars.insert(
+            key.trim().to_string(),
+            value.trim().trim_matches('"').to_string(),
+        );
+    }
+    Ok(vars)
+}
+
+/// How to run.
+pub struct RunRequest {
+    /// Which stages (`--only`, `--skip`, `--from`, `--to`).
+    pub filters: Filters,
+    /// Run every selected stage, cached or not.
+    pub force: bool,
+    /// Keep running independent stages after a failure.
+    pub continue_on_error: bool,
+    /// Stages run at once.
+    pub jobs: usize,
+    /// Resume this run instead of starting one.
+    pub resume: Option<String>,
+    /// `--env-file` variables.
+    pub env: HashMap<String, String>,
+    /// Receives one event per stage as it ends.
+    pub events: EventSink,
+}
+
+/// One stage's final state in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageSummary {
+    /// The stage id.
+    pub stage: String,
+    /// How it stands.
+    pub state: StageStatus,
+    /// The failure or skip reason, if any.
+    pub detail: String,
+}
+
+/// What a run ended with.
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    /// The run's id.
+    pub run_id: String,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Every selected stage, in topological order.
+    pub stages: Vec<StageSummary>,
+    /// Whether any stage did not end done (or cached).
+    pub degraded: bool,
+}
+
+/// A new run id: `PIPELINE-YYYYMMDDTHHMMSSmmm`.
+fn new_run_id(pipeline: &str) -> String {
+    format!(
+        "{pipeline}-{}",
+        format_ms(now_ms())
+            .replace([':', '-'], "")
+            .replace('.', "")
+            .trim_end_matches('Z')
+    )
+}
+
+/// Records a new run and its jobs, or resumes `resume`; returns the run id and its stages.
+fn enqueue(
+    store: &mut dyn Store,
+    graph: &Graph,
+    request: &RunRequest,
+) -> Result<(String, BTreeSet<usize>)> {
+    if let Some(run_id) = &request.resume {
+        match store.run(run_id)? {
+            Some(run) if run.pipeline == graph.name => {}
+            Some(run) => bail!(
+                "run {run_id} is of pipeline `{}`, not `{}`",
+                run.pipeline,
+                graph.name
+            ),
+            None => bail!("no run {run_id} (see `baton pipeline logs`)"),
+        }
+        let dead = crate::owner::dead_local_owners(&store.lease_owners()?);
+        let stages: BTreeSet<usize> = store
+            .run_job_keys(run_id)?
+            .iter()
+            .filter_map(|k| {
+                k.rsplit('/')
+                    .next()
+                    .and_then(|id| graph.index.get(id).copied())
+            })
+            .collect();
+        commit(store, now_ms(), |tx| tx.resume_run(run_id, &dead))?;
+        return Ok((run_id.clone(), stages));
+    }
+    let selected = plan::select(graph, &request.filters).map_err(|e| anyhow!(e))?;
+    let run_id = new_run_id(&graph.name);
+    let order: Vec<usize> = graph
+        .order
+        .iter()
+        .copied()
+        .filter(|i| selected.contains(i))
+        .collect();
+    let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let jobs: Vec<(NewJob, Vec<usize>)> = order
+        .iter()
+        .map(|&i| {
+            let stage = &graph.stages[i].value;
+            let deps = graph.deps[i]
+                .iter()
+                .filter_map(|d| position.get(d).copied())
+                .collect();
+            let job = NewJob {
+                key: format!("{run_id}/{}", stage.id),
+                kind: JobKind::Stage,
+                plugin: stage.plugin.clone(),
+                payload: serde_json::json!({"pipeline": graph.name, "stage": stage.id}).to_string(),
+                priority: 0,
+                max_attempts: stage.retries + 1,
+            };
+            (job, deps)
+        })
+        .collect();
+    let record = RunRecord {
+        id: run_id.clone(),
+        pipeline: graph.name.clone(),
+        started_at: now_ms(),
+        finished_at: None,
+        state: RunState::Running,
+        options: serde_json::json!({"force": request.force}),
+    };
+    commit(store, now_ms(), |tx| tx.start_run(&record, &jobs))?;
+    Ok((run_id, selected))
+}
+
+/// Loads each selected stage's runner (plugins loaded once per name and environment) and
+/// the schema validator when a stage declares schemas.
+async fn load_runners(
+    settings: &Settings,
+    runtime: &Runtime,
+    graph: &Graph,
+    selected: &BTreeSet<usize>,
+    env: &HashMap<String, String>,
+) -> Result<(HashMap<String, Runner>, Option<Arc<Plugin>>)> {
+    let mut runners = HashMap::new();
+    let mut loaded: HashMap<(String, Vec<String>), Arc<Plugin>> = HashMap::new();
+    let mut needs_validator = false;
+    for &i in selected {
+        let stage = &graph.stages[i].value;
+        needs_validator |= !stage.schemas.is_empty();
+        let vars: Vec<(String, String)> = stage
+            .env
+            .iter()
+            .map(|name| {
+                env.get(name)
+                    .map(|v| (name.clone(), v.clone()))
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "stage `{}` needs `{name}`, which --env-file does not set",
+                            stage.id
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let runner = match (&stage.plugin, &stage.command) {
+            (Some(name), _) => {
+                let key = (
+                    name.clone(),
+                    vars.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                );
+                let plugin = match loaded.get(&key) {
+                    Some(plugin) => plugin.clone(),
+                    None => {
+                        let spec = stage_spec(settings, name, &vars)?;
+                        let plugin =
+                            Arc::new(runtime.load(&spec).await.map_err(|e| anyhow!("{e}"))?);
+                        loaded.insert(key, plugin.clone());
+                        plugin
+                    }
+                };
+                Runner::Plugin(plugin)
+            }
+            (None, Some(command)) => Runner::Command(command.clone(), vars),
+            _ => bail!("stage `{}` has no runner", stage.id),
+        };
+        runners.insert(stage.id.clone(), runner);
+    }
+    let validator = if needs_validator {
+        let spec = stage_spec(settings, VALIDATOR, &[])?;
+        Some(Arc::new(
+            runtime.load(&spec).await.map_err(|e| anyhow!("{e}"))?,
+        ))
+    } else {
+        None
+    };
+    Ok((runners, validator))
+}
+
+/// Runs (or resumes) pipeline `graph` until its jobs end or `shutdown` stops it.
+pub async fn run(
+    settings: &Settings,
+    runtime: Arc<Runtime>,
+    graph: Graph,
+    request: RunRequest,
+    shutdown: watch::Receiver<Shutdown>,
+) -> Result<RunResult> {
+    let started = std::time::Instant::now();
+    let mut store = crate::store::open(&settings.store)?;
+    let (run_id, selected) = enqueue(store.as_mut(), &graph, &request)?;
+    let runs_dir = settings.state_dir.join("runs");
+    let run_dir = runs_dir.join(&run_id);
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let log_path = runs_dir.join(format!("{run_id}.jsonl"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let (runners, validator) =
+        load_runners(settings, &runtime, &graph, &selected, &request.env).await?;
+    let reader = store.reopen()?;
+    let engine = Engine::start(settings, store, 0)?;
+    let worker = Arc::new(StageWorker {
+        root: settings.root.clone(),
+        run_dir,
+        run_id: run_id.clone(),
+        graph: graph.clone(),
+        runners,
+        validator,
+        runtime,
+        cache: Mutex::new(reader),
+        writer: engine.writer().clone(),
+        force: request.force,
+        total: selected.len(),
+        finished: Mutex::new(0),
+        events: request.events.clone(),
+        log: Mutex::new(log),
+        limiter: engine.limiter.clone(),
+        retry: STAGE_RETRY,
+    });
+    worker.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len(), "resume": request.resume.is_some()}));
+    let options = crate::scheduler::RunOptions {
+        drain: true,
+        run: Some(run_id.clone()),
+        stop_run_on_failure: !request.continue_on_error,
+        ..engine.options(request.jobs)
+    };
+    let ran = engine.run(worker.clone(), options, shutdown).await;
+    let mut stages = Vec::new();
+    let mut degraded = false;
+    let summary: Result<()> = async {
+        let store = worker
+            .cache
+            .lock()
+            .map_err(|_| anyhow!("store lock poisoned"))?;
+        for &i in graph.order.iter().filter(|i| selected.contains(i)) {
+            let id = &graph.stages[i].value.id;
+            let job = store.job(&format!("{run_id}/{id}"))?;
+            let state = match &job {
+                Some(job) => {
+                    let result: StageResult = job
+                        .result
+                        .as_ref()
+                        .and_then(|r| serde_json::from_value(r.clone()).ok())
+                        .unwrap_or_default();
+                    StageStatus::of(job.state, result.cached)
+                }
+                None => StageStatus::Missing,
+            };
+            degraded |= !matches!(state, StageStatus::Done | StageStatus::Cached);
+            stages.push(StageSummary {
+                stage: id.clone(),
+                state,
+                detail: job.and_then(|j| j.last_error).unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+    .await;
+    let finished = if degraded {
+        RunState::Degraded
+    } else {
+        RunState::Done
+    };
+    if ran.is_ok() {
+        let id = run_id.clone();
+        engine
+            .writer()
+            .submit(move |tx| tx.finish_run(&id, finished))
+            .await?;
+        worker.log_line(
+            serde_json::json!({"event": "run-finished", "run": run_id, "state": finished.as_str()}),
+        );
+    }
+    engine.close()?;
+    ran?;
+    summary?;
+    Ok(RunResult {
+        run_id,
+        pipeline: graph.name.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        stages,
+        degraded,
+    })
+}

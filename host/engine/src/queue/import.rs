@@ -1,0 +1,177 @@
+//! JSON Lines import: one artifact per line, `{"id": ..., ...payload}`, optionally with
+//! `resolver` (a resolver to use instead of the chain) and `priority`. Every good line is
+//! imported; every bad one — broken JSON, empty, oversized, no string `id`, a duplicate — is
+//! reported with its line number and reason. The whole line is kept as the payload.
+
+use baton_core::model::{JobKind, NewJob};
+use serde::Deserialize;
+use std::io::BufRead;
+
+/// Longest line accepted.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// A line that was not imported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadLine {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// The fields of a line the queue itself reads; the rest is the plugin's payload.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resolver: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    priority: Option<i64>,
+}
+
+/// Parses one line into a job, or says why it is bad.
+pub fn parse_line(text: &str, max_attempts: u32) -> Result<NewJob, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("empty line".into());
+    }
+    if !trimmed.starts_with('{') {
+        return Err("not a JSON object".into());
+    }
+    let head: Head<'_> = serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
+    let id = head
+        .id
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| "no string `id`".to_string())?;
+    Ok(NewJob {
+        key: id.into_owned(),
+        kind: JobKind::Resolve,
+        plugin: head.resolver.map(|r| r.into_owned()),
+        payload: trimmed.to_string(),
+        priority: head.priority.unwrap_or(0),
+        max_attempts,
+    })
+}
+
+/// Reads lines from `reader`, calling `batch` with each full batch of good jobs (with their
+/// line numbers) and collecting bad lines. Stops after `limit` good lines when given.
+pub fn read_lines(
+    reader: impl BufRead,
+    limit: Option<u64>,
+    max_attempts: u32,
+    batch_size: usize,
+    mut batch: impl FnMut(Vec<(u64, NewJob)>) -> anyhow::Result<()>,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<Vec<BadLine>> {
+    let mut bad = Vec::new();
+    let mut pending = Vec::with_capacity(batch_size);
+    let mut good = 0u64;
+    let mut reader = reader;
+    let mut buffer = Vec::with_capacity(1024);
+    let mut number = 0u64;
+    loop {
+        buffer.clear();
+        let read = reader.read_until(b'\n', &mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if limit.is_some_and(|limit| good >= limit) {
+            break;
+        }
+        if buffer.len() > MAX_LINE_BYTES {
+            bad.push(BadLine {
+                line: number,
+                reason: format!(
+                    "line is {} bytes, the limit is {} bytes",
+                    buffer.len(),
+                    MAX_LINE_BYTES
+                ),
+            });
+            continue;
+        }
+        let parsed = std::str::from_utf8(&buffer)
+            .map_err(|_| "not UTF-8 text".to_string())
+            .and_then(|text| parse_line(text, max_attempts));
+        match parsed {
+            Ok(job) => {
+                good += 1;
+                pending.push((number, job));
+                if pending.len() == batch_size {
+                    batch(std::mem::replace(
+                        &mut pending,
+                        Vec::with_capacity(batch_size),
+                    ))?;
+                    progress(number);
+                }
+            }
+            Err(reason) => bad.push(BadLine {
+                line: number,
+                reason,
+            }),
+        }
+    }
+    if !pending.is_empty() {
+        batch(pending)?;
+    }
+    progress(number);
+    Ok(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_parse_into_jobs_keeping_the_payload() {
+        let job = parse_line(
+            r#" {"id": "10.1/x", "doi": "10.1/x", "resolver": "unpaywall", "priority": 5} "#,
+            3,
+        )
+        .unwrap();
+        assert_eq!(job.key, "10.1/x");
+        assert_eq!(job.plugin.as_deref(), Some("unpaywall"));
+        assert_eq!(job.priority, 5);
+        assert!(job.payload.contains("\"doi\""));
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        for (line, reason) in [
+            ("", "empty line"),
+            ("[1, 2]", "not a JSON object"),
+            ("{\"id\": ", "invalid JSON"),
+            ("{\"doi\": \"x\"}", "no string `id`"),
+            ("{\"id\": 5}", "invalid JSON"),
+            ("{\"id\": \"  \"}", "no string `id`"),
+        ] {
+            let error = parse_line(line, 3).unwrap_err();
+            assert!(error.contains(reason), "{line}: {error}");
+        }
+    }
+
+    #[test]
+    fn every_bad_line_is_numbered_and_limit_counts_good_lines() {
+        let input = format!(
+            "{{\"id\":\"a\"}}\n\n{{broken\n{{\"id\":\"{}\"}}\n{{\"id\":\"b\"}}\n{{\"id\":\"c\"}}\n",
+            "x".repeat(MAX_LINE_BYTES)
+        );
+        let mut jobs = Vec::new();
+        let bad = read_lines(
+            input.as_bytes(),
+            Some(2),
+            3,
+            10,
+            |b| {
+                jobs.extend(b);
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        let keys: Vec<&str> = jobs.iter().map(|(_, j)| j.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        let lines: Vec<u64> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        assert!(bad[2].reason.contains("limit"));
+    }
+}

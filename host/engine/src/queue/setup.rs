@@ -1,0 +1,82 @@
+//! Builds the resolve worker from the settings: the resolver plugins (configured, or bundled
+//! with Baton when the chain names one that is not configured), the downloader, and the
+//! per-resolver caps.
+
+use super::resolve::ResolveWorker;
+use crate::fetch::store::ContentStore;
+use crate::fetch::{FetchSettings, Fetcher};
+use crate::limiter::Limiter;
+use crate::plugins;
+use crate::scheduler::retry::{Backoff, RetryPolicy};
+use crate::settings::Settings;
+use anyhow::{Result, anyhow};
+use baton_core::store::Store;
+use baton_runtime::Runtime;
+use baton_runtime::inspect::World;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What `queue run` may override.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolveOptions {
+    /// Jobs running per resolver at once (0: no cap).
+    pub max_per_resolver: u32,
+}
+
+/// The retry policy of `[queue]`: `queue.backoff` doubling up to `queue.backoff-max`.
+pub fn retry_policy(settings: &Settings) -> RetryPolicy {
+    RetryPolicy {
+        backoff: Backoff {
+            base: settings.queue.backoff,
+            max: settings.queue.backoff_max,
+        },
+    }
+}
+
+/// Loads the resolvers and builds the worker; `store` reads the manifest.
+pub async fn resolve_worker(
+    settings: &Settings,
+    runtime: Arc<Runtime>,
+    limiter: Arc<Limiter>,
+    store: &dyn Store,
+    options: ResolveOptions,
+) -> Result<ResolveWorker> {
+    let chain = settings.queue.resolvers.clone();
+    let mut names: Vec<String> = chain.clone();
+    for (name, entry) in &settings.plugins {
+        if entry.world().is_none_or(|w| w == World::Resolver) && !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let mut loaded = HashMap::new();
+    for name in &names {
+        let spec = plugins::spec(settings, name, World::Resolver)?;
+        match runtime.load(&spec).await {
+            Ok(plugin) => {
+                loaded.insert(name.clone(), Arc::new(plugin));
+            }
+            // Only the chain must load; other configured plugins may be of other kinds.
+            Err(error) if !chain.contains(name) => {
+                tracing::debug!("not using plugin `{name}` as a resolver: {error}");
+            }
+            Err(error) => return Err(anyhow!("{error}")),
+        }
+    }
+    let fetcher = Fetcher {
+        settings: FetchSettings::from_settings(&settings.download),
+        limiter: limiter.clone(),
+        store: ContentStore::new(settings.state_dir.join("artifacts")),
+    };
+    Ok(ResolveWorker {
+        runtime,
+        plugins: loaded,
+        chain,
+        fetcher,
+        limiter,
+        download: settings.queue.download,
+        manifest: Mutex::new(store.reopen()?),
+        max_per_resolver: (options.max_per_resolver > 0).then_some(options.max_per_resolver),
+        retry: retry_policy(settings),
+        running: Mutex::default(),
+    })
+}

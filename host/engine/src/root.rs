@@ -1,0 +1,176 @@
+//! The composition root: the one place that opens the store, starts the writer (whose store
+//! journals every commit to the ledger), builds the limiter and the plugin runtime, runs the
+//! scheduler on a worker and installs signal handling. `queue run`, `pipeline run` and
+//! `bench` all go through [`Engine`].
+
+use crate::limiter::{LimitSpec, Limiter};
+use crate::owner;
+use crate::scheduler::worker::Worker;
+use crate::scheduler::writer::Writer;
+use crate::scheduler::{self, Counters, RunOptions, Shutdown};
+use crate::settings::Settings;
+use anyhow::{Context, Result, anyhow};
+use baton_core::store::Store;
+use baton_runtime::engine::EngineSettings;
+use baton_runtime::{Runtime, RuntimeOptions};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// The plugin runtime for these settings, with plugin `state` kept in `store`.
+pub fn runtime(settings: &Settings, store: &dyn Store) -> Result<Runtime> {
+    let max_memory = settings
+        .plugins
+        .values()
+        .filter_map(|p| p.memory.as_deref())
+        .filter_map(|m| baton_core::units::parse_size(m).ok())
+        .fold(settings.defaults.memory, u64::max)
+        // `plugin call --memory` may ask for more than configured: leave room up to 4 GiB.
+        .max(4 << 30);
+    Runtime::new(RuntimeOptions {
+        cache_dir: settings.runtime.cache_dir.clone(),
+        engine: EngineSettings {
+            max_instances: settings.runtime.max_instances,
+            max_memory,
+        },
+        state: Some(store.plugin_state()?),
+    })
+}
+
+/// The limits of a limiter key: `[limits."KEY"]`, else `max_per_host` for `host:` keys
+/// (0: no cap).
+pub fn limit_specs(
+    settings: &Settings,
+    max_per_host: u32,
+) -> impl Fn(&str) -> LimitSpec + Send + Sync + 'static {
+    let limits = settings.limits.clone();
+    move |key: &str| {
+        let mut spec = limits.get(key).cloned().unwrap_or_default();
+        if key.starts_with("host:") && spec.concurrency.is_none() && max_per_host > 0 {
+            spec.concurrency = Some(max_per_host);
+        }
+        spec
+    }
+}
+
+/// A running engine: the store's writer, the limiter, this process's lease owner.
+pub struct Engine {
+    writer: Writer,
+    writer_thread: std::thread::JoinHandle<()>,
+    /// Per-key limits, with daily quotas read from the store.
+    pub limiter: Arc<Limiter>,
+    /// This process's lease owner id.
+    pub owner: String,
+    /// Owners of leases whose process on this host is gone.
+    pub dead_owners: Vec<String>,
+    settings: Settings,
+}
+
+impl Engine {
+    /// Starts the writer on `store` and builds the limiter (`max_per_host` caps `host:`
+    /// keys without their own `[limits]`).
+    pub fn start(settings: &Settings, store: Box<dyn Store>, max_per_host: u32) -> Result<Engine> {
+        let dead_owners = owner::dead_local_owners(&store.lease_owners()?);
+        let quota_reader = Mutex::new(store.reopen()?);
+        let limiter = Limiter::new(
+            limit_specs(settings, max_per_host),
+            Box::new(move |key, day| {
+                quota_reader
+                    .lock()
+                    .map(|store| store.quota_used(key, day).unwrap_or(0))
+                    .unwrap_or(0)
+            }),
+        );
+        let (writer, writer_thread) = Writer::start(store).context("cannot start the writer")?;
+        Ok(Engine {
+            writer,
+            writer_thread,
+            limiter,
+            owner: owner::owner_id(),
+            dead_owners,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The writer (for producers that enqueue while the scheduler runs).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Scheduler options for `workers` workers from `[queue]`: this process's owner, the
+    /// dead owners found at start, the work queue (no run), not draining.
+    pub fn options(&self, workers: usize) -> RunOptions {
+        RunOptions {
+            workers: workers.max(1),
+            drain: false,
+            lease: self.settings.queue.lease,
+            max_recoveries: self.settings.queue.max_recoveries,
+            claim_batch: 256,
+            owner: self.owner.clone(),
+            dead_owners: self.dead_owners.clone(),
+            wake: Arc::default(),
+            run: None,
+            stop_run_on_failure: false,
+        }
+    }
+
+    /// Runs the scheduler on `worker` until it drains or `shutdown` stops it; returns its
+    /// counters.
+    pub async fn run<W: Worker>(
+        &self,
+        worker: Arc<W>,
+        options: RunOptions,
+        shutdown: watch::Receiver<Shutdown>,
+    ) -> Result<Arc<Counters>> {
+        let counters = Arc::new(Counters::default());
+        self.run_counting(worker, options, shutdown, counters.clone())
+            .await?;
+        Ok(counters)
+    }
+
+    /// [`Engine::run`] with counters the caller reads while it runs (a progress line).
+    pub async fn run_counting<W: Worker>(
+        &self,
+        worker: Arc<W>,
+        options: RunOptions,
+        shutdown: watch::Receiver<Shutdown>,
+        counters: Arc<Counters>,
+    ) -> Result<()> {
+        scheduler::run(worker, self.writer.clone(), options, shutdown, counters).await
+    }
+
+    /// Stops the writer once every change sent to it so far is committed (handles still
+    /// held elsewhere fail from then on).
+    pub fn close(self) -> Result<()> {
+        self.writer.stop();
+        self.writer_thread
+            .join()
+            .map_err(|_| anyhow!("the store writer panicked"))
+    }
+}
+
+/// A shutdown channel that no signal moves (benchmarks, tests).
+pub fn never_stop() -> (watch::Sender<Shutdown>, watch::Receiver<Shutdown>) {
+    watch::channel(Shutdown::Running)
+}
+
+/// Installs SIGINT/SIGTERM handling: the first signal stops claiming, the second releases
+/// the leases in flight. `announce` is told each level as it is reached (the CLI prints it).
+pub fn signals(announce: impl Fn(Shutdown) + Send + 'static) -> watch::Receiver<Shutdown> {
+    let (levels, receiver) = watch::channel(Shutdown::Running);
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        for level in [Shutdown::StopClaiming, Shutdown::Abort] {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            announce(level);
+            let _ = levels.send(level);
+        }
+    });
+    receiver
+}

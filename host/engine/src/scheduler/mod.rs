@@ -1,0 +1,413 @@
+//! The scheduler: a dispatcher that claims ready jobs in batches (each admitted by the
+//! worker's own caps), a pool of tasks that run them on any [`Worker`], a completer that turns
+//! verdicts into outcomes through the worker's retry policy and records them in group
+//! commits, heartbeats that keep leases alive, and recovery of expired leases. Shuts down
+//! gracefully: the first signal stops claiming and lets claimed jobs finish, the second
+//! releases their leases and stops.
+
+pub mod retry;
+#[cfg(test)]
+mod tests;
+pub mod worker;
+pub mod writer;
+
+use anyhow::{Result, bail};
+use baton_core::clock::now_ms;
+use baton_core::model::{Claimed, Outcome};
+use baton_core::store::Claim;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use worker::{Worked, Worker};
+use writer::Writer;
+
+/// How one scheduler run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Jobs worked at once.
+    pub workers: usize,
+    /// Exit when no job is left (none queued, running or blocked).
+    pub drain: bool,
+    /// How long a claim holds a job without a heartbeat (heartbeats every third of it).
+    pub lease: Duration,
+    /// Times a job's worker may be lost before the job fails as a poison pill.
+    pub max_recoveries: u32,
+    /// Most jobs one claim takes.
+    pub claim_batch: usize,
+    /// This process's lease owner id (`host:pid:start-ms`).
+    pub owner: String,
+    /// Owners whose process is known dead: their leases are recovered at once.
+    pub dead_owners: Vec<String>,
+    /// Notified by in-process producers after they enqueue, so an idle dispatcher claims at
+    /// once instead of at its next poll.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// Run only the jobs of this pipeline run; `None`: only work-queue jobs (of no run).
+    pub run: Option<String>,
+    /// With a run: cancel its jobs that have not started as soon as one fails for good.
+    pub stop_run_on_failure: bool,
+}
+
+/// Counters of one run, readable while it runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Jobs done.
+    pub done: AtomicU64,
+    /// Jobs skipped.
+    pub skipped: AtomicU64,
+    /// Jobs failed for good.
+    pub failed: AtomicU64,
+    /// Attempts that will be retried after a backoff.
+    pub retried: AtomicU64,
+    /// Attempts snoozed (rate limits, requested delays).
+    pub snoozed: AtomicU64,
+    /// Outcomes discarded because their lease was lost.
+    pub fenced: AtomicU64,
+    /// Leases recovered (or poison pills failed).
+    pub recovered: AtomicU64,
+    /// Leases released at shutdown.
+    pub released: AtomicU64,
+    /// Jobs being worked right now.
+    pub running: AtomicU64,
+}
+
+impl Counters {
+    /// Reads one counter.
+    pub fn get(value: &AtomicU64) -> u64 {
+        value.load(Ordering::Relaxed)
+    }
+
+    /// Jobs that ended (done, skipped, failed).
+    pub fn finished(&self) -> u64 {
+        Self::get(&self.done) + Self::get(&self.skipped) + Self::get(&self.failed)
+    }
+}
+
+/// How far a shutdown has gone (sent through a watch channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shutdown {
+    /// Keep going.
+    Running,
+    /// Claim nothing more; let claimed jobs finish (the first signal).
+    StopClaiming,
+    /// Release the leases of what is in flight and stop (the second signal).
+    Abort,
+}
+
+type InFlight = Arc<Mutex<HashMap<i64, Claimed>>>;
+
+/// How often an idle dispatcher looks for due jobs (jobs enqueued by other processes wait at
+/// most this long; in-process producers wake it at once).
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs jobs on `worker` until drained (with `drain`) or told to stop.
+pub async fn run<W: Worker>(
+    worker: Arc<W>,
+    writer: Writer,
+    options: RunOptions,
+    shutdown: watch::Receiver<Shutdown>,
+    counters: Arc<Counters>,
+) -> Result<()> {
+    let dead_owners = options.dead_owners.clone();
+    let max_recoveries = options.max_recoveries;
+    let recovered = writer
+        .submit(move |tx| tx.recover(&dead_owners, max_recoveries))
+        .await?;
+    counters.recovered.fetch_add(
+        (recovered.recovered + recovered.poisoned) as u64,
+        Ordering::Relaxed,
+    );
+    let in_flight: InFlight = Arc::default();
+    let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
+    let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
+    let (done_tx, done_rx) = mpsc::unbounded_channel::<(Claimed, Worked)>();
+
+    let mut tasks = Vec::with_capacity(options.workers);
+    for _ in 0..options.workers {
+        let worker = worker.clone();
+        let job_rx = job_rx.clone();
+        let done_tx = done_tx.clone();
+        let counters = counters.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let job = { job_rx.lock().await.recv().await };
+                let Some(job) = job else { break };
+                counters.running.fetch_add(1, Ordering::Relaxed);
+                let worked = worker.work(&job).await;
+                counters.running.fetch_sub(1, Ordering::Relaxed);
+                if done_tx.send((job, worked)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(done_tx);
+
+    let slots_freed = Arc::new(tokio::sync::Notify::new());
+    let completer = Completer {
+        worker: worker.clone(),
+        writer: writer.clone(),
+        in_flight: in_flight.clone(),
+        counters: counters.clone(),
+        slots_freed: slots_freed.clone(),
+        stop_run: options.run.clone().filter(|_| options.stop_run_on_failure),
+    };
+    let completer = tokio::spawn(completer.run(done_rx));
+    let upkeep = tokio::spawn(upkeep(
+        writer.clone(),
+        in_flight.clone(),
+        worker.clone(),
+        options.clone(),
+        counters.clone(),
+    ));
+
+    let dispatched = dispatch(
+        &writer,
+        &worker,
+        &options,
+        &in_flight,
+        job_tx,
+        &slots_freed,
+        shutdown.clone(),
+    )
+    .await;
+
+    // Claimed jobs finish unless a second signal aborts them.
+    let mut abort = shutdown.clone();
+    let all_done = async {
+        for task in &mut tasks {
+            let _ = task.await;
+        }
+    };
+    tokio::select! {
+        _ = all_done => {}
+        _ = abort.wait_for(|level| *level >= Shutdown::Abort) => {
+            for task in &tasks {
+                task.abort();
+            }
+        }
+    }
+    let _ = completer.await;
+    upkeep.abort();
+    let leftover: Vec<Claimed> = lock(&in_flight).drain().map(|(_, job)| job).collect();
+    if !leftover.is_empty() {
+        for job in &leftover {
+            worker.finished(job);
+        }
+        let released = writer.submit(move |tx| tx.release(&leftover)).await?;
+        counters
+            .released
+            .fetch_add(released as u64, Ordering::Relaxed);
+    }
+    if let Some(change) = worker.upkeep() {
+        writer.submit(change).await?;
+    }
+    dispatched
+}
+
+/// Claims jobs for the workers until drained or told to stop.
+async fn dispatch<W: Worker>(
+    writer: &Writer,
+    worker: &Arc<W>,
+    options: &RunOptions,
+    in_flight: &InFlight,
+    job_tx: mpsc::Sender<Claimed>,
+    slots_freed: &tokio::sync::Notify,
+    mut shutdown: watch::Receiver<Shutdown>,
+) -> Result<()> {
+    // Jobs held at once: enough that claims come in batches, few enough that a crash
+    // strands little (their leases are recovered).
+    let capacity = options.workers * 4;
+    loop {
+        if *shutdown.borrow() >= Shutdown::StopClaiming {
+            return Ok(());
+        }
+        let held = lock(in_flight).len();
+        // Claim in batches: wait until a quarter of the slots are free, unless idle.
+        let free = if held == 0 || capacity - held >= capacity / 4 {
+            capacity - held
+        } else {
+            0
+        };
+        let mut claimed = Vec::new();
+        if free > 0 {
+            let claim = Claim {
+                run: options.run.clone(),
+                owner: options.owner.clone(),
+                limit: free.min(options.claim_batch),
+                lease_until: now_ms() + options.lease.as_millis() as i64,
+            };
+            let admitting = worker.clone();
+            claimed = writer
+                .submit(move |tx| tx.claim(&claim, &mut |offer| admitting.admit(offer)))
+                .await?;
+        }
+        let got = claimed.len();
+        {
+            let mut flight = lock(in_flight);
+            for job in &claimed {
+                flight.insert(job.id, job.clone());
+            }
+        }
+        for job in claimed {
+            if job_tx.send(job).await.is_err() {
+                bail!("the workers stopped");
+            }
+        }
+        if free == 0 || (got > 0 && got >= free.min(options.claim_batch)) {
+            // Slots are taken, or there may be more: go again when slots free up.
+            if free == 0 {
+                tokio::select! {
+                    _ = slots_freed.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            continue;
+        }
+        // Nothing due now: wait for a due job, a producer, a free slot or a signal.
+        let run = options.run.clone();
+        let pending = writer.submit(move |tx| tx.pending(run.as_deref())).await?;
+        if options.drain && !pending.open && lock(in_flight).is_empty() {
+            return Ok(());
+        }
+        let pause = pending.next_due.map_or(IDLE_POLL, |due| {
+            Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = options.wake.notified() => {}
+            _ = slots_freed.notified(), if got > 0 => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Records outcomes in group commits as workers report them.
+struct Completer<W> {
+    worker: Arc<W>,
+    writer: Writer,
+    in_flight: InFlight,
+    counters: Arc<Counters>,
+    slots_freed: Arc<tokio::sync::Notify>,
+    /// The run to stop when one of its jobs fails for good.
+    stop_run: Option<String>,
+}
+
+impl<W: Worker> Completer<W> {
+    async fn run(self, mut done_rx: mpsc::UnboundedReceiver<(Claimed, Worked)>) {
+        let mut batch = Vec::new();
+        while done_rx.recv_many(&mut batch, 1024).await > 0 {
+            let now = now_ms();
+            let policy = *self.worker.retry_policy();
+            let mut records = Vec::new();
+            let mut finish = Vec::with_capacity(batch.len());
+            for (job, worked) in batch.drain(..) {
+                let outcome = policy.outcome(&job, worked.verdict, now);
+                let counter = match &outcome {
+                    Outcome::Done { .. } => &self.counters.done,
+                    Outcome::Skipped { .. } => &self.counters.skipped,
+                    Outcome::Failed { .. } => &self.counters.failed,
+                    Outcome::Retry { snooze: true, .. } => &self.counters.snoozed,
+                    Outcome::Retry { .. } => &self.counters.retried,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                records.push(worked.record);
+                finish.push((job, outcome));
+            }
+            let ids: Vec<i64> = finish.iter().map(|(job, _)| job.id).collect();
+            let stop = self.stop_run.clone().and_then(|run| {
+                finish
+                    .iter()
+                    .find(|(_, outcome)| matches!(outcome, Outcome::Failed { .. }))
+                    .map(|(job, _)| (run, format!("the run stopped: `{}` failed", job.key)))
+            });
+            let jobs: Vec<Claimed> = finish.iter().map(|(job, _)| job.clone()).collect();
+            let recorded = self
+                .writer
+                .submit(move |tx| {
+                    let applied = tx.finish(&finish)?;
+                    // A record goes with its outcome only: a fenced-out attempt records nothing.
+                    for (record, ok) in records.into_iter().zip(&applied) {
+                        if let (Some(record), true) = (record, *ok) {
+                            record(tx)?;
+                        }
+                    }
+                    if let Some((run, reason)) = stop {
+                        tx.cancel_run(&run, &reason)?;
+                    }
+                    Ok(applied)
+                })
+                .await;
+            match recorded {
+                Ok(applied) => {
+                    let fenced = applied.iter().filter(|ok| !**ok).count();
+                    self.counters
+                        .fenced
+                        .fetch_add(fenced as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!("cannot record outcomes: {e:#}; their jobs will be recovered");
+                }
+            }
+            for job in &jobs {
+                self.worker.finished(job);
+            }
+            let mut flight = lock(&self.in_flight);
+            for id in ids {
+                flight.remove(&id);
+            }
+            self.slots_freed.notify_one();
+        }
+    }
+}
+
+/// Heartbeats, lease recovery and the worker's upkeep on a timer.
+async fn upkeep<W: Worker>(
+    writer: Writer,
+    in_flight: InFlight,
+    worker: Arc<W>,
+    options: RunOptions,
+    counters: Arc<Counters>,
+) {
+    let beat = (options.lease / 3).max(Duration::from_millis(100));
+    let mut next_recovery = Instant::now() + options.lease / 2;
+    loop {
+        tokio::time::sleep(beat).await;
+        let leases: Vec<(i64, i64)> = lock(&in_flight).values().map(|j| (j.id, j.fence)).collect();
+        let lease_until = now_ms() + options.lease.as_millis() as i64;
+        let recover = Instant::now() >= next_recovery;
+        if recover {
+            next_recovery = Instant::now() + options.lease / 2;
+        }
+        let max_recoveries = options.max_recoveries;
+        let extra = worker.upkeep();
+        let result = writer
+            .submit(move |tx| {
+                tx.heartbeat(&leases, lease_until)?;
+                let recovered = if recover {
+                    tx.recover(&[], max_recoveries)?
+                } else {
+                    Default::default()
+                };
+                if let Some(change) = extra {
+                    change(tx)?;
+                }
+                Ok(recovered)
+            })
+            .await;
+        match result {
+            Ok(r) => {
+                counters
+                    .recovered
+                    .fetch_add((r.recovered + r.poisoned) as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!("heartbeat failed: {e:#}"),
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! Baton's configuration: finds `baton.toml`, layers flags > file > `BATON_*` environment >
+//! defaults for every scalar setting, and holds the plugin entries. Relative paths resolve
+//! against the project root (the directory of `baton.toml`, or the current directory).
+
+pub mod plugins;
+mod typed;
+
+pub use typed::{
+    DownloadSettings, Overrides, PipelineSettings, PluginDefaults, QueueSettings, RuntimeSettings,
+    Settings, StoreLocation, StoreSettings,
+};
+
+use anyhow::{Context, Result, anyhow};
+use plugins::PluginEntry;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The name Baton looks for in the current directory and its parents.
+pub const CONFIG_FILE: &str = "baton.toml";
+
+/// A scalar setting: its dotted key, its `BATON_*` variable, its default and what it does.
+pub struct Setting {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every scalar setting Baton reads. Plugin entries live under `[plugins.NAME]`.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "store.db",
+        env: "BATON_DB",
+        default: ".baton/baton.db",
+        help: "SQLite file (relative to the project root) or postgres:// URL",
+    },
+    Setting {
+        key: "runtime.cache-dir",
+        env: "BATON_CACHE_DIR",
+        default: ".baton/cache",
+        help: "where compiled plugins are cached (relative to the project root)",
+    },
+    Setting {
+        key: "runtime.max-instances",
+        env: "BATON_MAX_INSTANCES",
+        default: "256",
+        help: "plugin instances alive at once (pooling allocator slots)",
+    },
+    Setting {
+        key: "defaults.memory",
+        env: "BATON_MEMORY",
+        default: "256MiB",
+        help: "linear memory cap per plugin instance",
+    },
+    Setting {
+        key: "defaults.timeout",
+        env: "BATON_TIMEOUT",
+        default: "30s",
+        help: "CPU deadline per plugin call",
+    },
+    Setting {
+        key: "defaults.wall-timeout",
+        env: "BATON_WALL_TIMEOUT",
+        default: "2m",
+        help: "wall-clock bound per plugin call, host I/O included",
+    },
+    Setting {
+        key: "defaults.output-cap",
+        env: "BATON_OUTPUT_CAP",
+        default: "1MiB",
+        help: "cap on a call's stdout and on its stderr",
+    },
+    Setting {
+        key: "defaults.http-response-cap",
+        env: "BATON_HTTP_RESPONSE_CAP",
+        default: "64MiB",
+        help: "cap on one HTTP response body a plugin receives",
+    },
+    Setting {
+        key: "defaults.exec-timeout",
+        env: "BATON_EXEC_TIMEOUT",
+        default: "60s",
+        help: "upper bound on one program run through `exec`",
+    },
+    Setting {
+        key: "pipeline.allow-commands",
+        env: "BATON_ALLOW_COMMANDS",
+        default: "false",
+        help: "let pipeline stages run trusted native commands (`command = [...]`) outside the sandbox",
+    },
+    Setting {
+        key: "queue.resolvers",
+        env: "BATON_RESOLVERS",
+        default: "direct",
+        help: "resolver chain for jobs that name none, comma-separated, in order",
+    },
+    Setting {
+        key: "queue.workers",
+        env: "BATON_WORKERS",
+        default: "8",
+        help: "concurrent jobs of `queue run`",
+    },
+    Setting {
+        key: "queue.max-attempts",
+        env: "BATON_MAX_ATTEMPTS",
+        default: "5",
+        help: "attempts before a job fails (snoozes do not count)",
+    },
+    Setting {
+        key: "queue.lease",
+        env: "BATON_LEASE",
+        default: "30s",
+        help: "how long a worker holds a job between heartbeats before it is recovered",
+    },
+    Setting {
+        key: "queue.max-recoveries",
+        env: "BATON_MAX_RECOVERIES",
+        default: "3",
+        help: "lost leases before a job fails as a poison pill",
+    },
+    Setting {
+        key: "queue.max-per-resolver",
+        env: "BATON_MAX_PER_RESOLVER",
+        default: "0",
+        help: "jobs running per resolver at once (0: no cap)",
+    },
+    Setting {
+        key: "queue.max-per-host",
+        env: "BATON_MAX_PER_HOST",
+        default: "2",
+        help: "downloads running per host at once (0: no cap)",
+    },
+    Setting {
+        key: "queue.backoff",
+        env: "BATON_BACKOFF",
+        default: "2s",
+        help: "first retry delay; doubles per attempt, with jitter",
+    },
+    Setting {
+        key: "queue.backoff-max",
+        env: "BATON_BACKOFF_MAX",
+        default: "10m",
+        help: "longest retry delay",
+    },
+    Setting {
+        key: "queue.download",
+        env: "BATON_DOWNLOAD",
+        default: "true",
+        help: "download the best candidate (false: a resolved job is done with its candidates)",
+    },
+    Setting {
+        key: "queue.accept",
+        env: "BATON_ACCEPT",
+        default: "",
+        help: "content types accepted when a candidate names none, comma-separated (empty: any)",
+    },
+    Setting {
+        key: "queue.max-size",
+        env: "BATON_MAX_SIZE",
+        default: "256MiB",
+        help: "largest download",
+    },
+    Setting {
+        key: "queue.connect-timeout",
+        env: "BATON_CONNECT_TIMEOUT",
+        default: "10s",
+        help: "connect timeout of a download",
+    },
+    Setting {
+        key: "queue.read-timeout",
+        env: "BATON_READ_TIMEOUT",
+        default: "30s",
+        help: "longest wait for the first and between bytes of a download",
+    },
+];
+
+/// Where a setting's effective value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Default,
+    Env,
+    File,
+    Flag,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::Env => "env",
+            Source::File => "file",
+            Source::Flag => "flag",
+        }
+    }
+}
+
+/// A setting's effective value and its source.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Value {
+    pub value: String,
+    pub source: Source,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The directory Baton was started in; paths given on the command line are relative to it.
+    pub cwd: PathBuf,
+    /// Directory that holds `baton.toml` (or the current directory when there is none).
+    pub root: PathBuf,
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    pub values: BTreeMap<&'static str, Value>,
+    pub plugins: BTreeMap<String, PluginEntry>,
+    /// `[limits."host:x"]`, `[limits."resolver:y"]`.
+    pub limits: BTreeMap<String, crate::limiter::LimitSpec>,
+}
+
+/// Finds `baton.toml` in `start` or its parents.
+pub fn find_config_file(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(CONFIG_FILE))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The parts of `baton.toml` Baton understands; anything else is an error.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    #[serde(default)]
+    store: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    runtime: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    defaults: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    queue: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pipeline: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    limits: BTreeMap<String, crate::limiter::LimitSpec>,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginEntry>,
+}
+
+impl Config {
+    /// Loads the configuration. `explicit` is `--config FILE`; `flags` are settings given on
+    /// the command line, by key; `env` is the process environment (passed in for tests).
+    pub fn load(
+        cwd: &Path,
+        explicit: Option<&Path>,
+        flags: &[(&'static str, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        let file = match explicit {
+            Some(path) => {
+                let path = cwd.join(path);
+                if !path.is_file() {
+                    return Err(anyhow!(
+                        "config file {} does not exist (create one with `baton config init`)",
+                        path.display()
+                    ));
+                }
+                Some(path)
+            }
+            None => find_config_file(cwd),
+        };
+        let root = match &file {
+            Some(path) => path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.to_path_buf()),
+            None => cwd.to_path_buf(),
+        };
+        let model = match &file {
+            Some(path) => parse_file(path)?,
+            None => FileModel::default(),
+        };
+        let mut values = BTreeMap::new();
+        for setting in SETTINGS {
+            let value = if let Some((_, flag)) = flags.iter().find(|(k, _)| *k == setting.key) {
+                Value {
+                    value: flag.clone(),
+                    source: Source::Flag,
+                }
+            } else if let Some(text) = file_value(&model, setting.key) {
+                Value {
+                    value: text,
+                    source: Source::File,
+                }
+            } else if let Some(text) = env(setting.env) {
+                Value {
+                    value: text,
+                    source: Source::Env,
+                }
+            } else {
+                Value {
+                    value: setting.default.to_string(),
+                    source: Source::Default,
+                }
+            };
+            values.insert(setting.key, value);
+        }
+        let config = Config {
+            cwd: cwd.to_path_buf(),
+            root,
+            file,
+            values,
+            plugins: model.plugins,
+            limits: model.limits,
+        };
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(anyhow!(
+                "invalid configuration{}:\n  - {}",
+                config
+                    .file
+                    .as_ref()
+                    .map(|f| format!(" in {}", f.display()))
+                    .unwrap_or_default(),
+                problems.join("\n  - ")
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Every problem with the effective values and plugin entries, all at once.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (key, value) in &self.values {
+            if let Err(e) = check_value(key, &value.value) {
+                problems.push(format!("{key} (from {}): {e}", value.source.name()));
+            }
+        }
+        for key in self.limits.keys() {
+            if !key.starts_with("host:") && !key.starts_with("resolver:") {
+                problems.push(format!(
+                    "limits.\"{key}\": keys are `host:NAME` or `resolver:NAME`"
+                ));
+            }
+        }
+        for (name, entry) in &self.plugins {
+            problems.extend(
+                plugin_problems(entry, &self.root)
+                    .into_iter()
+                    .map(|p| format!("plugins.{name}: {p}")),
+            );
+        }
+        problems
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
+    fn text(&self, key: &str) -> &str {
+        self.values
+            .get(key)
+            .map(|v| v.value.as_str())
+            .unwrap_or_default()
+    }
+
+    /// A path setting resolved against the project root.
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(self.text(key))
+    }
+
+    /// A size setting (validated at load).
+    fn size(&self, key: &str) -> u64 {
+        baton_core::units::parse_size(self.text(key)).unwrap_or(0)
+    }
+
+    /// A duration setting (validated at load).
+    fn duration(&self, key: &str) -> Duration {
+        baton_core::units::parse_duration(self.text(key)).unwrap_or_default()
+    }
+
+    /// A comma-separated list setting.
+    fn list(&self, key: &str) -> Vec<String> {
+        self.text(key)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// A boolean setting (validated at load).
+    fn flag(&self, key: &str) -> bool {
+        self.text(key) == "true"
+    }
+
+    /// A count setting (validated at load).
+    fn count(&self, key: &str) -> u32 {
+        self.text(key).parse().unwrap_or(0)
+    }
+
+    /// The `.baton` directory of this project.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".baton")
+    }
+
+    /// The value of a dotted key for `baton config get`: a setting or a plugin field.
+    pub fn lookup(&self, key: &str) -> Option<String> {
+        if let Some(value) = self.values.get(key) {
+            return Some(value.value.clone());
+        }
+        let rest = key.strip_prefix("plugins.")?;
+        let (name, field) = rest.split_once('.').unwrap_or((rest, ""));
+        let entry = self.plugins.get(name)?;
+        let mut value = toml::Value::try_from(entry).ok()?;
+        for part in field.split('.').filter(|p| !p.is_empty()) {
+            value = value.get(part)?.clone();
+        }
+        Some(match value {
+            toml::Value::String(s) => s,
+            other => toml::to_string(&other)
+                .unwrap_or_else(|_| other.to_string())
+                .trim()
+                .to_string(),
+        })
+    }
+}
+
+fn parse_file(path: &Path) -> Result<FileModel> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim()))
+}
+
+fn file_value(model: &FileModel, key: &str) -> Option<String> {
+    let (section, name) = key.split_once('.')?;
+    let table = match section {
+        "store" => &model.store,
+        "runtime" => &model.runtime,
+        "defaults" => &model.defaults,
+        "queue" => &model.queue,
+        "pipeline" => &model.pipeline,
+        _ => return None,
+    };
+    table.get(name).map(|value| match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn check_value(key: &str, text: &str) -> Result<(), String> {
+    match key {
+        "queue.workers" | "queue.max-attempts" => match text.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err(format!("`{text}` is not a positive whole number")),
+        },
+        "queue.max-recoveries" | "queue.max-per-resolver" | "queue.max-per-host" => text
+            .parse::<u32>()
+            .map(|_| ())
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        "queue.download" | "pipeline.allow-commands" => text
+            .parse::<bool>()
+            .map(|_| ())
+            .map_err(|_| format!("`{text}` is not true or false")),
+        "queue.accept" => Ok(()),
+        "queue.max-size" => baton_core::units::parse_size(text).map(|_| ()),
+        "queue.lease"
+        | "queue.backoff"
+        | "queue.backoff-max"
+        | "queue.connect-timeout"
+        | "queue.read-timeout" => baton_core::units::parse_duration(text).map(|_| ()),
+        "runtime.max-instances" => match text.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err(format!("`{text}` is not a positive whole number")),
+        },
+        "defaults.memory" | "defaults.output-cap" | "defaults.http-response-cap" => {
+            baton_core::units::parse_size(text).map(|_| ())
+        }
+        "defaults.timeout" | "defaults.wall-timeout" | "defaults.exec-timeout" => {
+            baton_core::units::parse_duration(text).map(|_| ())
+        }
+        _ if text.trim().is_empty() => Err("must not be empty".into()),
+        _ => Ok(()),
+    }
+}
+
+fn plugin_problems(entry: &PluginEntry, root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    if entry.path.trim().is_empty() {
+        problems.push("`path` is required".into());
+    }
+    if let Some(pin) = &entry.sha256
+        && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        problems.push(format!("`sha256` must be 64 hex digits, got `{pin}`"));
+    }
+    if let Some(kind) = &entry.kind
+        && baton_runtime::inspect::World::parse(kind).is_none()
+    {
+        problems.push(format!(
+            "`kind` must be resolver, stage or agent, got `{kind}`"
+        ));
+    }
+    for (field, value) in [("memory", &entry.memory), ("output-cap", &entry.output_cap)] {
+        if let Some(Err(e)) = value.as_deref().map(baton_core::units::parse_size) {
+            problems.push(format!("`{field}`: {e}"));
+        }
+    }
+    for (field, value) in [
+        ("timeout", &entry.timeout),
+        ("wall-timeout", &entry.wall_timeout),
+    ] {
+        if let Some(Err(e)) = value.as_deref().map(baton_core::units::parse_duration) {
+            problems.push(format!("`{field}`: {e}"));
+        }
+    }
+    if entry.warm == Some(0) {
+        problems.push("`warm` must be at least 1 (omit it for a fresh instance per call)".into());
+    }
+    for pattern in &entry.grants.http {
+        if let Err(e) = baton_runtime::policy::HostPattern::parse(pattern) {
+            problems.push(format!("grants.http: {e}"));
+        }
+    }
+    for file in &entry.grants.files {
+        if !file.guest.starts_with('/') {
+            problems.push(format!(
+                "grants.files: guest path `{}` must be absolute",
+                file.guest
+            ));
+        }
+        if !root.join(&file.host).is_dir() {
+            problems.push(format!(
+                "grants.files: host directory `{}` does not exist",
+                file.host
+            ));
+        }
+    }
+    for exec in &entry.grants.exec {
+        if let Some(Err(e)) = exec
+            .timeout
+            .as_deref()
+            .map(baton_core::units::parse_duration)
+        {
+            problems.push(format!("grants.exec `{}`: timeout: {e}", exec.program));
+        }
+    }
+    for env in &entry.grants.env {
+        let name = env.split_once('=').map(|(n, _)| n).unwrap_or(env);
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            problems.push(format!("grants.env: `{env}` is not NAME or NAME=value"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn flags_beat_file_beat_env_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[defaults]\nmemory = \"32MiB\"\ntimeout = \"5s\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "BATON_MEMORY" => Some("16MiB".to_string()),
+            "BATON_TIMEOUT" => Some("9s".to_string()),
+            "BATON_WALL_TIMEOUT" => Some("7s".to_string()),
+            _ => None,
+        };
+        let flags = [("defaults.timeout", "1s".to_string())];
+        let config = Config::load(dir.path(), None, &flags, &env).unwrap();
+        assert_eq!(config.duration("defaults.timeout"), Duration::from_secs(1));
+        assert_eq!(config.get("defaults.timeout").unwrap().source, Source::Flag);
+        assert_eq!(config.size("defaults.memory"), 32 << 20);
+        assert_eq!(config.get("defaults.memory").unwrap().source, Source::File);
+        assert_eq!(
+            config.duration("defaults.wall-timeout"),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            config.get("defaults.wall-timeout").unwrap().source,
+            Source::Env
+        );
+        assert_eq!(config.get("store.db").unwrap().source, Source::Default);
+    }
+
+    #[test]
+    fn config_is_found_in_a_parent_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "").unwrap();
+        let nested = dir.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        let config = Config::load(&nested, None, &[], &no_env).unwrap();
+        assert_eq!(config.root, dir.path());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            r#"
+[defaults]
+memory = "lots"
+[plugins.a]
+path = "a.wasm"
+sha256 = "abc"
+kind = "printer"
+[plugins.a.grants]
+http = ["ftp://x"]
+"#,
+        )
+        .unwrap();
+        let error = Config::load(dir.path(), None, &[], &no_env)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "defaults.memory (from file)",
+            "`sha256` must be 64 hex digits",
+            "`kind` must be resolver",
+            "grants.http",
+        ] {
+            assert!(error.contains(needle), "missing `{needle}` in:\n{error}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "\n[plugins.a]\npth = \"x\"\n").unwrap();
+        let error = Config::load(dir.path(), None, &[], &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pth"), "{error}");
+        assert!(error.contains("line 3"), "{error}");
+    }
+
+    #[test]
+    fn lookup_reads_settings_and_plugin_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[plugins.u]\npath = \"u.wasm\"\n[plugins.u.grants]\nhttp = [\"http://127.0.0.1:*\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path(), None, &[], &no_env).unwrap();
+        assert_eq!(config.lookup("plugins.u.path").unwrap(), "u.wasm");
+        assert!(
+            config
+                .lookup("plugins.u.grants.http")
+                .unwrap()
+                .contains("127.0.0.1")
+        );
+        assert_eq!(config.lookup("defaults.memory").unwrap(), "256MiB");
+        assert!(config.lookup("nope").is_none());
+    }
+}

@@ -1,0 +1,34 @@
+//! `store::open`: the one way every command opens the store named by `store.db` — the
+//! embedded SQLite file (journaled to `.baton/ledger/`), or, once that store exists, a
+//! PostgreSQL server.
+
+use crate::settings::{StoreLocation, StoreSettings};
+use anyhow::{Context, Result, bail};
+use baton_core::store::{Store, StoreRead};
+use baton_store_sqlite::SqliteStore;
+
+/// Opens (creating and migrating when needed) the configured store.
+pub fn open(settings: &StoreSettings) -> Result<Box<dyn Store>> {
+    match &settings.location {
+        StoreLocation::Sqlite(path) => Ok(Box::new(
+            SqliteStore::open(path, &settings.ledger_dir).context("cannot open the queue store")?,
+        )),
+        StoreLocation::Postgres(_) => postgres_refused(),
+    }
+}
+
+/// Opens the configured store to read only, creating nothing (plans and dry runs); `None`
+/// when it does not exist yet.
+pub fn open_read_only(settings: &StoreSettings) -> Result<Option<Box<dyn StoreRead>>> {
+    match &settings.location {
+        StoreLocation::Sqlite(path) => {
+            Ok(SqliteStore::open_read_only(path)?
+                .map(|store| Box::new(store) as Box<dyn StoreRead>))
+        }
+        StoreLocation::Postgres(_) => postgres_refused(),
+    }
+}
+
+fn postgres_refused<T>() -> Result<T> {
+    bail!("PostgreSQL stores are not supported by this build yet; use a SQLite path for store.db")
+}

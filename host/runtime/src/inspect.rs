@@ -1,0 +1,222 @@
+//! Reads a component's type without running it: which Baton world it targets, which version of
+//! `baton:plugin` it was built against, and its imports and exports. Refuses components of
+//! another world or an unserved WIT version with a message naming both sides.
+
+use super::error::ErrorKind;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The version of `baton:plugin` this host serves.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The three plugin worlds: the one shape of a plugin's kind, in config (`kind = "stage"`),
+/// on the command line and in JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum World {
+    /// Exports `resolve`: an artifact id to download candidates.
+    Resolver,
+    /// Exports `run`: a pipeline stage over preopened inputs and an output directory.
+    Stage,
+    /// Exports the `session` resource: an agent adapter.
+    Agent,
+}
+
+impl std::str::FromStr for World {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<World, String> {
+        World::parse(text)
+            .ok_or_else(|| format!("`{text}` is not a plugin kind (resolver, stage or agent)"))
+    }
+}
+
+impl std::fmt::Display for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl World {
+    /// Every world.
+    pub const ALL: [World; 3] = [World::Resolver, World::Stage, World::Agent];
+
+    /// The lowercase name (`resolver`, `stage`, `agent`).
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Resolver => "resolver",
+            World::Stage => "stage",
+            World::Agent => "agent",
+        }
+    }
+
+    /// The world named `text`, if any.
+    pub fn parse(text: &str) -> Option<World> {
+        World::ALL.into_iter().find(|w| w.name() == text)
+    }
+
+    /// The interface only this world exports.
+    pub fn work_interface(self) -> &'static str {
+        match self {
+            World::Resolver => "resolution",
+            World::Stage => "stage-runner",
+            World::Agent => "agent-sessions",
+        }
+    }
+
+    /// How the world is named in messages: `baton:plugin/resolver@0.1.0`.
+    pub fn qualified(self) -> String {
+        format!("baton:plugin/{}@{WIT_VERSION}", self.name())
+    }
+}
+
+/// What `inspect` learns from a component's type.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComponentInfo {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+impl ComponentInfo {
+    pub fn read(engine: &Engine, component: &Component) -> ComponentInfo {
+        let ty = component.component_type();
+        ComponentInfo {
+            imports: ty
+                .imports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            exports: ty
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        }
+    }
+
+    /// The world the component targets, checked against what the caller expects (if anything).
+    pub fn world(&self, expected: Option<World>) -> Result<World, ErrorKind> {
+        let baton_names = self
+            .exports
+            .iter()
+            .chain(&self.imports)
+            .filter_map(|name| split_baton_name(name));
+        for (_, version) in baton_names {
+            if !compatible(version) {
+                let served = format!("baton:plugin@{WIT_VERSION}");
+                return Err(ErrorKind::WitVersion {
+                    found: format!("baton:plugin@{version}"),
+                    served,
+                });
+            }
+        }
+        let exported: Vec<&str> = self
+            .exports
+            .iter()
+            .filter_map(|name| split_baton_name(name).map(|(interface, _)| interface))
+            .collect();
+        let found = World::ALL
+            .into_iter()
+            .find(|w| exported.contains(&w.work_interface()));
+        let describe = |exports: &[String]| {
+            if exports.is_empty() {
+                "a component that exports nothing".to_string()
+            } else {
+                format!("a component exporting {}", exports.join(", "))
+            }
+        };
+        match (found, expected) {
+            (Some(world), Some(expected)) if world != expected => Err(ErrorKind::WrongWorld {
+                expected: format!(
+                    "baton:plugin/{}@{WIT_VERSION} (world {})",
+                    expected.work_interface(),
+                    expected.name()
+                ),
+                found: format!("a {} plugin ({})", world.name(), world.qualified()),
+            }),
+            (Some(world), _) if !exported.contains(&"metadata") => Err(ErrorKind::WrongWorld {
+                expected: format!("baton:plugin/metadata@{WIT_VERSION}"),
+                found: format!("{} ({})", describe(&self.exports), world.qualified()),
+            }),
+            (Some(world), _) => Ok(world),
+            (None, expected) => Err(ErrorKind::WrongWorld {
+                expected: match expected {
+                    Some(w) => w.qualified(),
+                    None => World::ALL.map(World::qualified).join(" or "),
+                },
+                found: describe(&self.exports),
+            }),
+        }
+    }
+}
+
+/// `baton:plugin/resolution@0.1.0` → (`resolution`, `0.1.0`).
+fn split_baton_name(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("baton:plugin/")?;
+    Some(rest.split_once('@').unwrap_or((rest, "unversioned")))
+}
+
+/// Semver compatibility as the component model sees it: for 0.x, the same minor version.
+fn compatible(version: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(version), parts(WIT_VERSION)) {
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b && a != 0,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(exports: &[&str]) -> ComponentInfo {
+        ComponentInfo {
+            imports: vec![],
+            exports: exports.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn worlds_are_recognised_by_their_exports() {
+        let resolver = info(&[
+            "baton:plugin/metadata@0.1.0",
+            "baton:plugin/resolution@0.1.0",
+        ]);
+        assert_eq!(resolver.world(None).unwrap(), World::Resolver);
+        let err = resolver.world(Some(World::Stage)).unwrap_err().to_string();
+        assert!(
+            err.contains("stage-runner") && err.contains("resolver"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn other_versions_are_named() {
+        let future = info(&[
+            "baton:plugin/metadata@0.2.0",
+            "baton:plugin/resolution@0.2.0",
+        ]);
+        let err = future.world(None).unwrap_err().to_string();
+        assert!(
+            err.contains("baton:plugin@0.2.0") && err.contains("baton:plugin@0.1.0"),
+            "{err}"
+        );
+        let patch = info(&[
+            "baton:plugin/metadata@0.1.3",
+            "baton:plugin/resolution@0.1.3",
+        ]);
+        assert_eq!(patch.world(None).unwrap(), World::Resolver);
+    }
+
+    #[test]
+    fn non_plugins_are_refused() {
+        let command = info(&["wasi:cli/run@0.2.6"]);
+        let err = command.world(None).unwrap_err().to_string();
+        assert!(
+            err.contains("wasi:cli/run@0.2.6") && err.contains("baton:plugin/resolver"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! Baton's embedded store: SQLite in WAL mode, one file (`.baton/baton.db` by default),
+//! versioned migrations applied on open. [`SqliteStore`] implements every store trait of
+//! `baton_core::store`; each write transaction is `BEGIN IMMEDIATE`, and after it commits
+//! the store appends its events to the ledger file it owns. Every SQL statement Baton runs
+//! lives in this crate.
+
+mod artifacts;
+mod migrations;
+mod plugin_state;
+mod queue;
+mod runs;
+mod stats;
+
+use anyhow::{Context, Result};
+use baton_core::event::Event;
+use baton_core::ledger::LedgerFile;
+use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
+use baton_core::store::{
+    Claim, ManifestRow, Offer, Pending, PluginStateStore, QueueStats, QueueTx, Recovered,
+    RunRecord, RunState, StageRecord, Store, StoreRead,
+};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (creating it and its directory if needed) and migrates the database at `path`.
+fn connect(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut conn = Connection::open(path)
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrations::apply(&mut conn)
+        .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+    Ok(conn)
+}
+
+/// The SQLite store: one connection, and the ledger file its commits are journaled to.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    ledger_dir: PathBuf,
+    ledger: LedgerFile,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path`; committed events are appended
+    /// to `ledger_dir/YYYY-MM-DD.jsonl`.
+    pub fn open(path: &Path, ledger_dir: &Path) -> Result<SqliteStore> {
+        Ok(SqliteStore {
+            conn: connect(path)?,
+            path: path.to_path_buf(),
+            ledger_dir: ledger_dir.to_path_buf(),
+            ledger: LedgerFile::new(ledger_dir),
+        })
+    }
+
+    /// Opens an existing database read-only, creating nothing; `None` if there is none.
+    /// For plans and dry runs, which must not change the disk.
+    pub fn open_read_only(path: &Path) -> Result<Option<ReadOnly>> {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Some(ReadOnly { conn }))
+    }
+}
+
+/// A read-only handle (see [`SqliteStore::open_read_only`]).
+pub struct ReadOnly {
+    conn: Connection,
+}
+
+/// One write transaction: the SQLite transaction and the events its changes produce.
+struct SqliteTx<'a> {
+    tx: Transaction<'a>,
+    now: i64,
+    events: Vec<Event>,
+}
+
+impl QueueTx for SqliteTx<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn enqueue(&mut self, jobs: &[NewJob], ledger: bool) -> Result<Vec<bool>> {
+        let inserted = queue::enqueue(&self.tx, jobs, self.now)?;
+        if ledger {
+            for (job, id) in jobs.iter().zip(&inserted) {
+                if let Some(id) = id {
+                    self.events.push(Event::job(
+                        self.now,
+                        *id,
+                        &job.key,
+                        "enqueued",
+                        serde_json::json!({}),
+                    ));
+                }
+            }
+        }
+        Ok(inserted.iter().map(Option::is_some).collect())
+    }
+
+    fn claim(
+        &mut self,
+        claim: &Claim,
+        admit: &mut dyn FnMut(&Offer<'_>) -> bool,
+    ) -> Result<Vec<Claimed>> {
+        queue::claim(&self.tx, claim, self.now, admit, &mut self.events)
+    }
+
+    fn finish(&mut self, outcomes: &[(Claimed, Outcome)]) -> Result<Vec<bool>> {
+        queue::finish(&self.tx, outcomes, self.now, &mut self.events)
+    }
+
+    fn heartbeat(&mut self, leases: &[(i64, i64)], lease_until: i64) -> Result<usize> {
+        queue::heartbeat(&self.tx, leases, lease_until)
+    }
+
+    fn recover(&mut self, dead_owners: &[String], max_recoveries: u32) -> Result<Recovered> {
+        queue::recover(
+            &self.tx,
+            self.now,
+            dead_owners,
+            max_recoveries,
+            &mut self.events,
+        )
+    }
+
+    fn release(&mut self, jobs: &[Claimed]) -> Result<usize> {
+        queue::release(&self.tx, jobs, self.now, &mut self.events)
+    }
+
+    fn record_manifest(&mut self, row: &ManifestRow) -> Result<()> {
+        artifacts::record(&self.tx, row)
+    }
+
+    fn add_quota(&mut self, key: &str, day: &str, used: u64) -> Result<()> {
+        artifacts::quota_add(&self.tx, key, day, used)
+    }
+
+    fn bump_counter(&mut self, name: &str, by: i64) -> Result<()> {
+        queue::bump_counter(&self.tx, name, by)
+    }
+
+    fn record_events(&mut self, events: Vec<Event>) {
+        self.events.extend(events);
+    }
+
+    fn pending(&mut self, run: Option<&str>) -> Result<Pending> {
+        queue::pending(&self.tx, run)
+    }
+
+    fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>> {
+        queue::retry_failed(&self.tx, max_attempts, dry_run, self.now, &mut self.events)
+    }
+
+    fn cancel(&mut self, key: &str) -> Result<Option<JobState>> {
+        queue::cancel(&self.tx, key, self.now, &mut self.events)
+    }
+
+    fn start_run(&mut self, run: &RunRecord, jobs: &[(NewJob, Vec<usize>)]) -> Result<()> {
+        queue::start_run(&self.tx, run, jobs, self.now, &mut self.events)
+    }
+
+    fn resume_run(&mut self, run_id: &str, dead_owners: &[String]) -> Result<usize> {
+        queue::resume_run(&self.tx, run_id, dead_owners, self.now, &mut self.events)
+    }
+
+    fn cancel_run(&mut self, run_id: &str, reason: &str) -> Result<usize> {
+        queue::cancel_run(&self.tx, run_id, reason, self.now, &mut self.events)
+    }
+
+    fn finish_run(&mut self, run_id: &str, state: RunState) -> Result<()> {
+        runs::finish_run(&self.tx, run_id, state, self.now)?;
+        self.events.push(Event::general(
+            self.now,
+            "run-finished",
+            serde_json::json!({"run": run_id, "state": state.as_str()}),
+        ));
+        Ok(())
+    }
+
+    fn record_stage(&mut self, record: &StageRecord) -> Result<()> {
+        runs::record_stage(&self.tx, record, self.now)
+    }
+}
+
+/// Reads shared by the read-write and the read-only handle.
+fn read(conn: &Connection) -> Reader<'_> {
+    Reader(conn)
+}
+
+struct Reader<'a>(&'a Connection);
+
+impl StoreRead for Reader<'_> {
+    fn job(&self, key: &str) -> Result<Option<Job>> {
+        queue::job(self.0, key)
+    }
+    fn list(&self, state: Option<JobState>, limit: usize) -> Result<Vec<Job>> {
+        queue::list(self.0, state, limit)
+    }
+    fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>> {
+        queue::attempts(self.0, job_id)
+    }
+    fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>> {
+        queue::job_events(self.0, job_id, limit)
+    }
+    fn stats(&self, now: i64) -> Result<QueueStats> {
+        stats::collect(self.0, now)
+    }
+    fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
+        artifacts::lookup(self.0, key)
+    }
+    fn quota_used(&self, key: &str, day: &str) -> Result<u64> {
+        artifacts::quota_used(self.0, key, day)
+    }
+    fn lease_owners(&self) -> Result<Vec<String>> {
+        queue::lease_owners(self.0)
+    }
+    fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        runs::run(self.0, run_id)
+    }
+    fn run_job_keys(&self, run_id: &str) -> Result<Vec<String>> {
+        runs::run_job_keys(self.0, run_id)
+    }
+    fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
+        runs::last_stage(self.0, pipeline, stage)
+    }
+}
+
+/// Implements [`StoreRead`] for a type holding a `conn` by forwarding to [`Reader`].
+macro_rules! forward_reads {
+    ($type:ty) => {
+        impl StoreRead for $type {
+            fn job(&self, key: &str) -> Result<Option<Job>> {
+                read(&self.conn).job(key)
+            }
+            fn list(&self, state: Option<JobState>, limit: usize) -> Result<Vec<Job>> {
+                read(&self.conn).list(state, limit)
+            }
+            fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>> {
+                read(&self.conn).attempts(job_id)
+            }
+            fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>> {
+                read(&self.conn).job_events(job_id, limit)
+            }
+            fn stats(&self, now: i64) -> Result<QueueStats> {
+                read(&self.conn).stats(now)
+            }
+            fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
+                read(&self.conn).manifest(key)
+            }
+            fn quota_used(&self, key: &str, day: &str) -> Result<u64> {
+                read(&self.conn).quota_used(key, day)
+            }
+            fn lease_owners(&self) -> Result<Vec<String>> {
+                read(&self.conn).lease_owners()
+            }
+            fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
+                read(&self.conn).run(run_id)
+            }
+            fn run_job_keys(&self, run_id: &str) -> Result<Vec<String>> {
+                read(&self.conn).run_job_keys(run_id)
+            }
+            fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
+                read(&self.conn).last_stage(pipeline, stage)
+            }
+        }
+    };
+}
+
+forward_reads!(SqliteStore);
+forward_reads!(ReadOnly);
+
+impl Store for SqliteStore {
+    fn transaction(
+        &mut self,
+        now: i64,
+        change: &mut dyn FnMut(&mut dyn QueueTx) -> Result<()>,
+    ) -> Result<Vec<Event>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .with_context(|| format!("cannot start a transaction on {}", self.path.display()))?;
+        let mut sqlite = SqliteTx {
+            tx,
+            now,
+            events: Vec::new(),
+        };
+        change(&mut sqlite)?;
+        let SqliteTx { tx, events, .. } = sqlite;
+        queue::insert_events(&tx, &events)?;
+        tx.commit()
+            .with_context(|| format!("cannot commit to {}", self.path.display()))?;
+        // The change is durable; a ledger file that cannot be written is reported, and the
+        // events stay in the store's `events` table.
+        if let Err(e) = self.ledger.append(&events) {
+            tracing::error!("ledger file: {e:#}");
+        }
+        Ok(events)
+    }
+
+    fn reopen(&self) -> Result<Box<dyn Store>> {
+        Ok(Box::new(SqliteStore::open(&self.path, &self.ledger_dir)?))
+    }
+
+    fn plugin_state(&self) -> Result<Arc<dyn PluginStateStore>> {
+        Ok(Arc::new(plugin_state::PluginState::new(connect(
+            &self.path,
+        )?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        baton_core::conformance::run_all(&|| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::new(
+                super::SqliteStore::open(
+                    &dir.path().join(format!("{n}.db")),
+                    &dir.path().join(format!("ledger-{n}")),
+                )
+                .unwrap(),
+            )
+        });
+    }
+
+    #[test]
+    fn committed_events_reach_the_ledger_file() {
+        use baton_core::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            super::SqliteStore::open(&dir.path().join("b.db"), &dir.path().join("ledger")).unwrap();
+        let job = baton_core::model::NewJob {
+            key: "k".into(),
+            kind: baton_core::model::JobKind::Resolve,
+            plugin: None,
+            payload: "{}".into(),
+            priority: 0,
+            max_attempts: 1,
+        };
+        let at = 1_780_000_000_000;
+        store
+            .transaction(at, &mut |tx| {
+                tx.enqueue(std::slice::from_ref(&job), true).map(|_| ())
+            })
+            .unwrap();
+        let file = dir
+            .path()
+            .join("ledger")
+            .join(format!("{}.jsonl", baton_core::clock::day_of(at)));
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.contains("\"event\":\"enqueued\""), "{text}");
+        assert!(text.contains("\"job\":\"k\""), "{text}");
+    }
+}

@@ -1,0 +1,140 @@
+//! Versioned schema migrations: each runs once, in order, inside a transaction, and the
+//! version reached is kept in `PRAGMA user_version`.
+
+use anyhow::{Result, bail};
+use rusqlite::Connection;
+
+/// Migration N (1-based) is `MIGRATIONS[N - 1]`. Append only; never edit a shipped one.
+const MIGRATIONS: &[&str] = &[
+    // 1: per-plugin key-value state.
+    "CREATE TABLE plugin_state (
+        plugin TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (plugin, key)
+    ) WITHOUT ROWID;",
+    // 2: the job queue, the ledger (which also holds every attempt), the artifact manifest
+    // and daily quotas.
+    "CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        plugin TEXT,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        run_after INTEGER NOT NULL DEFAULT 0,
+        wait_reason TEXT,
+        lease_owner TEXT,
+        lease_expires INTEGER,
+        fence INTEGER NOT NULL DEFAULT 0,
+        recoveries INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        result TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX jobs_ready ON jobs (priority DESC, run_after, id) WHERE state = 'queued';
+    CREATE INDEX jobs_due ON jobs (run_after) WHERE state = 'queued';
+    CREATE INDEX jobs_leases ON jobs (lease_expires) WHERE state = 'running';
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        job_id INTEGER,
+        event TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_job ON events (job_id) WHERE job_id IS NOT NULL;
+    CREATE TABLE artifacts (
+        key TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        resolver TEXT NOT NULL,
+        content_type TEXT,
+        fetched_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE quotas (
+        key TEXT NOT NULL,
+        day TEXT NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (key, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+    // 3: pipeline runs: jobs belong to a run and wait on each other; stage results are cached.
+    "ALTER TABLE jobs ADD COLUMN run_id TEXT;
+    CREATE INDEX jobs_run ON jobs (run_id, state) WHERE run_id IS NOT NULL;
+    CREATE INDEX jobs_blocked ON jobs (run_id) WHERE state = 'blocked';
+    CREATE TABLE job_deps (
+        job_id INTEGER NOT NULL,
+        dep_id INTEGER NOT NULL,
+        PRIMARY KEY (job_id, dep_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_deps_dep ON job_deps (dep_id);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        pipeline TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        state TEXT NOT NULL,
+        options TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE stage_cache (
+        pipeline TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        key TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        outputs TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, stage)
+    ) WITHOUT ROWID;",
+    // 4: a failure's stable code (e.g. a plugin error's `trap`) beside its message.
+    "ALTER TABLE jobs ADD COLUMN error_code TEXT;",
+];
+
+/// Brings the schema of `conn` to the newest version; refuses a database newer than this
+/// build.
+pub fn apply(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current > MIGRATIONS.len() {
+        bail!(
+            "the database is at schema version {current}, newer than this baton ({}); upgrade baton",
+            MIGRATIONS.len()
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_applied_once_and_refuse_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).unwrap();
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        assert!(apply(&mut conn).unwrap_err().to_string().contains("newer"));
+    }
+}

@@ -1,0 +1,112 @@
+//! Pipeline runs and the stage cache on SQLite: the `runs` rows (recorded with a run's jobs
+//! in `queue::start_run`), how a run ended, its job keys, and each stage's last success.
+
+use anyhow::{Context, Result};
+use baton_core::store::{RunRecord, RunState, StageRecord};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// Records how run `run_id` ended at `now`.
+pub fn finish_run(tx: &Transaction<'_>, run_id: &str, state: RunState, now: i64) -> Result<()> {
+    tx.prepare_cached("UPDATE runs SET finished_at = ?2, state = ?3 WHERE id = ?1")?
+        .execute(params![run_id, now, state.as_str()])?;
+    Ok(())
+}
+
+/// The run `run_id`.
+pub fn run(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
+    let row: Option<(String, String, i64, Option<i64>, String, String)> = conn
+        .query_row(
+            "SELECT id, pipeline, started_at, finished_at, state, options FROM runs WHERE id = ?1",
+            params![run_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, pipeline, started_at, finished_at, state, options)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(RunRecord {
+        id,
+        pipeline,
+        started_at,
+        finished_at,
+        state: RunState::parse(&state)
+            .with_context(|| format!("run {run_id} has an unknown state `{state}`"))?,
+        options: serde_json::from_str(&options).unwrap_or(serde_json::Value::Null),
+    }))
+}
+
+/// The keys of run `run_id`'s jobs.
+pub fn run_job_keys(conn: &Connection, run_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT key FROM jobs WHERE run_id = ?1 ORDER BY id")?;
+    let keys = stmt
+        .query_map(params![run_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(keys)
+}
+
+/// The last success of a pipeline's stage.
+pub fn last_stage(conn: &Connection, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
+    let row: Option<(String, String, String, String, String, String)> = conn
+        .query_row(
+            "SELECT key, definition, plugin, inputs, outputs, run_id FROM stage_cache
+             WHERE pipeline = ?1 AND stage = ?2",
+            params![pipeline, stage],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((key, definition, plugin, inputs, outputs, run_id)) = row else {
+        return Ok(None);
+    };
+    let corrupt = || format!("the stage cache of {pipeline}/{stage} is corrupt");
+    Ok(Some(StageRecord {
+        pipeline: pipeline.to_string(),
+        stage: stage.to_string(),
+        key,
+        definition,
+        plugin,
+        inputs: serde_json::from_str(&inputs).with_context(corrupt)?,
+        outputs: serde_json::from_str(&outputs).with_context(corrupt)?,
+        run_id,
+    }))
+}
+
+/// Records (replaces) a stage's last success.
+pub fn record_stage(tx: &Transaction<'_>, record: &StageRecord, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO stage_cache (pipeline, stage, key, definition, plugin, inputs, outputs, run_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (pipeline, stage) DO UPDATE SET key = excluded.key,
+             definition = excluded.definition, plugin = excluded.plugin, inputs = excluded.inputs,
+             outputs = excluded.outputs, run_id = excluded.run_id, at = excluded.at",
+    )?
+    .execute(params![
+        record.pipeline,
+        record.stage,
+        record.key,
+        record.definition,
+        record.plugin,
+        serde_json::to_string(&record.inputs)?,
+        serde_json::to_string(&record.outputs)?,
+        record.run_id,
+        now
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Usage errors, configuration commands and the documented exit codes, through the binary.
+
+use crate::common::{Project, plugin};
+
+#[test]
+fn bad_usage_exits_20_with_a_clear_message() {
+    let project = Project::new();
+    let noop = plugin("noop");
+    let bad_json = project
+        .baton(&[
+            "plugin",
+            "call",
+            noop.to_str().unwrap(),
+            "--input",
+            "{not json",
+        ])
+        .expect(20);
+    assert!(
+        bad_json.stderr().contains("--input is not valid JSON"),
+        "{}",
+        bad_json.stderr()
+    );
+    let missing = project
+        .baton(&["plugin", "call", "nowhere.wasm"])
+        .expect(20);
+    assert!(
+        missing.stderr().contains("no such file"),
+        "{}",
+        missing.stderr()
+    );
+    let no_id = project
+        .baton(&["plugin", "call", noop.to_str().unwrap(), "--input", "{}"])
+        .expect(20);
+    assert!(
+        no_id.stderr().contains("needs a string `id`"),
+        "{}",
+        no_id.stderr()
+    );
+    let bad_grant = project
+        .baton(&[
+            "plugin",
+            "call",
+            noop.to_str().unwrap(),
+            "--allow-host",
+            "example.org",
+            "--input",
+            r#"{"id":"x"}"#,
+        ])
+        .expect(20);
+    assert!(
+        bad_grant.stderr().contains("scheme://host:port"),
+        "{}",
+        bad_grant.stderr()
+    );
+    project.baton(&["plugin", "frobnicate"]).expect(2);
+}
+
+#[test]
+fn an_invalid_config_is_reported_whole_with_exit_20() {
+    let project = Project::new();
+    project.write(
+        "baton.toml",
+        "[defaults]\nmemory = \"lots\"\ntimeout = \"soon\"\n[plugins.x]\npath = \"x.wasm\"\nkind = \"printer\"\n",
+    );
+    let run = project.baton(&["config", "validate"]).expect(20);
+    for needle in ["defaults.memory", "defaults.timeout", "plugins.x: `kind`"] {
+        assert!(
+            run.stderr().contains(needle),
+            "missing {needle}: {}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn config_init_show_get_and_precedence() {
+    let project = Project::new();
+    project.baton(&["config", "init"]).expect(0);
+    project.baton(&["config", "init"]).expect(20);
+    project.baton(&["config", "validate"]).expect(0);
+    let shown = project
+        .baton(&["config", "show", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(shown["settings"]["defaults.memory"]["source"], "default");
+    std::fs::write(
+        project.path().join("baton.toml"),
+        "[defaults]\nmemory = \"64MiB\"\n",
+    )
+    .unwrap();
+    let get = project
+        .baton(&["config", "get", "defaults.memory"])
+        .expect(0);
+    assert_eq!(get.stdout().trim(), "64MiB");
+    project.baton(&["config", "get", "no.such.key"]).expect(20);
+    let nested = project.path().join("sub/dir");
+    std::fs::create_dir_all(&nested).unwrap();
+    let from_child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .current_dir(&nested)
+        .args(["config", "get", "defaults.memory"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&from_child.stdout).trim(), "64MiB");
+    let env_loses_to_file = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .current_dir(project.path())
+        .env("BATON_MEMORY", "8MiB")
+        .env("BATON_TIMEOUT", "3s")
+        .args(["config", "show", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&env_loses_to_file.stdout).unwrap();
+    assert_eq!(doc["settings"]["defaults.memory"]["value"], "64MiB");
+    assert_eq!(doc["settings"]["defaults.timeout"]["value"], "3s");
+    assert_eq!(doc["settings"]["defaults.timeout"]["source"], "env");
+}
+
+#[test]
+fn version_help_and_completions() {
+    let project = Project::new();
+    let version = project.baton(&["--version"]).expect(0);
+    assert!(version.stdout().starts_with("baton "));
+    let help = project.baton(&["plugin", "call", "--help"]).expect(0);
+    assert!(help.stdout().contains("--allow-host"));
+    let bash = project.baton(&["completions", "bash"]).expect(0);
+    assert!(bash.stdout().contains("_baton"));
+}
+
+#[test]
+fn a_small_address_space_falls_back_from_the_pooling_allocator() {
+    let project = Project::new();
+    let noop = plugin("noop");
+    // 8 GiB of address space cannot hold the pool's reservations.
+    let script = format!(
+        "ulimit -v 8388608 && exec {} plugin call {} --input '{{\"id\":\"x\",\"url\":\"https://example.org/a.pdf\"}}'",
+        env!("CARGO_BIN_EXE_baton"),
+        noop.display()
+    );
+    let run = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(project.path())
+        .env("BATON_CACHE_DIR", crate::common::shared_cache())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("falling back to on-demand allocation"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("https://example.org/a.pdf"));
+}
+
+#[test]
+fn the_papers_example_is_a_valid_configuration_whose_plugins_load() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/papers");
+    for args in [&["config", "validate"][..], &["plugin", "list"][..]] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .current_dir(example)
+            .env("BATON_CACHE_DIR", crate::common::shared_cache())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(std::path::Path::new(example).join(".baton"));
+}

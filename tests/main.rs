@@ -1,0 +1,15 @@
+//! Baton's end-to-end tests, as one test binary so the suite links once: the real `baton`
+//! binary and the real plugins, against fixture servers on loopback (127.0.0.0/8), in
+//! isolated project directories. Each module is one area; `common` holds the harness.
+
+mod common;
+
+mod cli;
+mod compile_cache;
+mod first_party;
+mod other_languages;
+mod pipeline;
+mod queue;
+mod runtime_survives;
+mod sandbox;
+mod scaffold;

@@ -1,0 +1,630 @@
+//! Pipelines through the real binary: validation with every error, filters, dry runs that
+//! change nothing, caching and --force, schema violations with their JSON pointer, the
+//! sandbox around stages, --continue-on-error, --resume, and kill -9 then --resume.
+
+use crate::common::{Project, plugin};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/quickstart");
+
+/// A copy of the quickstart project.
+fn quickstart() -> Project {
+    let project = Project::new();
+    copy_dir(Path::new(QUICKSTART), project.path());
+    let _ = std::fs::remove_dir_all(project.path().join("out"));
+    let _ = std::fs::remove_dir_all(project.path().join(".baton"));
+    project
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            if entry.file_name() != "out" && entry.file_name() != ".baton" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn states(doc: &serde_json::Value) -> HashMap<String, String> {
+    doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_quickstart_runs_then_is_all_cached_then_forced() {
+    let project = quickstart();
+    let first = project
+        .baton(&["pipeline", "run", "quickstart", "--format", "json"])
+        .expect(0)
+        .json();
+    assert!(states(&first).values().all(|s| s == "done"), "{first}");
+    let report = std::fs::read_to_string(project.path().join("out/report/report.md")).unwrap();
+    assert!(
+        report.contains("Ada Lovelace") && !report.contains("Young Coder"),
+        "{report}"
+    );
+    assert!(report.contains("London"), "{report}");
+    let second = project
+        .baton(&["pipeline", "run", "quickstart", "--format", "json"])
+        .expect(0)
+        .json();
+    assert!(states(&second).values().all(|s| s == "cached"), "{second}");
+    let human = project.baton(&["pipeline", "run", "quickstart"]).expect(0);
+    assert!(
+        human.stdout().contains("▶ [1/4] people … cached"),
+        "{}",
+        human.stdout()
+    );
+    let forced = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--force",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert!(states(&forced).values().all(|s| s == "done"), "{forced}");
+    // A changed input reruns what depends on it, and says why in the plan.
+    std::fs::write(
+        project.path().join("data/people.csv"),
+        "name,age,city\nNew Person,30,Oslo\n",
+    )
+    .unwrap();
+    let plan = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(plan["stages"][0]["action"], "run");
+    assert_eq!(
+        plan["stages"][0]["reason"],
+        "input changed: data/people.csv"
+    );
+}
+
+#[test]
+fn invalid_graphs_are_rejected_with_every_error() {
+    let project = Project::new();
+    project.write("data/in.txt", "x");
+    project.write(
+        "pipelines/broken.toml",
+        r#"
+[[stage]]
+id = "a"
+plugin = "csv-to-jsonl"
+inputs = ["out/c/c.txt"]
+outputs = ["a.txt"]
+
+[[stage]]
+id = "a"
+plugin = "csv-to-jsonl"
+outputs = ["x.txt"]
+
+[[stage]]
+id = "b"
+plugin = "no-such-plugin"
+needs = ["ghost"]
+inputs = ["data/missing.csv"]
+outputs = ["a.txt"]
+output-dir = "out/a"
+
+[[stage]]
+id = "c"
+plugin = "csv-to-jsonl"
+inputs = ["out/a/a.txt"]
+outputs = ["c.txt"]
+"#,
+    );
+    let run = project
+        .baton(&["pipeline", "run", "broken", "--dry-run"])
+        .expect(20);
+    let message = run.stderr();
+    for needle in [
+        "pipelines/broken.toml:8: duplicate stage id `a` (first defined at pipelines/broken.toml:2)",
+        "needs unknown stage `ghost`",
+        "uses plugin `no-such-plugin`, which is not configured",
+        "reads `data/missing.csv`, which no stage produces and no file matches",
+        "is also claimed by stage",
+        "the stages form a cycle: ",
+    ] {
+        assert!(
+            message.contains(needle),
+            "missing `{needle}` in:\n{message}"
+        );
+    }
+    assert!(
+        !project.path().join(".baton").exists(),
+        "validation wrote to the store"
+    );
+}
+
+fn plan_actions(project: &Project, args: &[&str]) -> Vec<(String, String)> {
+    let mut all = vec![
+        "pipeline",
+        "run",
+        "quickstart",
+        "--dry-run",
+        "--format",
+        "json",
+    ];
+    all.extend_from_slice(args);
+    let doc = project.baton(&all).expect(0).json();
+    doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn selected(actions: &[(String, String)]) -> Vec<String> {
+    actions
+        .iter()
+        .filter(|(_, a)| a != "filtered-out")
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[test]
+fn filters_select_exactly_the_right_stages_and_dry_runs_change_nothing() {
+    let project = quickstart();
+    assert_eq!(
+        selected(&plan_actions(&project, &[])),
+        ["people", "adults", "cities", "report"]
+    );
+    assert_eq!(
+        selected(&plan_actions(&project, &["--only", "adults,cities"])),
+        ["adults", "cities"]
+    );
+    assert_eq!(
+        selected(&plan_actions(&project, &["--skip", "report"])),
+        ["people", "adults", "cities"]
+    );
+    assert_eq!(
+        selected(&plan_actions(&project, &["--from", "adults"])),
+        ["adults", "report"]
+    );
+    assert_eq!(
+        selected(&plan_actions(&project, &["--to", "cities"])),
+        ["people", "cities"]
+    );
+    assert_eq!(
+        selected(&plan_actions(
+            &project,
+            &["--from", "people", "--to", "adults"]
+        )),
+        ["people", "adults"]
+    );
+    let named = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "people-only",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(named["stages"].as_array().unwrap().len(), 1);
+    for bad in [
+        &["--only", "adults", "--from", "people"][..],
+        &["--only", "adults", "--skip", "adults"][..],
+        &["--from", "adults", "--to", "cities"][..],
+        &["--only", "nope"][..],
+        &["--skip", "nope"][..],
+    ] {
+        let mut args = vec!["pipeline", "run", "quickstart"];
+        args.extend_from_slice(bad);
+        let run = project.baton(&args).expect(20);
+        assert!(!run.stderr().is_empty(), "{bad:?}");
+    }
+    assert!(
+        !project.path().join(".baton").exists(),
+        "a dry run or a refused run wrote state"
+    );
+    assert!(
+        !project.path().join("out").exists(),
+        "a dry run wrote outputs"
+    );
+}
+
+#[test]
+fn a_schema_violation_fails_the_stage_with_the_json_pointer() {
+    let project = quickstart();
+    std::fs::write(
+        project.path().join("data/people.csv"),
+        "name,age,city\nOk Person,30,Oslo\nBad Age,12345,Rome\n",
+    )
+    .unwrap();
+    let run = project
+        .baton(&["pipeline", "run", "quickstart", "--format", "json"])
+        .expect(10);
+    let doc = run.json();
+    let people = &doc["stages"][0];
+    assert_eq!(people["state"], "failed", "{doc}");
+    let detail = people["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("people.jsonl") && detail.contains("/age"),
+        "{detail}"
+    );
+    assert!(
+        !project.path().join("out/people").exists(),
+        "an invalid output was promoted"
+    );
+    assert_eq!(states(&doc)["adults"], "skipped");
+}
+
+fn hostile_project(stages: &str, extra_config: &str) -> Project {
+    let project = Project::new();
+    std::fs::copy(plugin("hostile"), project.path().join("hostile.wasm")).unwrap();
+    project.write(
+        "baton.toml",
+        &format!(
+            "[plugins.hostile]\npath = \"hostile.wasm\"\n[plugins.hostile.grants]\nhttp = [\"http://127.0.0.1:1\"]\n{extra_config}"
+        ),
+    );
+    project.write("data/declared.txt", "declared");
+    project.write("data/secret.txt", "secret");
+    project.write("pipelines/p.toml", stages);
+    project
+}
+
+#[test]
+fn a_stage_cannot_touch_undeclared_paths() {
+    let project = hostile_project(
+        r#"
+[[stage]]
+id = "snoop"
+plugin = "hostile"
+inputs = ["data/declared.txt"]
+outputs = ["escaped.bin"]
+params = { attack = "read-escape", path = "/inputs/data/secret.txt" }
+
+[[stage]]
+id = "reader"
+plugin = "hostile"
+inputs = ["data/declared.txt"]
+outputs = ["escaped.bin"]
+params = { attack = "read-escape", path = "/inputs/data/declared.txt" }
+"#,
+        "",
+    );
+    let run = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "p",
+            "--continue-on-error",
+            "--format",
+            "json",
+        ])
+        .expect(10);
+    let doc = run.json();
+    let states = states(&doc);
+    assert_eq!(states["snoop"], "failed", "{doc}");
+    assert_eq!(states["reader"], "done", "{doc}");
+}
+
+#[test]
+fn continue_on_error_runs_independent_stages_and_ends_degraded() {
+    let stages = r#"
+[[stage]]
+id = "boom"
+plugin = "hostile"
+outputs = ["never.txt"]
+params = { attack = "panic" }
+
+[[stage]]
+id = "after-boom"
+plugin = "hostile"
+needs = ["boom"]
+outputs = ["escaped.bin"]
+params = { attack = "echo" }
+
+[[stage]]
+id = "independent"
+plugin = "hostile"
+inputs = ["data/declared.txt"]
+outputs = ["escaped.bin"]
+params = { attack = "read-escape", path = "/inputs/data/declared.txt" }
+"#;
+    let project = hostile_project(stages, "");
+    let run = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "p",
+            "--continue-on-error",
+            "--jobs",
+            "1",
+            "--format",
+            "json",
+        ])
+        .expect(10);
+    let states = states(&run.json());
+    assert_eq!(states["boom"], "failed");
+    assert_eq!(states["after-boom"], "skipped");
+    assert_eq!(states["independent"], "done");
+    let human = project
+        .baton(&["pipeline", "run", "p", "--only", "boom"])
+        .expect(10);
+    assert!(
+        human.stdout().contains("FAILED") && human.stdout().contains("--only boom"),
+        "{}",
+        human.stdout()
+    );
+}
+
+/// `done` lines per stage in the ledger file.
+fn done_events(project: &Project) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for (key, n) in crate::common::ledger_counts(project, "done") {
+        let stage = key.rsplit('/').next().unwrap().to_string();
+        *counts.entry(stage).or_insert(0) += n;
+    }
+    counts
+}
+
+#[test]
+fn resume_reruns_only_what_did_not_finish() {
+    let project = quickstart();
+    project.write("templates/report.md.tmpl", "{{#each broken");
+    let first = project
+        .baton(&["pipeline", "run", "quickstart", "--format", "json"])
+        .expect(10)
+        .json();
+    assert_eq!(states(&first)["report"], "failed", "{first}");
+    let run_id = first["run_id"].as_str().unwrap().to_string();
+    std::fs::copy(
+        Path::new(QUICKSTART).join("templates/report.md.tmpl"),
+        project.path().join("templates/report.md.tmpl"),
+    )
+    .unwrap();
+    let resumed = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--resume",
+            &run_id,
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(resumed["run_id"], run_id.as_str());
+    assert!(states(&resumed).values().all(|s| s == "done"), "{resumed}");
+    let done = done_events(&project);
+    for stage in ["people", "adults", "cities", "report"] {
+        assert_eq!(
+            done.get(stage),
+            Some(&1),
+            "{stage} ran {:?} times to success",
+            done.get(stage)
+        );
+    }
+}
+
+#[test]
+fn kill_9_mid_run_then_resume_runs_every_stage_once_to_success() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write("data/seed.txt", "seed\n");
+    let mut stages = String::new();
+    for i in 0..6 {
+        let input = if i == 0 {
+            "data/seed.txt".to_string()
+        } else {
+            format!("out/s{}/v.txt", i - 1)
+        };
+        stages.push_str(&format!(
+            "[[stage]]\nid = \"s{i}\"\ncommand = [\"sh\", \"-c\", \"sleep 0.4 && cat {input} > $BATON_OUTPUT_DIR/v.txt && echo {i} >> $BATON_OUTPUT_DIR/v.txt\"]\ninputs = [\"{input}\"]\noutputs = [\"v.txt\"]\n\n"
+        ));
+    }
+    project.write("pipelines/chain.toml", &stages);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .current_dir(project.path())
+        .env("BATON_CACHE_DIR", crate::common::shared_cache())
+        .args(["pipeline", "run", "chain"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !project.path().join("out/s1/v.txt").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run_id = std::fs::read_dir(project.path().join(".baton/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
+        .unwrap();
+    let resumed = project
+        .baton(&[
+            "pipeline", "run", "chain", "--resume", &run_id, "--format", "json",
+        ])
+        .expect(0)
+        .json();
+    // A stage whose outputs were promoted just before the kill is recognised by its cache
+    // key: it is not run a second time.
+    let resumed_states = states(&resumed);
+    assert!(
+        resumed_states
+            .values()
+            .all(|s| s == "done" || s == "cached"),
+        "{resumed}"
+    );
+    assert!(
+        resumed_states.values().filter(|s| *s == "cached").count() <= 1,
+        "{resumed}"
+    );
+    let done = done_events(&project);
+    for i in 0..6 {
+        assert_eq!(done.get(&format!("s{i}")), Some(&1), "s{i}: {done:?}");
+    }
+    let last = std::fs::read_to_string(project.path().join("out/s5/v.txt")).unwrap();
+    assert_eq!(last, "seed\n0\n1\n2\n3\n4\n5\n");
+}
+
+#[test]
+fn list_describe_logs_and_doctor() {
+    let project = quickstart();
+    let list = project
+        .baton(&["pipeline", "list", "--format", "json"])
+        .expect(0)
+        .json();
+    let ids: Vec<&str> = list["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["people-only", "quickstart"]);
+    let describe = project
+        .baton(&["pipeline", "describe", "quickstart", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        describe["stages"][3]["needs"],
+        serde_json::json!(["adults", "cities"])
+    );
+    project.baton(&["pipeline", "run", "quickstart"]).expect(0);
+    let logs = project.baton(&["pipeline", "logs"]).expect(0);
+    assert!(
+        logs.stdout().contains("\"run-finished\""),
+        "{}",
+        logs.stdout()
+    );
+    let doctor = project
+        .baton(&["pipeline", "doctor", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(doctor["ok"], true, "{doctor}");
+    project
+        .baton(&["pipeline", "run-stage", "cities"])
+        .expect(0);
+}
+
+#[test]
+fn env_files_reach_the_stages_that_name_them_and_timeouts_stop_stages() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write(".env", "# secrets\nAPI_TOKEN=s3cret\n");
+    project.write(
+        "pipelines/env.toml",
+        r#"
+[[stage]]
+id = "token"
+command = ["sh", "-c", "echo \"$API_TOKEN\" > $BATON_OUTPUT_DIR/t.txt"]
+outputs = ["t.txt"]
+env = ["API_TOKEN"]
+
+[[stage]]
+id = "nosy"
+command = ["sh", "-c", "echo \"[$API_TOKEN]\" > $BATON_OUTPUT_DIR/t.txt"]
+outputs = ["t.txt"]
+
+[[stage]]
+id = "slow"
+command = ["sleep", "5"]
+outputs = ["never.txt"]
+timeout = "300ms"
+"#,
+    );
+    let run = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "env",
+            "--env-file",
+            ".env",
+            "--continue-on-error",
+            "--format",
+            "json",
+        ])
+        .expect(10);
+    let doc = run.json();
+    let states = states(&doc);
+    assert_eq!(states["token"], "done", "{doc}");
+    assert_eq!(states["slow"], "failed", "{doc}");
+    let slow = doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "slow")
+        .unwrap();
+    assert!(
+        slow["detail"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 300ms"),
+        "{slow}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/token/t.txt")).unwrap(),
+        "s3cret\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/nosy/t.txt")).unwrap(),
+        "[]\n"
+    );
+    // A stage naming a variable the file does not set is refused before it runs.
+    project.write(".env", "OTHER=1\n");
+    let missing = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "env",
+            "--env-file",
+            ".env",
+            "--only",
+            "token",
+            "--force",
+        ])
+        .expect(30);
+    assert!(
+        missing
+            .stderr()
+            .contains("needs `API_TOKEN`, which --env-file does not set"),
+        "{}",
+        missing.stderr()
+    );
+}
