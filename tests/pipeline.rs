@@ -502,6 +502,32 @@ fn kill_9_mid_run_then_resume_runs_every_stage_once_to_success() {
     }
     let last = std::fs::read_to_string(project.path().join("out/s5/v.txt")).unwrap();
     assert_eq!(last, "seed\n0\n1\n2\n3\n4\n5\n");
+    // The ledger file holds the whole story: the run started, each stage enqueued once, the
+    // unfinished ones resumed, the run finished.
+    let ledger = crate::common::ledger(&project);
+    let of_run = |event: &str| {
+        ledger
+            .iter()
+            .filter(|l| l["event"] == event && l["run"] == run_id.as_str())
+            .count()
+    };
+    assert_eq!(of_run("run-started"), 1, "{ledger:?}");
+    assert_eq!(of_run("run-finished"), 1, "{ledger:?}");
+    let finished = ledger
+        .iter()
+        .find(|l| l["event"] == "run-finished")
+        .unwrap();
+    assert_eq!(finished["state"], "done");
+    let enqueued = crate::common::ledger_counts(&project, "enqueued");
+    let resumed = crate::common::ledger_counts(&project, "resumed");
+    for i in 0..6 {
+        let key = format!("{run_id}/s{i}");
+        assert_eq!(enqueued.get(&key), Some(&1), "{key}: {enqueued:?}");
+    }
+    assert!(
+        resumed.len() >= 4 && resumed.values().all(|n| *n == 1),
+        "the unfinished stages were not each resumed once: {resumed:?}"
+    );
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub fn wait_reason(job: &Job, now: i64) -> Option<String> {
 
 pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResult {
     let JobCommand::Show { id } = command;
-    let store = crate::open_store(settings)?;
+    let store = crate::open::store(settings)?;
     let job = store
         .job(id)
         .map_err(runtime)?

@@ -6,6 +6,7 @@ mod bench;
 mod config_cmd;
 mod exit;
 mod job;
+mod open;
 mod output;
 mod pipeline;
 mod plugin;
@@ -14,9 +15,8 @@ mod scaffold;
 
 use anyhow::anyhow;
 use baton_engine::settings::{Overrides, Settings};
-use baton_runtime::Runtime;
 use clap::{CommandFactory, Parser, Subcommand};
-use exit::{CliError, CliResult, Exit, runtime, usage};
+use exit::{CliResult, Exit, runtime, usage};
 use output::{FAIL, Format};
 use std::path::PathBuf;
 
@@ -34,16 +34,16 @@ environment > defaults. See `baton config show`.";
     about = "A durable orchestrator whose resolvers, stages and agent adapters are sandboxed WebAssembly plugins",
     after_help = AFTER_HELP
 )]
-pub struct Cli {
+struct Cli {
     /// Use this config file instead of looking for baton.toml.
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    config: Option<PathBuf>,
     /// The database: a SQLite path or a postgres:// URL (setting store.db).
     #[arg(long, global = true, value_name = "PATH|URL")]
-    pub db: Option<String>,
+    db: Option<String>,
     /// Where compiled plugins are cached (setting runtime.cache-dir).
     #[arg(long, global = true, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
     /// Output for humans (table) or scripts (json).
     #[arg(
         long,
@@ -52,22 +52,22 @@ pub struct Cli {
         default_value = "table",
         env = "BATON_FORMAT"
     )]
-    pub format: Format,
+    format: Format,
     /// More logging (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    verbose: u8,
     /// Only errors.
     #[arg(short, long, global = true)]
-    pub quiet: bool,
+    quiet: bool,
     /// Log lines as text or JSON (on stderr).
     #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
-    pub log_format: String,
+    log_format: String,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Inspect, call, scaffold and configure plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -162,42 +162,21 @@ async fn run(cli: Cli) -> CliResult {
     let settings = &settings;
     match &cli.command {
         Command::Plugin(command) => {
-            plugin::run(command, settings, || open_runtime(settings), cli.format).await
+            plugin::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Config(command) => config_cmd::run(command, settings, &cwd, cli.format),
         Command::Queue(command) => {
-            queue::run(command, settings, || open_runtime(settings), cli.format).await
+            queue::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Job(command) => job::run(command, settings, cli.format),
         Command::Pipeline(command) => {
-            pipeline::run(command, settings, || open_runtime(settings), cli.format).await
+            pipeline::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Bench(command) => {
-            bench::run(command, settings, || open_runtime(settings), cli.format).await
+            bench::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Completions { .. } => Ok(Exit::Success),
     }
-}
-
-/// The plugin runtime for these settings, with plugin state kept in the store.
-fn open_runtime(settings: &Settings) -> Result<Runtime, CliError> {
-    let store = open_store(settings)?;
-    baton_engine::root::runtime(settings, store.as_ref()).map_err(runtime)
-}
-
-/// The configured store (`store::open`); a store that cannot be used is a usage error when
-/// the configuration names one this build cannot open.
-fn open_store(settings: &Settings) -> Result<Box<dyn baton_core::store::Store>, CliError> {
-    baton_engine::store::open(&settings.store).map_err(|e| {
-        if matches!(
-            settings.store.location,
-            baton_engine::settings::StoreLocation::Postgres(_)
-        ) {
-            usage(e)
-        } else {
-            runtime(e)
-        }
-    })
 }
 
 fn main() {

@@ -134,7 +134,7 @@ pub async fn run(
 }
 
 fn store(settings: &Settings) -> Result<Box<dyn Store>, CliError> {
-    crate::open_store(settings)
+    crate::open::store(settings)
 }
 
 fn enqueue(

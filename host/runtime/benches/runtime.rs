@@ -1,12 +1,12 @@
 //! Plugin runtime benchmark: first compile, cached load, per-call cost with a fresh instance,
 //! calls per second on every core, and host memory per live instance. Run with
-//! `cargo bench -p baton --bench runtime`; results go in docs/benchmarks.md.
+//! `cargo bench -p baton-runtime --bench runtime`; results go in docs/benchmarks.md.
 
-use baton::config::plugins::Grants;
-use baton::runtime::bindings::types::Artifact;
-use baton::runtime::engine::EngineSettings;
-use baton::runtime::plugin::{Limits, Plugin, PluginSpec};
-use baton::runtime::{Runtime, RuntimeOptions};
+use baton_runtime::bindings::types::Artifact;
+use baton_runtime::engine::EngineSettings;
+use baton_runtime::grants::Grants;
+use baton_runtime::plugin::{Limits, Plugin, PluginSpec};
+use baton_runtime::{Runtime, RuntimeOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::Arc;
@@ -99,7 +99,7 @@ async fn fresh_call(rt: &Runtime, plugin: &Plugin) {
 }
 
 fn main() {
-    let wasm = Path::new(env!("BATON_PLUGIN_DIR")).join("noop.wasm");
+    let wasm = Path::new(baton_bundled::PLUGIN_DIR).join("noop.wasm");
     let cache = tempfile::tempdir().expect("temp dir");
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -126,7 +126,7 @@ fn main() {
         .map(|_| {
             let started = Instant::now();
             let (_, _, outcome) = rt.inspect(&spec(&wasm)).expect("cached load");
-            assert_eq!(outcome, baton::runtime::cache::CacheOutcome::Hit);
+            assert_eq!(outcome, baton_runtime::cache::CacheOutcome::Hit);
             started.elapsed()
         })
         .collect();

@@ -1,7 +1,9 @@
 //! Host-side bindings generated from `wit/`: the imports every plugin sees (world `host`) and
 //! one module per plugin world, sharing the import types through `with`.
 
-/// The imports (`log`, `progress`, `state`, `exec`) and shared types.
+/// The imports (`log`, `progress`, `state`, `exec`) and shared types. Generated code: its
+/// items are documented in `wit/baton.wit`.
+#[allow(missing_docs)]
 pub mod host {
     wasmtime::component::bindgen!({
         path: "../../wit",
@@ -21,6 +23,8 @@ pub mod host {
 
 macro_rules! plugin_world {
     ($module:ident, $world:literal) => {
+        /// The bindings of one plugin world (generated; documented in `wit/baton.wit`).
+        #[allow(missing_docs)]
         pub mod $module {
             wasmtime::component::bindgen!({
                 path: "../../wit",

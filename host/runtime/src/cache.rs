@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+/// The compile cache in one directory, keyed by the component's sha256 and a hash of the
+/// engine's precompile compatibility (so another wasmtime version or config never matches).
 pub struct CompileCache {
     dir: PathBuf,
     engine_key: String,
@@ -20,11 +22,14 @@ pub struct CompileCache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CacheOutcome {
+    /// Deserialized from a trusted `.cwasm` entry written for this engine.
     Hit,
+    /// Compiled with Cranelift now (no usable entry) and stored, if the cache is writable.
     Compiled,
 }
 
 impl CompileCache {
+    /// A cache in `dir` for components compiled by `engine`; `dir` is created on the first store.
     pub fn new(dir: PathBuf, engine: &Engine) -> CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -27,14 +27,23 @@ const STDERR_TAIL_LINES: usize = 40;
 /// The outcome of a call that ran to completion, with what the plugin said on the way.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CallReport<T> {
+    /// What the export returned; for `resolve`, `run` and `send`, the WIT `result` (the value
+    /// or a `failure`).
     pub value: T,
+    /// Records the plugin emitted through the `log` import during the call, at most 1000.
     pub logs: Vec<LogRecord>,
+    /// Records emitted past those 1000, counted but not kept.
     pub dropped_logs: u64,
+    /// The last `progress.report` of the call, if any.
     pub progress: Option<Progress>,
+    /// What the guest wrote to stdout (lossy UTF-8), at most [`Limits::output_cap`] bytes.
     pub stdout: String,
+    /// What the guest wrote to stderr (lossy UTF-8), at most [`Limits::output_cap`] bytes.
     pub stderr: String,
     /// Outbound requests the HTTP lock refused, each with its remedy.
     pub refused_http: Vec<String>,
+    /// Wall-clock duration of the call, store setup and instantiation included when the call
+    /// made a fresh instance.
     pub elapsed: Duration,
 }
 
@@ -260,6 +269,7 @@ fn wrong_world(plugin: &Plugin, call: &'static str, wanted: &str) -> PluginError
     )
 }
 
+/// What `resolution.resolve` returns (WIT `result<list<candidate>, failure>`).
 pub type ResolveResult = Result<Vec<types::Candidate>, types::Failure>;
 
 impl Runtime {

@@ -22,7 +22,9 @@ pub struct EngineSettings {
 
 /// The engine and the thread that ticks its epoch.
 pub struct EngineHandle {
+    /// The wasmtime engine: Cranelift, component model, epoch interruption.
     pub engine: Engine,
+    /// Whether the pooling allocator is in use; `false` after falling back to on-demand allocation.
     pub pooling: bool,
     stop: Arc<AtomicBool>,
 }
@@ -60,6 +62,10 @@ fn pooling_config(settings: EngineSettings) -> PoolingAllocationConfig {
 }
 
 impl EngineHandle {
+    /// Creates the engine with a pool sized by `settings` (or, if the pool cannot be reserved,
+    /// on-demand allocation with no memory reservation and a 64 KiB guard) and starts the
+    /// `baton-epoch` thread that advances the epoch every [`EPOCH_TICK`] until the handle drops.
+    /// Fails when the engine cannot be created or the thread cannot be spawned.
     pub fn new(settings: EngineSettings) -> Result<EngineHandle> {
         let mut config = base_config();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(

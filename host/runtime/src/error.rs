@@ -8,31 +8,83 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The file is missing, unreadable or not a WebAssembly component.
-    InvalidComponent { reason: String },
+    InvalidComponent {
+        /// Why: the read error, the missing `\0asm` header, or wasmtime's compile error.
+        reason: String,
+    },
     /// A sha256 pin in the config does not match the file.
-    DigestMismatch { expected: String, actual: String },
+    DigestMismatch {
+        /// The sha256 the config pins, as lowercase hex.
+        expected: String,
+        /// The sha256 of the file, as lowercase hex.
+        actual: String,
+    },
     /// The component targets another Baton world than the one it is used as, or none.
-    WrongWorld { expected: String, found: String },
+    WrongWorld {
+        /// What was wanted, e.g. `baton:plugin/resolver@0.1.0` or `a stage plugin`.
+        expected: String,
+        /// What the component is or exports, in words.
+        found: String,
+    },
     /// The component was built against a version of `baton:plugin` this host does not serve.
-    WitVersion { found: String, served: String },
+    WitVersion {
+        /// The package the component was built against, e.g. `baton:plugin@0.2.0`.
+        found: String,
+        /// The package this host serves, `baton:plugin@0.1.0`
+        /// ([`WIT_VERSION`](crate::inspect::WIT_VERSION)).
+        served: String,
+    },
     /// The component imports something the host does not provide.
-    Link { reason: String },
+    Link {
+        /// wasmtime's linking error, naming the import.
+        reason: String,
+    },
     /// `describe` asked for capabilities the operator did not grant.
-    CapabilityRefused { missing: Vec<String> },
+    CapabilityRefused {
+        /// One entry per ungranted ask, each with the config line that would grant it.
+        missing: Vec<String>,
+    },
     /// `describe` reported a kind that does not match the component's world.
-    KindMismatch { world: String, described: String },
+    KindMismatch {
+        /// The world the component's exports target: `resolver`, `stage` or `agent`.
+        world: String,
+        /// The `kind` its `describe` returned.
+        described: String,
+    },
     /// The guest trapped (a panic, `unreachable`, a stack overflow, ...).
-    Trap { message: String },
+    Trap {
+        /// The trap (or the root error), then the guest's backtrace when wasmtime has one.
+        message: String,
+    },
     /// The guest used up its CPU deadline (epoch interruption).
-    Deadline { limit: Duration },
+    Deadline {
+        /// The CPU deadline, [`Limits::timeout`](crate::plugin::Limits::timeout).
+        limit: Duration,
+    },
     /// The call, host I/O included, ran past its wall-clock bound.
-    WallTimeout { limit: Duration },
+    WallTimeout {
+        /// The wall-clock bound, [`Limits::wall_timeout`](crate::plugin::Limits::wall_timeout).
+        limit: Duration,
+    },
     /// The guest tried to grow its memory past the cap.
-    MemoryLimit { limit: u64, requested: u64 },
+    MemoryLimit {
+        /// The cap on linear memory, in bytes ([`Limits::memory`](crate::plugin::Limits::memory)).
+        limit: u64,
+        /// The size the guest tried to grow a linear memory to, in bytes.
+        requested: u64,
+    },
     /// The guest wrote more than the cap to stdout or stderr.
-    OutputLimit { stream: &'static str, limit: u64 },
+    OutputLimit {
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The cap, in bytes ([`Limits::output_cap`](crate::plugin::Limits::output_cap)).
+        limit: u64,
+    },
     /// The host could not run the call (instance pool exhausted, I/O error, ...).
-    Host { reason: String },
+    Host {
+        /// What failed on the host's side.
+        reason: String,
+    },
 }
 
 impl ErrorKind {
@@ -127,12 +179,14 @@ pub struct PluginError {
     pub plugin: String,
     /// The operation: `load`, `describe`, `resolve`, `run`, `session.open`, `session.send`.
     pub call: &'static str,
+    /// What went wrong.
     pub kind: ErrorKind,
     /// What the guest printed before it failed (capped), for traps and limits.
     pub stderr_tail: String,
 }
 
 impl PluginError {
+    /// An error of `plugin`'s `call`, with no stderr tail (callers attach one after a run).
     pub fn new(plugin: impl Into<String>, call: &'static str, kind: ErrorKind) -> Self {
         PluginError {
             plugin: plugin.into(),

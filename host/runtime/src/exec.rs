@@ -17,9 +17,15 @@ const CLEAN_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// One granted program, resolved to an executable.
 #[derive(Debug, Clone)]
 pub struct Program {
+    /// The name the plugin passes as `command.program` (the grant's `program`).
     pub name: String,
+    /// Absolute path of the executable.
     pub path: PathBuf,
+    /// Patterns every argument must match one of (`*` matches any run of characters); empty
+    /// allows no arguments.
     pub args: Vec<String>,
+    /// Upper bound on one run: the grant's `timeout`, else the default given to
+    /// [`Program::resolve`]; a guest's `timeout-ms` can only shorten it.
     pub timeout: Duration,
 }
 
@@ -67,9 +73,14 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 
 /// The result of one run.
 pub struct RunOutput {
+    /// The exit code; -1 when the program was killed by a signal or the timeout
+    /// (WIT `exec.output.status`).
     pub status: i32,
+    /// What the program wrote to stdout, truncated to 16 MiB; empty after a timeout.
     pub stdout: Vec<u8>,
+    /// What it wrote to stderr, truncated to 16 MiB; after a timeout, `killed after <timeout>`.
     pub stderr: Vec<u8>,
+    /// Whether the program was killed for running past its timeout.
     pub timed_out: bool,
 }
 

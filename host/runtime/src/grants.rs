@@ -33,6 +33,7 @@ pub struct FileGrant {
     pub host: String,
     /// Absolute path the plugin sees, e.g. `/data`.
     pub guest: String,
+    /// Whether the plugin may write there (default `false`); it must also ask for write access.
     #[serde(default)]
     pub writable: bool,
 }

@@ -26,6 +26,8 @@ pub struct HttpGate {
 }
 
 impl HttpGate {
+    /// A gate for one store of `plugin`: requests are checked against `policy`, and a response
+    /// body past `response_cap` bytes fails with `HttpResponseBodySize`.
     pub fn new(plugin: String, policy: Arc<HttpPolicy>, response_cap: u64) -> Self {
         HttpGate {
             plugin,

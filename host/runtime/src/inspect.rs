@@ -73,11 +73,14 @@ impl World {
 /// What `inspect` learns from a component's type.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComponentInfo {
+    /// Names of the component's imports, e.g. `wasi:http/outgoing-handler@0.2.12`.
     pub imports: Vec<String>,
+    /// Names of its exports, e.g. `baton:plugin/resolution@0.1.0`.
     pub exports: Vec<String>,
 }
 
 impl ComponentInfo {
+    /// Reads the import and export names from the component's type, without instantiating it.
     pub fn read(engine: &Engine, component: &Component) -> ComponentInfo {
         let ty = component.component_type();
         ComponentInfo {

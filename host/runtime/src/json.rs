@@ -8,6 +8,8 @@ fn embedded(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
+/// A WIT `failure` as `{"kind": "retry" | "skip" | "fatal", "reason"}`, plus `after_ms`
+/// (milliseconds, or null) for `retry`.
 pub fn failure(failure: &types::Failure) -> Value {
     match failure {
         types::Failure::Retry(retry) => json!({
@@ -32,6 +34,8 @@ pub fn failure_line(failure: &types::Failure) -> String {
     }
 }
 
+/// A `candidate` as `{"url", "content_type", "score", "headers", "note"}`; `headers` is an
+/// object of name to value (a repeated name keeps its last value).
 pub fn candidate(candidate: &types::Candidate) -> Value {
     json!({
         "url": candidate.url,
@@ -42,10 +46,13 @@ pub fn candidate(candidate: &types::Candidate) -> Value {
     })
 }
 
+/// A `stage-outcome` as `{"summary", "outputs"}`, outputs relative to the output directory.
 pub fn stage_outcome(outcome: &types::StageOutcome) -> Value {
     json!({"summary": outcome.summary, "outputs": outcome.outputs})
 }
 
+/// An `agent-reply` as `{"text", "usage", "data"}`: `usage` holds `input_tokens` and
+/// `output_tokens` (or is null); `data` is parsed JSON, or the text if it is not JSON.
 pub fn agent_reply(reply: &types::AgentReply) -> Value {
     json!({
         "text": reply.text,

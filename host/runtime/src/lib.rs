@@ -34,10 +34,15 @@ use wasmtime::component::{HasSelf, Linker};
 
 /// A component that was verified, linked and described, but not yet checked against grants.
 pub struct Examined {
+    /// sha256 of the component file, as lowercase hex.
     pub digest: String,
+    /// The Baton world the component targets, read from its exports.
     pub world: inspect::World,
+    /// What the component's `describe` (WIT `metadata`) returned.
     pub description: Description,
+    /// The component's import and export names.
     pub info: ComponentInfo,
+    /// Whether the compiled component came from the compile cache or was compiled now.
     pub cache: cache::CacheOutcome,
     pre: Pre,
 }
@@ -45,7 +50,10 @@ pub struct Examined {
 /// How the runtime is set up.
 #[derive(Clone)]
 pub struct RuntimeOptions {
+    /// Directory of the compile cache (`runtime.cache-dir`); created with mode 0700 when
+    /// the first component is stored.
     pub cache_dir: PathBuf,
+    /// Sizing of the engine's pooling allocator.
     pub engine: EngineSettings,
     /// Where `state` lives; `None` refuses plugins that ask for it.
     pub state: Option<Arc<dyn PluginStateStore>>,
@@ -60,6 +68,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Creates the engine (see [`EngineHandle::new`]) and a linker with WASI 0.2, wasi-http and
+    /// Baton's `types`, `log`, `progress`, `state` and `exec` imports. Fails when the engine or
+    /// its epoch ticker cannot be started or an import cannot be linked.
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Runtime> {
         let engine = EngineHandle::new(options.engine)?;
         let mut linker = Linker::<Sandbox>::new(&engine.engine);
@@ -85,6 +96,7 @@ impl Runtime {
         })
     }
 
+    /// The one wasmtime engine every component is compiled for and run on.
     pub fn engine(&self) -> &wasmtime::Engine {
         &self.engine.engine
     }

@@ -4,6 +4,8 @@
 /// Most table elements any plugin gets (functions referenced indirectly).
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// The store's [`wasmtime::ResourceLimiter`]: a linear memory may not grow past `cap` bytes
+/// (that traps, and the size asked for is kept), a table not past 100 000 elements.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     cap: u64,
@@ -12,10 +14,12 @@ pub struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
+    /// A limiter capping each linear memory at `cap` bytes.
     pub fn new(cap: u64) -> Self {
         MemoryLimiter { cap, refused: None }
     }
 
+    /// The cap on each linear memory, in bytes.
     pub fn cap(&self) -> u64 {
         self.cap
     }

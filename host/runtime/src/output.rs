@@ -22,6 +22,7 @@ pub struct CapturedOutput {
 }
 
 impl CapturedOutput {
+    /// An empty stream called `name` (`stdout` or `stderr`) that keeps at most `cap` bytes.
     pub fn new(name: &'static str, cap: usize) -> Self {
         CapturedOutput {
             name,
@@ -31,10 +32,12 @@ impl CapturedOutput {
         }
     }
 
+    /// The stream's name, `stdout` or `stderr`, for errors.
     pub fn name(&self) -> &'static str {
         self.name
     }
 
+    /// Most bytes the stream keeps; writing past it traps the guest.
     pub fn cap(&self) -> usize {
         self.cap
     }

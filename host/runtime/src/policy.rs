@@ -24,6 +24,9 @@ enum HostMatch {
 }
 
 impl HostPattern {
+    /// Parses `scheme://host[:port]`: scheme `http`, `https` or `*`; host exact, `*` or `*.suffix`;
+    /// port a number or `*`, by default 80 or 443 for http or https and any for `*`. The error
+    /// says what is wrong, with an example.
     pub fn parse(text: &str) -> Result<HostPattern, String> {
         let invalid = |why: &str| {
             format!(
@@ -126,12 +129,16 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 /// One concrete outbound request target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The URI's scheme, lowercase, e.g. `https`.
     pub scheme: String,
+    /// The host name or IP address, lowercase (IPv6 without brackets).
     pub host: String,
+    /// The URI's port, else 443 for `https` and 80 for anything else.
     pub port: u16,
 }
 
 impl Target {
+    /// The target of `uri`; `None` when it has no scheme or no host.
     pub fn from_uri(uri: &http::Uri) -> Option<Target> {
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
         let host = uri
@@ -160,10 +167,15 @@ impl fmt::Display for Target {
 /// What a plugin asked for in `describe`, in host terms.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Asks {
+    /// Outbound HTTP patterns (WIT `capabilities.http`), `*` for whatever the operator grants.
     pub http: Vec<String>,
+    /// Directories as (absolute guest path, writable) (WIT `capabilities.files`).
     pub files: Vec<(String, bool)>,
+    /// Programs for `exec` by name (WIT `capabilities.exec`), `*` for whatever is granted.
     pub exec: Vec<String>,
+    /// Names of environment variables to read (WIT `capabilities.env`).
     pub env: Vec<String>,
+    /// Whether the plugin uses the `state` import (WIT `capabilities.state`).
     pub state: bool,
 }
 
@@ -176,6 +188,8 @@ pub struct HttpPolicy {
 }
 
 impl HttpPolicy {
+    /// Parses the granted and asked patterns; an ask of `*` leaves the grants alone deciding.
+    /// Fails with [`HostPattern::parse`]'s message for the first invalid pattern.
     pub fn new(granted: &[String], asked: &[String]) -> Result<HttpPolicy, String> {
         let granted = granted
             .iter()
@@ -194,6 +208,7 @@ impl HttpPolicy {
         Ok(HttpPolicy { granted, asked })
     }
 
+    /// Whether `target` matches a granted pattern and an asked one (any, if `*` was asked).
     pub fn allows(&self, target: &Target) -> bool {
         self.granted.iter().any(|g| g.matches(target))
             && self

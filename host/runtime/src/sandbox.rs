@@ -20,31 +20,48 @@ const MAX_LOG_RECORDS: usize = 1000;
 /// One structured log line a plugin emitted.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LogRecord {
+    /// `trace`, `debug`, `info`, `warn` or `error` (WIT `log.level`).
     pub level: &'static str,
+    /// The message as emitted.
     pub message: String,
+    /// Key-value pairs (WIT `field`), in the order given.
     pub fields: Vec<(String, String)>,
 }
 
 /// The latest progress a plugin reported.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Progress {
+    /// Work done so far, in the plugin's own unit (e.g. bytes processed).
     pub done: u64,
+    /// Total work in the same unit, when known.
     pub total: Option<u64>,
+    /// What the plugin is doing, in words.
     pub message: String,
 }
 
 /// Store data of one plugin instance.
 pub struct Sandbox {
+    /// The plugin's name, for logs and errors.
     pub plugin: String,
+    /// WASI context: granted environment variables, preopened directories, captured output.
     pub wasi: WasiCtx,
+    /// wasi-http context; outbound requests go through `gate`.
     pub http: WasiHttpCtx,
+    /// Resource table shared by WASI and wasi-http.
     pub table: ResourceTable,
+    /// The HTTP lock of this store and the requests it refused.
     pub gate: HttpGate,
+    /// Memory and table limits of this store.
     pub limiter: MemoryLimiter,
+    /// The guest's stdout, capped at `Limits::output_cap` bytes.
     pub stdout: CapturedOutput,
+    /// The guest's stderr, capped at `Limits::output_cap` bytes.
     pub stderr: CapturedOutput,
+    /// Records emitted through `log` in the current call, at most 1000.
     pub logs: Vec<LogRecord>,
+    /// Records emitted past those 1000 in the current call.
     pub dropped_logs: u64,
+    /// The latest `progress.report` of the current call.
     pub progress: Option<Progress>,
     /// `None` unless the plugin asked for and was granted `state`.
     pub state: Option<Arc<dyn PluginStateStore>>,

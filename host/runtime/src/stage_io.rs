@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use baton_core::digest::{file_digest, tree_digest};
 use std::path::{Path, PathBuf};
 
+/// Guest directory of a stage's inputs (read-only); the input named `n` is `/inputs/n`.
 pub const GUEST_INPUTS: &str = "/inputs";
+/// Guest path of a stage's output directory (read-write), passed as `stage-context.output-dir`.
 pub const GUEST_OUTPUT: &str = "/output";
 
 /// Inputs and output of one stage call; the staging directory goes away when dropped.
@@ -83,14 +85,17 @@ impl StagedIo {
         })
     }
 
+    /// The inputs as the stage sees them: name, guest path and sha256 hex (WIT `stage-input`).
     pub fn guest_inputs(&self) -> Vec<StageInput> {
         self.inputs.clone()
     }
 
+    /// The output directory's guest path, always [`GUEST_OUTPUT`].
     pub fn guest_output_dir(&self) -> &'static str {
         GUEST_OUTPUT
     }
 
+    /// The output directory on the host, as given to [`StagedIo::prepare`].
     pub fn output_dir(&self) -> &Path {
         &self.output
     }

@@ -52,10 +52,15 @@ impl FetchSettings {
 /// What was stored.
 #[derive(Debug, Clone)]
 pub struct Stored {
+    /// SHA-256 of the stored content, lowercase hex.
     pub sha256: String,
+    /// Size in bytes.
     pub size: u64,
+    /// The URL finally fetched (after redirects).
     pub url: String,
+    /// Its host.
     pub host: String,
+    /// The response's `Content-Type`, if any.
     pub content_type: Option<String>,
 }
 
@@ -67,10 +72,16 @@ pub enum FetchError {
     /// This candidate will not work (4xx, wrong content, too large).
     Permanent(String),
     /// A limiter or the server (429) asks to wait until `until`.
-    RateLimited { until: Instant, reason: String },
+    RateLimited {
+        /// When to try again.
+        until: Instant,
+        /// Who asked to wait, e.g. `rate host:x` or `429 from host:x`.
+        reason: String,
+    },
 }
 
 impl FetchError {
+    /// The reason, for people.
     pub fn reason(&self) -> &str {
         match self {
             FetchError::Transient(r) | FetchError::Permanent(r) => r,
@@ -79,9 +90,13 @@ impl FetchError {
     }
 }
 
+/// Downloads candidates into the content store, within the per-host limiter.
 pub struct Fetcher {
+    /// How downloads behave.
     pub settings: FetchSettings,
+    /// Per-host concurrency and rates (`host:NAME` keys), held on every redirect hop.
     pub limiter: Arc<Limiter>,
+    /// Where downloads are stored, by SHA-256.
     pub store: ContentStore,
 }
 
@@ -307,7 +322,7 @@ impl Fetcher {
                     )));
                 }
             }
-            hasher.update(&data);
+            hasher.update(data);
             temp.write_all(data)
                 .map_err(|e| FetchError::Transient(format!("cannot write a download: {e}")))?;
         }

@@ -5,11 +5,13 @@
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+/// Artifacts by SHA-256 under `ROOT/sha256/ab/cd/<sha256>` (see the module header).
 pub struct ContentStore {
     root: PathBuf,
 }
 
 impl ContentStore {
+    /// A store rooted at `root` (created on the first write).
     pub fn new(root: PathBuf) -> ContentStore {
         ContentStore { root }
     }
@@ -23,6 +25,7 @@ impl ContentStore {
             .join(sha256)
     }
 
+    /// Whether content with this SHA-256 is stored.
     pub fn contains(&self, sha256: &str) -> bool {
         sha256.len() == 64 && self.path(sha256).is_file()
     }

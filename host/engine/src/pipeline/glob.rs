@@ -37,6 +37,7 @@ pub fn matches(pattern: &str, path: &str) -> bool {
     match_parts(&pattern, &path)
 }
 
+/// Whether `pattern` has glob characters (`*`, `?`, `[`).
 pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?'])
 }

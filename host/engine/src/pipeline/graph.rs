@@ -9,15 +9,20 @@ use std::path::Path;
 
 /// What validation needs to know about the world.
 pub struct Checks<'a> {
+    /// The project root (inputs are checked against it).
     pub root: &'a Path,
+    /// Whether a plugin name resolves (configured or bundled).
     pub plugin_exists: &'a dyn Fn(&str) -> bool,
+    /// Whether stages may run trusted commands (`pipeline.allow-commands`).
     pub allow_commands: bool,
 }
 
 /// A validated pipeline.
 #[derive(Debug, Clone)]
 pub struct Graph {
+    /// The pipeline's name.
     pub name: String,
+    /// Its stages, with where each is defined.
     pub stages: Vec<Located<StageDef>>,
     /// Index of each stage by id.
     pub index: HashMap<String, usize>,
@@ -30,6 +35,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The stage with id `id`.
     pub fn stage(&self, id: &str) -> Option<&Located<StageDef>> {
         self.index.get(id).map(|&i| &self.stages[i])
     }

@@ -14,8 +14,10 @@ pub const PIPELINE_DIR: &str = "pipelines";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StageDef {
+    /// Unique within the pipeline file.
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the stage does, for `pipeline describe`.
     pub description: Option<String>,
     /// A stage plugin, by configured (or bundled) name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,11 +38,13 @@ pub struct StageDef {
     #[serde(default)]
     pub needs: Vec<String>,
     #[serde(default)]
+    /// Handed to the plugin as JSON.
     pub params: toml::Table,
     /// Extra attempts after a failure.
     #[serde(default)]
     pub retries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Wall-clock bound on one attempt, e.g. `10m`.
     pub timeout: Option<String>,
     /// Limiter keys this stage holds while it runs, e.g. `resolver:gpu`.
     #[serde(default)]
@@ -54,6 +58,7 @@ pub struct StageDef {
 }
 
 impl StageDef {
+    /// Where its outputs are promoted: `output-dir`, or `out/<id>`.
     pub fn output_dir(&self) -> String {
         self.output_dir
             .clone()
@@ -66,7 +71,9 @@ impl StageDef {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PipelineDef {
     #[serde(default)]
+    /// What the selection is for.
     pub description: Option<String>,
+    /// The stage ids it runs (with what they need).
     pub stages: Vec<String>,
 }
 
@@ -82,8 +89,11 @@ struct FileModel {
 /// A stage with where it was defined.
 #[derive(Debug, Clone)]
 pub struct Located<T> {
+    /// The parsed value.
     pub value: T,
+    /// The file it came from.
     pub file: PathBuf,
+    /// Its 1-based line.
     pub line: usize,
 }
 
@@ -97,8 +107,11 @@ impl<T> Located<T> {
 /// One pipeline file.
 #[derive(Debug, Clone)]
 pub struct PipelineFile {
+    /// The file.
     pub path: PathBuf,
+    /// Its `[[stage]]` tables.
     pub stages: Vec<Located<StageDef>>,
+    /// Its `[pipelines.NAME]` selections.
     pub pipelines: BTreeMap<String, Located<PipelineDef>>,
 }
 

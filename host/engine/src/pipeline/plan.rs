@@ -11,9 +11,13 @@ use std::path::Path;
 /// The stage filters of `pipeline run`.
 #[derive(Debug, Clone, Default)]
 pub struct Filters {
+    /// `--only`: just these stages.
     pub only: Vec<String>,
+    /// `--skip`: not these.
     pub skip: Vec<String>,
+    /// `--from`: this stage and what depends on it.
     pub from: Option<String>,
+    /// `--to`: this stage and what it depends on.
     pub to: Option<String>,
 }
 
@@ -75,19 +79,26 @@ pub fn select(graph: &Graph, filters: &Filters) -> Result<BTreeSet<usize>, Strin
 /// One line of a plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct StagePlan {
+    /// The stage id.
     pub id: String,
+    /// Its wave (0: no dependencies).
     pub wave: usize,
     /// `run`, `cached` or `filtered-out`.
     pub action: &'static str,
+    /// Why it runs, or `cached`.
     pub reason: String,
+    /// Stages it depends on.
     pub needs: Vec<String>,
 }
 
 /// What a run would do, as a stable document.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The pipeline's name.
     pub pipeline: String,
+    /// Waves in the plan.
     pub waves: usize,
+    /// The selected stages, in topological order.
     pub stages: Vec<StagePlan>,
 }
 

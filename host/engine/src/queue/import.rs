@@ -13,7 +13,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 10;
 /// A line that was not imported.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BadLine {
+    /// 1-based line number.
     pub line: u64,
+    /// Why the line was refused.
     pub reason: String,
 }
 

@@ -7,7 +7,8 @@
 use crate::fetch::{FetchError, Fetcher};
 use crate::limiter::Limiter;
 use crate::scheduler::retry::RetryPolicy;
-use crate::scheduler::worker::{Change, Verdict, Worked, Worker};
+use crate::scheduler::verdict::Verdict;
+use crate::scheduler::worker::{Change, Worked, Worker};
 use baton_core::clock::{format_ms, instant_to_ms, now_ms};
 use baton_core::model::{Claimed, Failure, JobKind};
 use baton_core::store::{ManifestRow, Offer, StoreRead};

@@ -8,6 +8,7 @@
 pub mod retry;
 #[cfg(test)]
 mod tests;
+pub mod verdict;
 pub mod worker;
 pub mod writer;
 

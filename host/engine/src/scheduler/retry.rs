@@ -3,7 +3,7 @@
 //! backoff with jitter while attempts remain, then fails with "gave up after N attempts"; a
 //! snooze waits without using the attempt; a fatal failure ends the job at once.
 
-use super::worker::Verdict;
+use super::verdict::Verdict;
 use baton_core::clock::format_ms;
 use baton_core::model::{Claimed, Failure, Outcome};
 use std::collections::hash_map::RandomState;

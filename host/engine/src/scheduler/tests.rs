@@ -3,7 +3,8 @@
 //! policy, and graceful shutdown (stop claiming, then release).
 
 use super::retry::{Backoff, RetryPolicy};
-use super::worker::{Verdict, Worked, Worker};
+use super::verdict::Verdict;
+use super::worker::{Worked, Worker};
 use super::writer::Writer;
 use super::{Counters, RunOptions, Shutdown, run};
 use baton_core::clock::now_ms;

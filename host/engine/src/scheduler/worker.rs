@@ -4,37 +4,14 @@
 //! a kind string.
 
 use super::retry::RetryPolicy;
-use baton_core::model::{Claimed, Failure};
+use super::verdict::Verdict;
+use baton_core::model::Claimed;
 use baton_core::store::{Offer, QueueTx};
 use std::future::Future;
 
 /// A change a worker wants recorded in the same transaction as its job's outcome (e.g. the
 /// manifest row of a download), or on its own at upkeep (e.g. quota use).
 pub type Change = Box<dyn FnOnce(&mut dyn QueueTx) -> anyhow::Result<()> + Send>;
-
-/// How an attempt went, as the worker sees it. The scheduler's [`RetryPolicy`] turns it into
-/// the outcome the store records (whether to retry, when, and when to give up).
-#[derive(Debug, Clone)]
-pub enum Verdict {
-    /// Finished; what the job produced.
-    Done(serde_json::Value),
-    /// Nothing to do; why.
-    Skipped(String),
-    /// Failed for good, whatever attempts are left.
-    Fatal(Failure),
-    /// Failed, and may work later: retried with backoff while attempts remain.
-    Transient(Failure),
-    /// Not now: back in the queue at `until` without using up the attempt (a rate limit, a
-    /// limiter wait, a plugin's requested delay).
-    Snooze {
-        /// Unix milliseconds before which it is not claimed again.
-        until: i64,
-        /// What it waits for, e.g. `rate host:x until T`.
-        wait: String,
-        /// What made it wait.
-        failure: Failure,
-    },
-}
 
 /// A verdict and the change to record with it.
 pub struct Worked {

@@ -21,9 +21,13 @@ pub const CONFIG_FILE: &str = "baton.toml";
 
 /// A scalar setting: its dotted key, its `BATON_*` variable, its default and what it does.
 pub struct Setting {
+    /// The dotted key, e.g. `queue.workers`.
     pub key: &'static str,
+    /// The `BATON_*` variable that sets it.
     pub env: &'static str,
+    /// The default value.
     pub default: &'static str,
+    /// What it does, for `config init` and `config show`.
     pub help: &'static str,
 }
 
@@ -179,13 +183,18 @@ pub const SETTINGS: &[Setting] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// Built in.
     Default,
+    /// A `BATON_*` environment variable.
     Env,
+    /// `baton.toml`.
     File,
+    /// A command-line flag.
     Flag,
 }
 
 impl Source {
+    /// The lowercase name shown by `config show`.
     pub fn name(self) -> &'static str {
         match self {
             Source::Default => "default",
@@ -199,7 +208,9 @@ impl Source {
 /// A setting's effective value and its source.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Value {
+    /// The value as written.
     pub value: String,
+    /// Where it came from.
     pub source: Source,
 }
 
@@ -212,7 +223,9 @@ pub struct Config {
     pub root: PathBuf,
     /// The file read, if any.
     pub file: Option<PathBuf>,
+    /// Every setting's effective value and source, by key.
     pub values: BTreeMap<&'static str, Value>,
+    /// `[plugins.NAME]` entries.
     pub plugins: BTreeMap<String, PluginEntry>,
     /// `[limits."host:x"]`, `[limits."resolver:y"]`.
     pub limits: BTreeMap<String, crate::limiter::LimitSpec>,
@@ -352,6 +365,7 @@ impl Config {
         problems
     }
 
+    /// The effective value of a setting, by key (for `config get`).
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
     }

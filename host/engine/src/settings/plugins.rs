@@ -44,5 +44,6 @@ pub struct PluginEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<u32>,
     #[serde(default)]
+    /// What the operator grants it (default: nothing).
     pub grants: Grants,
 }
