@@ -2,7 +2,6 @@
 //! instance), bounds the call by its CPU deadline and wall clock, and turns whatever went wrong
 //! into a typed [`PluginError`]. A store that failed is always dropped.
 
-use super::Runtime;
 use super::bindings::{agent, stage, types};
 use super::engine::deadline_ticks;
 use super::error::{ErrorKind, PluginError};
@@ -14,6 +13,7 @@ use super::policy::HttpPolicy;
 use super::preopen::Preopen;
 use super::sandbox::{LogRecord, Progress, Sandbox};
 use super::stage_io::StagedIo;
+use baton_core::store::PluginStateStore;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
@@ -47,6 +47,14 @@ pub struct CallReport<T> {
     pub elapsed: Duration,
 }
 
+/// What a call needs from the runtime: its engine and the plugins' state store.
+pub(crate) struct CallHost<'a> {
+    /// The runtime's engine.
+    pub engine: &'a wasmtime::Engine,
+    /// Where `state` lives; `None` when no store is open.
+    pub state: Option<Arc<dyn PluginStateStore>>,
+}
+
 struct StoreParts<'a> {
     plugin: &'a str,
     limits: &'a Limits,
@@ -57,7 +65,7 @@ struct StoreParts<'a> {
     programs: Arc<Vec<super::exec::Program>>,
 }
 
-fn new_store(runtime: &Runtime, parts: StoreParts<'_>) -> Result<Store<Sandbox>, PluginError> {
+fn new_store(runtime: &CallHost<'_>, parts: StoreParts<'_>) -> Result<Store<Sandbox>, PluginError> {
     let stdout = CapturedOutput::new("stdout", parts.limits.output_cap as usize);
     let stderr = CapturedOutput::new("stderr", parts.limits.output_cap as usize);
     let mut wasi = WasiCtxBuilder::new();
@@ -101,14 +109,14 @@ fn new_store(runtime: &Runtime, parts: StoreParts<'_>) -> Result<Store<Sandbox>,
         state: parts.state,
         programs: parts.programs,
     };
-    let mut store = Store::new(runtime.engine(), sandbox);
+    let mut store = Store::new(runtime.engine, sandbox);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(deadline_ticks(parts.limits.timeout));
     Ok(store)
 }
 
 fn plugin_store(
-    runtime: &Runtime,
+    runtime: &CallHost<'_>,
     plugin: &Plugin,
     extra: Vec<Preopen>,
 ) -> Result<Store<Sandbox>, PluginError> {
@@ -123,7 +131,7 @@ fn plugin_store(
             env: &plugin.policy.env,
             preopens,
             state: if plugin.policy.state {
-                runtime.state_store()
+                runtime.state.clone()
             } else {
                 None
             },
@@ -208,7 +216,7 @@ fn report<T>(store: &mut Store<Sandbox>, value: T, started: Instant) -> CallRepo
 
 /// Asks a freshly linked component to describe itself, in a sandbox with no capabilities.
 pub(crate) async fn describe(
-    runtime: &Runtime,
+    runtime: &CallHost<'_>,
     name: &str,
     pre: &Pre,
     limits: &Limits,
@@ -272,9 +280,9 @@ fn wrong_world(plugin: &Plugin, call: &'static str, wanted: &str) -> PluginError
 /// What `resolution.resolve` returns (WIT `result<list<candidate>, failure>`).
 pub type ResolveResult = Result<Vec<types::Candidate>, types::Failure>;
 
-impl Runtime {
+impl CallHost<'_> {
     /// Calls a resolver for one artifact.
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         plugin: &Plugin,
         artifact: types::Artifact,
@@ -335,7 +343,7 @@ impl Runtime {
     }
 
     /// Runs a stage over staged inputs, writing into the staged output directory.
-    pub async fn run_stage(
+    pub(crate) async fn run_stage(
         &self,
         plugin: &Plugin,
         io: &StagedIo,
@@ -377,7 +385,7 @@ impl Runtime {
     }
 
     /// Opens an agent session: an instance that lives until the session is dropped.
-    pub async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         plugin: &Plugin,
         model: Option<String>,
@@ -470,10 +478,10 @@ impl AgentSession {
     }
 }
 
-impl Runtime {
+impl CallHost<'_> {
     /// Keeps `count` resolver instances alive, each after one call, and returns the growth of
     /// `measure()` (e.g. heap bytes, resident bytes) per instance. For benchmarks.
-    pub async fn live_instance_footprint(
+    pub(crate) async fn live_instance_footprint(
         &self,
         plugin: &Plugin,
         count: usize,

@@ -170,7 +170,7 @@ impl Runtime {
                 Pre::Agent(bindings::agent::AgentPre::new(instance_pre).map_err(world_error)?)
             }
         };
-        let description = call::describe(self, &name, &pre, &spec.limits).await?;
+        let description = call::describe(&self.calls(), &name, &pre, &spec.limits).await?;
         let description = Description::from_guest(description);
         if description.kind != world {
             return Err(fail(ErrorKind::KindMismatch {
@@ -285,8 +285,65 @@ impl Runtime {
         })
     }
 
-    pub(crate) fn state_store(&self) -> Option<Arc<dyn PluginStateStore>> {
-        self.state.clone()
+    /// What each call takes from the runtime.
+    fn calls(&self) -> call::CallHost<'_> {
+        call::CallHost {
+            engine: self.engine(),
+            state: self.state.clone(),
+        }
+    }
+
+    /// Calls a resolver for one artifact, in a fresh instance (or a warm one under the
+    /// plugin's `warm` policy). `Err` is the host's typed error (trap, deadline, limits …);
+    /// `Ok` carries the plugin's own answer, its logs and captured output.
+    pub async fn resolve(
+        &self,
+        plugin: &Plugin,
+        artifact: bindings::types::Artifact,
+        attempt: u32,
+    ) -> Result<call::CallReport<call::ResolveResult>, PluginError> {
+        self.calls().resolve(plugin, artifact, attempt).await
+    }
+
+    /// Runs a stage over staged inputs (read-only under `/inputs`), writing into the staged
+    /// output directory, in a fresh instance.
+    pub async fn run_stage(
+        &self,
+        plugin: &Plugin,
+        io: &stage_io::StagedIo,
+        run_id: &str,
+        stage_id: &str,
+        params: &serde_json::Value,
+        attempt: u32,
+    ) -> Result<
+        call::CallReport<Result<bindings::types::StageOutcome, bindings::types::Failure>>,
+        PluginError,
+    > {
+        self.calls()
+            .run_stage(plugin, io, run_id, stage_id, params, attempt)
+            .await
+    }
+
+    /// Opens an agent session: an instance that lives until the session is dropped.
+    pub async fn open_session(
+        &self,
+        plugin: &Plugin,
+        model: Option<String>,
+    ) -> Result<call::AgentSession, PluginError> {
+        self.calls().open_session(plugin, model).await
+    }
+
+    /// Keeps `count` resolver instances alive, each after one call, and returns the growth of
+    /// `measure()` (e.g. heap bytes, resident bytes) per instance. For benchmarks.
+    pub async fn live_instance_footprint(
+        &self,
+        plugin: &Plugin,
+        count: usize,
+        measure: impl Fn() -> (usize, usize),
+    ) -> Result<(usize, usize), PluginError> {
+        self.calls()
+            .live_instance_footprint(plugin, count, measure)
+            .await
     }
 }
 
