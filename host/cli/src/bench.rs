@@ -130,7 +130,8 @@ pub async fn run(
     bench.queue.resolvers = vec!["noop".to_string()];
     bench.queue.download = false;
     let rt = Arc::new(rt()?);
-    let mut store = baton_engine::store::open(&bench.store).map_err(runtime)?;
+    let engine = Engine::start(&bench, 0).map_err(runtime)?;
+    let mut store = engine.store().map_err(runtime)?;
     let job = |key: String| NewJob {
         key,
         kind: JobKind::Resolve,
@@ -145,19 +146,17 @@ pub async fn run(
         commit(store.as_mut(), now_ms(), |tx| tx.enqueue(&jobs, false)).map_err(runtime)?;
     }
     let enqueue_seconds = enqueue_started.elapsed().as_secs_f64();
-    let engine = Engine::start(&bench, store.reopen().map_err(runtime)?, 0).map_err(runtime)?;
     let inner = setup::resolve_worker(
         &bench,
         rt,
         engine.limiter.clone(),
-        store.as_ref(),
+        store,
         ResolveOptions {
             max_per_resolver: 0,
         },
     )
     .await
     .map_err(runtime)?;
-    drop(store);
     let latencies = Arc::new(Latencies::default());
     let worker = Arc::new(Timed {
         inner,

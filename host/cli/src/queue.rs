@@ -312,25 +312,18 @@ async fn run_queue(
     if flags.workers == 0 {
         return Err(usage(anyhow!("--workers must be at least 1")));
     }
-    let store = store(settings)?;
-    let engine = Engine::start(
-        settings,
-        store.reopen().map_err(runtime)?,
-        flags.max_per_host,
-    )
-    .map_err(runtime)?;
+    let engine = Engine::start(settings, flags.max_per_host).map_err(runtime)?;
     let worker = setup::resolve_worker(
         settings,
         rt,
         engine.limiter.clone(),
-        store.as_ref(),
+        engine.store().map_err(runtime)?,
         ResolveOptions {
             max_per_resolver: flags.max_per_resolver,
         },
     )
     .await
     .map_err(usage)?;
-    drop(store);
     let options = baton_engine::scheduler::RunOptions {
         drain: flags.drain,
         ..engine.options(flags.workers)

@@ -16,8 +16,9 @@ use baton_runtime::{Runtime, RuntimeOptions};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// The plugin runtime for these settings, with plugin `state` kept in `store`.
-pub fn runtime(settings: &Settings, store: &dyn Store) -> Result<Runtime> {
+/// The plugin runtime for these settings, with plugin `state` kept in the configured store.
+pub fn runtime(settings: &Settings) -> Result<Runtime> {
+    let store = crate::store::open(&settings.store)?;
     let max_memory = settings
         .plugins
         .values()
@@ -52,9 +53,11 @@ pub fn limit_specs(
     }
 }
 
-/// A running engine: the store's writer, the limiter, this process's lease owner.
+/// A running engine: the store with its writer, the limiter, this process's lease owner.
 pub struct Engine {
     writer: Writer,
+    /// A handle for reads and for new handles (`Engine::store`).
+    reader: Mutex<Box<dyn Store>>,
     writer_thread: std::thread::JoinHandle<()>,
     /// Per-key limits, with daily quotas read from the store.
     pub limiter: Arc<Limiter>,
@@ -66,9 +69,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the writer on `store` and builds the limiter (`max_per_host` caps `host:`
-    /// keys without their own `[limits]`).
-    pub fn start(settings: &Settings, store: Box<dyn Store>, max_per_host: u32) -> Result<Engine> {
+    /// Opens the configured store (`store::open`), starts the writer on it and builds the
+    /// limiter (`max_per_host` caps `host:` keys without their own `[limits]`; 0: no cap).
+    pub fn start(settings: &Settings, max_per_host: u32) -> Result<Engine> {
+        let store = crate::store::open(&settings.store)?;
+        let reader = Mutex::new(store.reopen()?);
         let dead_owners = owner::dead_local_owners(&store.lease_owners()?);
         let quota_reader = Mutex::new(store.reopen()?);
         let limiter = Limiter::new(
@@ -83,12 +88,22 @@ impl Engine {
         let (writer, writer_thread) = Writer::start(store).context("cannot start the writer")?;
         Ok(Engine {
             writer,
+            reader,
             writer_thread,
             limiter,
             owner: owner::owner_id(),
             dead_owners,
             settings: settings.clone(),
         })
+    }
+
+    /// Another handle on the store: for reads on other threads, and for the one-off
+    /// transactions a command makes before the scheduler runs.
+    pub fn store(&self) -> Result<Box<dyn Store>> {
+        self.reader
+            .lock()
+            .map_err(|_| anyhow!("store handle lock poisoned"))?
+            .reopen()
     }
 
     /// The writer (for producers that enqueue while the scheduler runs).

@@ -325,8 +325,8 @@ pub async fn run(
     shutdown: watch::Receiver<Shutdown>,
 ) -> Result<RunResult> {
     let started = std::time::Instant::now();
-    let mut store = crate::store::open(&settings.store)?;
-    let (run_id, selected) = enqueue(store.as_mut(), &graph, &request)?;
+    let engine = Engine::start(settings, 0)?;
+    let (run_id, selected) = enqueue(engine.store()?.as_mut(), &graph, &request)?;
     let runs_dir = settings.state_dir.join("runs");
     let run_dir = runs_dir.join(&run_id);
     std::fs::create_dir_all(&run_dir)
@@ -339,8 +339,7 @@ pub async fn run(
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let (runners, validator) =
         load_runners(settings, &runtime, &graph, &selected, &request.env).await?;
-    let reader = store.reopen()?;
-    let engine = Engine::start(settings, store, 0)?;
+    let reader = engine.store()?;
     let worker = Arc::new(StageWorker {
         root: settings.root.clone(),
         run_dir,

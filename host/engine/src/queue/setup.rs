@@ -10,7 +10,7 @@ use crate::plugins;
 use crate::scheduler::retry::{Backoff, RetryPolicy};
 use crate::settings::Settings;
 use anyhow::{Result, anyhow};
-use baton_core::store::Store;
+use baton_core::store::StoreRead;
 use baton_runtime::Runtime;
 use baton_runtime::inspect::World;
 use std::collections::HashMap;
@@ -33,12 +33,12 @@ pub fn retry_policy(settings: &Settings) -> RetryPolicy {
     }
 }
 
-/// Loads the resolvers and builds the worker; `store` reads the manifest.
+/// Loads the resolvers and builds the worker; `manifest` reads stored artifacts.
 pub async fn resolve_worker(
     settings: &Settings,
     runtime: Arc<Runtime>,
     limiter: Arc<Limiter>,
-    store: &dyn Store,
+    manifest: Box<dyn StoreRead + Send>,
     options: ResolveOptions,
 ) -> Result<ResolveWorker> {
     let chain = settings.queue.resolvers.clone();
@@ -74,7 +74,7 @@ pub async fn resolve_worker(
         fetcher,
         limiter,
         download: settings.queue.download,
-        manifest: Mutex::new(store.reopen()?),
+        manifest: Mutex::new(manifest),
         max_per_resolver: (options.max_per_resolver > 0).then_some(options.max_per_resolver),
         retry: retry_policy(settings),
         running: Mutex::default(),
