@@ -13,3 +13,4 @@ mod queue;
 mod runtime_survives;
 mod sandbox;
 mod scaffold;
+mod templates_and_csv;

@@ -573,7 +573,11 @@ fn list_describe_logs_and_doctor() {
 fn env_files_reach_the_stages_that_name_them_and_timeouts_stop_stages() {
     let project = Project::new();
     project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
-    project.write(".env", "# secrets\nAPI_TOKEN=s3cret\n");
+    // The common dotenv dialect: comments, an `export` prefix, quotes.
+    project.write(
+        ".env",
+        "# secrets\nexport API_TOKEN='s3cret # kept'\nOTHER=\"x\" # a comment\n",
+    );
     project.write(
         "pipelines/env.toml",
         r#"
@@ -626,7 +630,8 @@ timeout = "300ms"
     );
     assert_eq!(
         std::fs::read_to_string(project.path().join("out/token/t.txt")).unwrap(),
-        "s3cret\n"
+        "s3cret # kept\n",
+        "a single-quoted value is literal, `#` included"
     );
     assert_eq!(
         std::fs::read_to_string(project.path().join("out/nosy/t.txt")).unwrap(),
@@ -652,5 +657,76 @@ timeout = "300ms"
             .contains("needs `API_TOKEN`, which --env-file does not set"),
         "{}",
         missing.stderr()
+    );
+}
+
+#[test]
+fn editing_a_command_stages_script_reruns_it() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write("scripts/make.sh", "echo one > $BATON_OUTPUT_DIR/v.txt\n");
+    project.write(
+        "pipelines/s.toml",
+        "[[stage]]\nid = \"made\"\ncommand = [\"sh\", \"scripts/make.sh\"]\noutputs = [\"v.txt\"]\n",
+    );
+    let run = |project: &Project| {
+        states(
+            &project
+                .baton(&["pipeline", "run", "s", "--format", "json"])
+                .expect(0)
+                .json(),
+        )["made"]
+            .clone()
+    };
+    assert_eq!(run(&project), "done");
+    assert_eq!(run(&project), "cached");
+    project.write("scripts/make.sh", "echo two > $BATON_OUTPUT_DIR/v.txt\n");
+    assert_eq!(
+        run(&project),
+        "done",
+        "an edited script did not rerun its stage"
+    );
+    let out = std::fs::read_to_string(project.path().join("out/made/v.txt")).unwrap();
+    assert_eq!(out, "two\n");
+}
+
+#[cfg(unix)]
+#[test]
+fn globs_do_not_follow_symlinks_to_the_project_and_take_classes_and_alternation() {
+    let project = Project::new();
+    project.write("data/a.csv", "x\n");
+    project.write("data/b.tsv", "y\n");
+    project.write("data/c.json", "{}\n");
+    std::os::unix::fs::symlink(project.path(), project.path().join("data/loop")).unwrap();
+    std::os::unix::fs::symlink(project.path(), project.path().join("loop2")).unwrap();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write(
+        "pipelines/g.toml",
+        "[[stage]]\nid = \"all\"\ncommand = [\"sh\", \"-c\", \"echo \\\"$BATON_INPUTS\\\" > $BATON_OUTPUT_DIR/list.txt\"]\ninputs = [\"**/*.{csv,tsv}\", \"data/[c].json\"]\noutputs = [\"list.txt\"]\n",
+    );
+    let started = std::time::Instant::now();
+    let plan = project
+        .baton(&["pipeline", "run", "g", "--dry-run", "--format", "json"])
+        .expect(0)
+        .json();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the dry run followed the symlinks"
+    );
+    assert_eq!(plan["stages"][0]["id"], "all", "{plan}");
+    project.baton(&["pipeline", "run", "g"]).expect(0);
+    let listed = std::fs::read_to_string(project.path().join("out/all/list.txt")).unwrap();
+    assert_eq!(listed, "data/a.csv\ndata/b.tsv\ndata/c.json\n");
+    project.write(
+        "pipelines/g.toml",
+        "[[stage]]\nid = \"bad\"\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\noutputs = [\"o.txt\"]\n",
+    );
+    let refused = project
+        .baton(&["pipeline", "run", "g", "--dry-run"])
+        .expect(20);
+    assert!(
+        refused.stderr().contains("g.toml:1") && refused.stderr().contains("not a valid glob"),
+        "{}",
+        refused.stderr()
     );
 }

@@ -41,7 +41,7 @@ pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResu
     let JobCommand::Show { id } = command;
     let store = crate::open::store(settings)?;
     let job = store
-        .job(id)
+        .job(&baton_engine::queue::doi::idempotency_key(id))
         .map_err(runtime)?
         .ok_or_else(|| usage(anyhow!("no job `{id}` in the queue")))?;
     let attempts = store.attempts(job.id).map_err(runtime)?;

@@ -161,8 +161,9 @@ fn enqueue(
         },
     };
     object.insert("id".into(), json!(id));
+    let key = baton_engine::queue::doi::idempotency_key(id);
     let job = NewJob {
-        key: id.to_string(),
+        key: key.clone(),
         kind: JobKind::Resolve,
         plugin: resolver,
         payload: Value::Object(object).to_string(),
@@ -176,12 +177,12 @@ fn enqueue(
     .map_err(runtime)?;
     let new = inserted.first() == Some(&true);
     let state = store
-        .job(id)
+        .job(&key)
         .map_err(runtime)?
         .map(|j| j.state.as_str())
         .unwrap_or("unknown");
     if format == Format::Json {
-        output::json(&json!({"id": id, "new": new, "duplicate": !new, "state": state}));
+        output::json(&json!({"id": id, "key": key, "new": new, "duplicate": !new, "state": state}));
     } else if new {
         println!("{OK} enqueued {id}");
     } else {
@@ -534,7 +535,8 @@ fn retry_failed(
 
 fn cancel(settings: &Settings, id: &str, format: Format) -> CliResult {
     let mut store = store(settings)?;
-    let state = commit(store.as_mut(), now_ms(), |tx| tx.cancel(id)).map_err(runtime)?;
+    let key = baton_engine::queue::doi::idempotency_key(id);
+    let state = commit(store.as_mut(), now_ms(), |tx| tx.cancel(&key)).map_err(runtime)?;
     let Some(state) = state else {
         return Err(usage(anyhow!("no job `{id}` in the queue")));
     };

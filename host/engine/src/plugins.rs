@@ -63,7 +63,7 @@ pub fn configured(settings: &Settings, name: &str) -> Result<PluginSpec> {
         path: settings.root.join(&entry.path),
         sha256: entry.sha256.clone(),
         expected: entry.world(),
-        settings: serde_json::to_value(&entry.settings)?,
+        settings: crate::settings::toml_json::table_to_json(&entry.settings),
         grants,
         limits: limits(settings, Some(entry))?,
     })

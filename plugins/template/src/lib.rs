@@ -1,5 +1,7 @@
 //! `template`: a stage that renders one text file (Markdown, a report, ...) from JSON and
-//! JSON Lines data with a small mustache-like language, into `{output-dir}/{output}`.
+//! JSON Lines data with a [Jinja](https://jinja.palletsprojects.com/) template, the
+//! language of Airflow, dbt and Ansible templates, as implemented by
+//! [MiniJinja](https://docs.rs/minijinja), into `{output-dir}/{output}`.
 //!
 //! Params:
 //! - `template`: the template text, or
@@ -7,46 +9,63 @@
 //! - `output` (required): the file to write, a relative path inside the output directory.
 //! - `data`: the names of the inputs that are data (default: every input whose name ends
 //!   in `.json` or `.jsonl`, except the template input).
-//! - `strict`: when `true`, a path that leads nowhere fails the stage (default `false`:
-//!   it renders as nothing).
+//! - `strict`: `true` (the default) makes every use of an undefined value an error (a
+//!   mistyped name fails the stage, naming the template and the line); `false` renders an
+//!   undefined value, and any attribute of it, as nothing.
 //!
-//! The template sees one object:
-//! `{"inputs": {"<input name>": value}, "items": [...], "params": {...}}`. A `.json`
-//! input's value is its document; any other data input is read as JSON Lines and its
-//! value is the array of its lines. `items` is every JSON Lines value of every data input,
-//! concatenated in input order; `params` is the stage's params.
+//! The template sees three variables:
+//! - `inputs`: one entry per data input, by input name, e.g. `inputs["out/people.jsonl"]`.
+//!   A `.json` input's value is its document; any other data input is read as JSON Lines
+//!   and its value is the list of its lines.
+//! - `items`: every JSON Lines value of every data input, concatenated in input order.
+//! - `params`: the stage's params, e.g. `params.title`.
+//!
+//! JSON values keep their kind and print as Jinja prints them: `null` is `none` (printed
+//! `None`), booleans print `True` and `False`, an integer prints as `36` and a float as
+//! `36.0`; objects are maps with their keys in sorted order.
 //!
 //! # Template language
 //!
-//! | Tag | Meaning |
-//! |-----|---------|
-//! | `{{ path }}` | the value, written as it is (no escaping): strings as text, numbers and booleans as JSON, `null` as nothing, arrays and objects as compact JSON |
-//! | `{{ path \| filter \| ... }}` | the value through filters: `length`, `upper`, `lower`, `json` (the value as JSON text), `default:"text"` (replaces a missing, `null`, `false`, empty string, empty array or empty object) |
-//! | `{{#each path}}...{{else}}...{{/each}}` | the body once per element of an array (or value of an object); the optional `else` part when there is none |
-//! | `{{#if path}}...{{else}}...{{/if}}` | the first part when the value is truthy (not missing, `null`, `false`, `""`, `[]` or `{}`), else the optional second |
-//! | `{{#unless path}}...{{else}}...{{/unless}}` | the reverse of `#if` |
-//! | `{{! comment }}` | nothing |
+//! Jinja as documented for Jinja2, with the differences MiniJinja documents (its
+//! `COMPATIBILITY.md`). In short:
 //!
-//! Paths: `a.b.0` (names and array positions separated by `.`); `["key"]` and `[0]`
-//! segments for keys that are not plain names, e.g. `inputs["people.jsonl"]`; `.` for the
-//! current item; `.name` for a field of the current item only. A path's first name is
-//! looked up in the current `#each` item, then in each enclosing one, out to the root, so
-//! `{{params.title}}` works at any depth. Inside `#each`: `@index` (from 0), `@key` (when
-//! iterating an object), `@first`, `@last`. Block tags may take expressions with filters
-//! too, e.g. `{{#if items | length}}`.
+//! | Syntax | Meaning |
+//! |--------|---------|
+//! | `{{ expr }}` | the value, written as it is: nothing is escaped (use `\| escape` for HTML); lists and maps print as Python would, `tojson` prints JSON |
+//! | `{{ expr \| filter(args) }}` | filters: `default`, `join`, `length`, `upper`, `lower`, `title`, `trim`, `replace`, `round`, `int`, `float`, `string`, `sort`, `unique`, `reverse`, `first`, `last`, `min`, `max`, `sum`, `map`, `select`, `reject`, `selectattr`, `rejectattr`, `groupby`, `batch`, `slice`, `dictsort`, `items`, `indent`, `format`, `abs`, `bool`, `list`, `escape`, `safe`, `tojson`, ... |
+//! | `{% if expr %}...{% elif expr %}...{% else %}...{% endif %}` | conditions; expressions compare (`==`, `!=`, `<`, `<=`, `>`, `>=`), combine (`and`, `or`, `not`), test membership (`in`), compute (`+ - * / // % **`, `~` joins as text) and test (`is defined`, `is none`, `is number`, `is even`, ...) |
+//! | `{% for x in expr %}...{% else %}...{% endfor %}` | a loop, with `loop.index` (from 1), `loop.index0`, `loop.first`, `loop.last`, `loop.length`, `loop.previtem`, `loop.nextitem`, `loop.cycle(...)`; `for k, v in map \| items`; `for x in xs if cond`; the `else` part when there is nothing |
+//! | `{% set name = expr %}` | a variable |
+//! | `{% macro name(args) %}...{% endmacro %}` | a macro, called as `{{ name(args) }}` |
+//! | `{% include "NAME" %}` | another template, rendered in place with the same variables |
+//! | `{% import "NAME" as lib %}`, `{% from "NAME" import m %}` | macros of another template |
+//! | `{% extends "NAME" %}` with `{% block b %}...{% endblock %}` | template inheritance |
+//! | `{# comment #}` | nothing |
+//! | `{%- ... -%}`, `{{- ... -}}` | strip the white space before or after the tag |
 //!
-//! A block tag or comment alone on its line takes the whole line with it (mustache's
-//! "standalone" rule), so blocks on lines of their own leave no blank lines behind.
+//! `NAME` is the name of another input of the stage, as the stage sees it (in a pipeline,
+//! its project path, e.g. `"templates/header.md.tmpl"`); any input can be included, a
+//! plain text file too. The main template is called by its input's name, or
+//! `params.template` when it is given inline.
 //!
-//! A path that leads nowhere renders as nothing unless `strict` is set; in `#if` and
-//! `#unless` it counts as false even when strict. Syntax errors (an unclosed or
-//! mismatched block, an unknown filter or block, a bad path) fail the stage with the line
-//! and column of the tag. Not supported: `{{{ }}}` (nothing is escaped anyway), partials,
-//! `{{^ }}`, delimiter changes, and a way to write a literal `{{`.
+//! A block tag or comment (`{% ... %}`, `{# ... #}`) takes the white space before it on its
+//! line and the line break after it (Jinja's `lstrip_blocks` and `trim_blocks`), so blocks
+//! on lines of their own leave no blank lines behind. A block tag that ends a line of text
+//! takes that line break too: write `{% endif +%}` to keep it. The template's last line
+//! break is kept.
+//!
+//! Undefined values: with `strict` (the default), printing, iterating, testing (`{% if %}`)
+//! or reading an attribute of an undefined value is an error; check with
+//! `{% if x is defined %}` or fall back with `x | default("text")`. The `default` filter
+//! replaces only undefined values; `default("text", true)` also replaces `none`, `false`,
+//! `""`, `[]` and `{}`.
+//!
+//! Errors (a syntax error, an undefined value, an unknown filter, a missing include, ...)
+//! fail the stage with the template's name, the line and column, and the templates that
+//! included it: ``template `inc.tmpl`: line 2, column 4: undefined value: `nmae` is
+//! undefined (from template `report.md.tmpl`: line 7, column 4)``.
 mod context;
-mod expr;
 mod render;
-mod syntax;
 
 use std::fs;
 use std::path::Path;
@@ -61,6 +80,7 @@ use baton_sdk::{fatal, progress};
 use serde_json::Value;
 
 use context::Data;
+use render::{Loadable, Renderer};
 
 struct Template;
 
@@ -70,8 +90,7 @@ impl baton_sdk::Metadata for Template {
             name: "template".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             kind: PluginKind::Stage,
-            summary: "Renders text (e.g. Markdown) from JSON data with a mustache-like template"
-                .into(),
+            summary: "Renders text (e.g. Markdown) from JSON data with a Jinja template".into(),
             capabilities: Capabilities::default(),
         }
     }
@@ -82,14 +101,18 @@ impl baton_sdk::Stage for Template {
         let params = Object::parse("params", &context.params)?;
         let raw_params: Value = baton_sdk::json::parse("params", &context.params)?;
         let output = required_output(&params, "output")?;
-        let strict = params.bool("strict")?.unwrap_or(false);
-        let (source, text, template_input) = template_text(&params, &context.inputs)?;
-        let nodes = syntax::parse(&text).map_err(|error| {
-            fatal(format!(
-                "{source}: line {}, column {}: {}",
-                error.at.line, error.at.column, error.message
-            ))
-        })?;
+        let strict = params.bool("strict")?.unwrap_or(true);
+        let (name, text, template_input) = template_text(&params, &context.inputs)?;
+        let loadable = context
+            .inputs
+            .iter()
+            .filter(|input| template_input.is_none_or(|main| main.name != input.name))
+            .map(|input| Loadable {
+                name: input.name.clone(),
+                path: input.path.clone(),
+            })
+            .collect();
+        let renderer = Renderer::new(&name, text, strict, loadable).map_err(fatal)?;
         let data_inputs = inputs_or_json(&params, "data", &context.inputs, template_input)?;
         let total = u64::try_from(data_inputs.len()).unwrap_or(u64::MAX);
         let mut data = Vec::with_capacity(data_inputs.len());
@@ -102,13 +125,9 @@ impl baton_sdk::Stage for Template {
             .filter(|data| data.format == Format::Lines)
             .map(|data| data.values.len())
             .sum();
-        let root = context::build(data, raw_params);
-        let rendered = render::render(&nodes, &root, strict).map_err(|error| {
-            fatal(format!(
-                "{source}: line {}, column {}: {}",
-                error.at.line, error.at.column, error.message
-            ))
-        })?;
+        let rendered = renderer
+            .render(context::build(data, raw_params))
+            .map_err(fatal)?;
         let target_path = Path::new(&context.output_dir).join(&output);
         if let Some(parent) = target_path.parent() {
             fs::create_dir_all(parent)
@@ -135,7 +154,8 @@ impl baton_sdk::Stage for Template {
     }
 }
 
-/// Where the template comes from (for messages), its text, and the input holding it.
+/// The template's name (`params.template` when inline, else its input's name), its text,
+/// and the input holding it.
 fn template_text<'i>(
     params: &Object,
     inputs: &'i [StageInput],
@@ -149,7 +169,7 @@ fn template_text<'i>(
                     input.name, input.path
                 ))
             })?;
-            Ok((format!("template `{}`", input.name), text, Some(input)))
+            Ok((input.name.clone(), text, Some(input)))
         }
     }
 }

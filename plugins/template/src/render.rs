@@ -1,298 +1,283 @@
-//! Renders a parsed template against the data. Each `#each` turn opens a scope holding the
-//! item (and its `@index`, `@key`, `@first`, `@last`); a path's first name is looked up in
-//! the innermost scope that has it, out to the data root. A path that leads nowhere
-//! renders as nothing, or fails when `strict`; in `#if`/`#unless` it is simply false,
-//! since testing whether something is there is what those blocks are for.
-use std::borrow::Cow;
+//! The Jinja environment the stage renders with (MiniJinja): block tags take their line
+//! with them (`trim_blocks`, `lstrip_blocks`), the file's last line break is kept, nothing
+//! is escaped, undefined values are errors unless `strict` is off, and every stage input
+//! can be loaded by its name with `include`, `import`, `from` and `extends`. Errors become
+//! one line naming the template, the line and the column, and the templates that led
+//! there.
+use std::error::Error as _;
+use std::fs;
 
-use serde_json::Value;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
-use crate::expr::{self, Expr, Path, Special};
-use crate::syntax::{Node, Position};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenderError {
-    pub at: Position,
-    pub message: String,
+/// A stage input other templates can load: its name and its path in the sandbox.
+pub struct Loadable {
+    pub name: String,
+    pub path: String,
 }
 
-/// One level of lookup: the data root, or one turn of an `#each`.
-struct Scope<'a> {
-    value: &'a Value,
-    turn: Option<Turn<'a>>,
-    parent: Option<&'a Scope<'a>>,
-}
-
-/// Where an `#each` is in its sequence.
-#[derive(Clone, Copy)]
-struct Turn<'a> {
-    index: usize,
-    len: usize,
-    key: Option<&'a str>,
-}
-
-/// Renders `nodes` with `data` as the root scope.
-pub fn render(nodes: &[Node], data: &Value, strict: bool) -> Result<String, RenderError> {
-    let mut out = String::new();
-    let root = Scope {
-        value: data,
-        turn: None,
-        parent: None,
-    };
-    Renderer { strict }.nodes(nodes, &root, &mut out)?;
-    Ok(out)
-}
-
-struct Renderer {
-    strict: bool,
+/// An environment holding the parsed main template.
+pub struct Renderer {
+    env: Environment<'static>,
+    name: String,
+    /// What a template can load, for the message when it names something else.
+    loadable: String,
 }
 
 impl Renderer {
-    fn nodes(
-        &self,
-        nodes: &[Node],
-        scope: &Scope<'_>,
-        out: &mut String,
-    ) -> Result<(), RenderError> {
-        for node in nodes {
-            match node {
-                Node::Text(text) => out.push_str(text),
-                Node::Value { expr, at } => {
-                    let value = self.present(expr, *at, scope)?;
-                    out.push_str(&expr::text(&value));
-                }
-                Node::If {
-                    expr,
-                    at,
-                    negated,
-                    then,
-                    otherwise,
-                } => {
-                    let value = evaluate(expr, scope).map_err(|message| error(*at, message))?;
-                    let holds = value.as_deref().is_some_and(expr::truthy) != *negated;
-                    self.nodes(if holds { then } else { otherwise }, scope, out)?;
-                }
-                Node::Each {
-                    expr,
-                    at,
-                    body,
-                    otherwise,
-                } => {
-                    let value = self.present(expr, *at, scope)?;
-                    let turns: Vec<(Option<&str>, &Value)> = match value.as_ref() {
-                        Value::Null => Vec::new(),
-                        Value::Array(items) => items.iter().map(|item| (None, item)).collect(),
-                        Value::Object(map) => map
-                            .iter()
-                            .map(|(key, item)| (Some(key.as_str()), item))
-                            .collect(),
-                        other => {
-                            return Err(error(
-                                *at,
-                                format!(
-                                    "`{{{{#each {}}}}}` needs an array or an object, found {}",
-                                    expr.text,
-                                    kind(other)
-                                ),
-                            ))
-                        }
-                    };
-                    if turns.is_empty() {
-                        self.nodes(otherwise, scope, out)?;
-                    }
-                    let len = turns.len();
-                    for (index, (key, item)) in turns.into_iter().enumerate() {
-                        let inner = Scope {
-                            value: item,
-                            turn: Some(Turn { index, len, key }),
-                            parent: Some(scope),
-                        };
-                        self.nodes(body, &inner, out)?;
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// Parses the main template `name` (whose text is `text`); other templates are loaded
+    /// from `loadable` when the main one asks for them.
+    pub fn new(
+        name: &str,
+        text: String,
+        strict: bool,
+        loadable: Vec<Loadable>,
+    ) -> Result<Renderer, String> {
+        let names: Vec<String> = loadable
+            .iter()
+            .map(|input| format!("`{}`", input.name))
+            .collect();
+        let mut env = environment(strict, loadable)?;
+        env.add_template_owned(name.to_string(), text)
+            .map_err(|error| describe(&error))?;
+        Ok(Renderer {
+            env,
+            name: name.to_string(),
+            loadable: if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            },
+        })
     }
 
-    /// The value of `expr`; a missing one is `null`, or an error when strict.
-    fn present<'s>(
-        &self,
-        expr: &Expr,
-        at: Position,
-        scope: &'s Scope<'s>,
-    ) -> Result<Cow<'s, Value>, RenderError> {
-        match evaluate(expr, scope).map_err(|message| error(at, message))? {
-            Some(value) => Ok(value),
-            None if self.strict => Err(error(at, format!("unknown path `{}`", expr.text))),
-            None => Ok(Cow::Owned(Value::Null)),
-        }
+    pub fn render(&self, root: Value) -> Result<String, String> {
+        self.env
+            .get_template(&self.name)
+            .and_then(|template| template.render(root))
+            .map_err(|error| {
+                let mut message = describe(&error);
+                if innermost(&error).kind() == ErrorKind::TemplateNotFound {
+                    message.push_str(&format!(
+                        "; a template can include, import or extend these inputs: {}",
+                        self.loadable
+                    ));
+                }
+                message
+            })
     }
 }
 
-fn error(at: Position, message: String) -> RenderError {
-    RenderError { at, message }
+fn environment(strict: bool, loadable: Vec<Loadable>) -> Result<Environment<'static>, String> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|error| format!("cannot configure the template syntax: {error}"))?;
+    env.set_syntax(syntax);
+    env.set_debug(true);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_undefined_behavior(if strict {
+        UndefinedBehavior::Strict
+    } else {
+        UndefinedBehavior::Chainable
+    });
+    env.set_loader(move |name| load(&loadable, name));
+    Ok(env)
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The path's value with the filters applied; `None` when the path leads nowhere.
-fn evaluate<'s>(expr: &Expr, scope: &'s Scope<'s>) -> Result<Option<Cow<'s, Value>>, String> {
-    let mut value = match &expr.path {
-        Path::Current => Some(Cow::Borrowed(scope.value)),
-        Path::Special(special) => special_value(*special, scope).map(Cow::Owned),
-        Path::Keys { local, segments } => lookup(scope, *local, segments).map(Cow::Borrowed),
+/// The text of the input called `name`, if it is one.
+fn load(loadable: &[Loadable], name: &str) -> Result<Option<String>, Error> {
+    let Some(input) = loadable.iter().find(|input| input.name == name) else {
+        return Ok(None);
     };
-    for filter in &expr.filters {
-        value = expr::apply(filter, value)?;
-    }
-    Ok(value)
-}
-
-fn special_value(special: Special, scope: &Scope<'_>) -> Option<Value> {
-    let mut current = Some(scope);
-    let turn = loop {
-        let scope = current?;
-        if let Some(turn) = scope.turn {
-            break turn;
-        }
-        current = scope.parent;
-    };
-    Some(match special {
-        Special::Index => Value::from(turn.index),
-        Special::Key => Value::from(turn.key?),
-        Special::First => Value::Bool(turn.index == 0),
-        Special::Last => Value::Bool(turn.index + 1 == turn.len),
+    fs::read_to_string(&input.path).map(Some).map_err(|error| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("input `{name}` ({}): cannot read: {error}", input.path),
+        )
     })
 }
 
-fn lookup<'s>(scope: &Scope<'s>, local: bool, segments: &[String]) -> Option<&'s Value> {
-    let (first, rest) = segments.split_first()?;
-    let mut current = Some(scope);
-    while let Some(scope) = current {
-        if let Some(found) = child(scope.value, first) {
-            return rest
-                .iter()
-                .try_fold(found, |value, segment| child(value, segment));
-        }
-        if local {
-            return None;
-        }
-        current = scope.parent;
+/// `template `T`: line L, column C: <kind>: <detail>`, for the innermost template error,
+/// then ` (from template `U`: line M, ...)` for each template that included, imported or
+/// extended it, innermost first.
+fn describe(error: &Error) -> String {
+    let chain = chain(error);
+    let Some((cause, outer)) = chain.split_last() else {
+        return error.to_string();
+    };
+    let mut message = format!("{}{}", place(cause), what(cause));
+    if let Some(other) = cause.source() {
+        message.push_str(&format!(": {other}"));
     }
-    None
+    // The templates that led there, innermost first; a template that includes itself
+    // is named once with the number of times.
+    let mut from: Vec<(String, usize)> = Vec::new();
+    for error in outer.iter().rev() {
+        let place = place(error);
+        let place = place.trim_end_matches(": ");
+        match from.last_mut() {
+            _ if place.is_empty() => {}
+            Some((last, times)) if last == place => *times += 1,
+            _ => from.push((place.to_string(), 1)),
+        }
+    }
+    for (place, times) in from {
+        if times == 1 {
+            message.push_str(&format!(" (from {place})"));
+        } else {
+            message.push_str(&format!(" (from {place}, {times} times)"));
+        }
+    }
+    message
 }
 
-fn child<'v>(value: &'v Value, segment: &str) -> Option<&'v Value> {
-    match value {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|at| items.get(at)),
-        _ => None,
+/// The error and the template errors that caused it, outermost first.
+fn chain(error: &Error) -> Vec<&Error> {
+    let mut chain = vec![error];
+    let mut current = error;
+    while let Some(next) = current
+        .source()
+        .and_then(|source| source.downcast_ref::<Error>())
+    {
+        chain.push(next);
+        current = next;
+    }
+    chain
+}
+
+fn innermost(error: &Error) -> &Error {
+    chain(error).last().copied().unwrap_or(error)
+}
+
+/// `template `T`: line L, column C: `, as much of it as the error knows.
+fn place(error: &Error) -> String {
+    let Some(name) = error.name() else {
+        return String::new();
+    };
+    let Some(line) = error.line() else {
+        return format!("template `{name}`: ");
+    };
+    match column(error) {
+        Some(column) => format!("template `{name}`: line {line}, column {column}: "),
+        None => format!("template `{name}`: line {line}: "),
+    }
+}
+
+/// The 1-based column (in characters) where the error's span starts.
+fn column(error: &Error) -> Option<usize> {
+    let source = error.template_source()?;
+    let start = error.range()?.start;
+    let before = source.get(..start)?;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    Some(before[line_start..].chars().count() + 1)
+}
+
+fn what(error: &Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syntax::parse;
-    use serde_json::json;
 
-    fn render_text(template: &str, data: Value, strict: bool) -> Result<String, String> {
-        let nodes = parse(template).map_err(|error| error.message)?;
-        render(&nodes, &data, strict)
-            .map_err(|error| format!("{}:{}: {}", error.at.line, error.at.column, error.message))
-    }
-
-    fn data() -> Value {
-        json!({
-            "inputs": {"people.jsonl": [{"name": "Ada"}, {"name": "Alan"}]},
-            "items": [
-                {"name": "Ada", "tags": ["math", "code"], "age": 36},
-                {"name": "Alan", "tags": [], "age": null}
-            ],
-            "params": {"title": "People", "empty": ""}
-        })
+    fn run(text: &str, strict: bool) -> Result<String, String> {
+        Renderer::new("main.tmpl", text.into(), strict, Vec::new())?.render(Value::from(()))
     }
 
     #[test]
-    fn each_with_index_fields_and_outer_names() {
-        let template = "# {{params.title}}\n{{#each items}}\n{{@index}}. {{name}} ({{tags | length}} tags{{#if @last}}, last{{/if}}) in {{params.title | lower}}\n{{/each}}\n";
+    fn block_lines_vanish_and_the_last_line_break_stays() {
         assert_eq!(
-            render_text(template, data(), true).unwrap(),
-            "# People\n0. Ada (2 tags) in people\n1. Alan (0 tags, last) in people\n"
+            run(
+                "a\n  {% if true %}\nb <{{ '<' }}>\n  {% endif %}\nc\n",
+                true
+            )
+            .unwrap(),
+            "a\nb <<>\nc\n"
+        );
+        assert_eq!(
+            run(
+                "{% if true %}x{% endif %}\ny{% if 1 %}z{% endif +%}\n",
+                true
+            )
+            .unwrap(),
+            "xyz\n"
         );
     }
 
     #[test]
-    fn nested_each_current_item_and_else() {
-        let template = "{{#each items}}{{name}}:{{#each tags}} {{.}}{{#unless @last}},{{/unless}}{{else}} none{{/each}};{{/each}}";
+    fn undefined_is_an_error_unless_not_strict() {
         assert_eq!(
-            render_text(template, data(), false).unwrap(),
-            "Ada: math, code;Alan: none;"
+            run("one\ntwo {{ nope }}\n", true).unwrap_err(),
+            "template `main.tmpl`: line 2, column 8: undefined value: `nope` is undefined"
+        );
+        assert_eq!(run("one {{ nope.deeper }}.", false).unwrap(), "one .");
+    }
+
+    #[test]
+    fn syntax_errors_and_missing_includes_are_named() {
+        assert_eq!(
+            run("a\n{% if %}", true).unwrap_err(),
+            "template `main.tmpl`: line 2, column 7: syntax error: unexpected end of block"
+        );
+        let missing = run("{% include 'other.tmpl' %}", true).unwrap_err();
+        assert!(
+            missing.starts_with("template `main.tmpl`: line 1")
+                && missing.contains("'other.tmpl'")
+                && missing.ends_with("these inputs: none"),
+            "{missing}"
+        );
+        assert_eq!(
+            run("x{% include 'other.tmpl' ignore missing %}y", true).unwrap(),
+            "xy"
         );
     }
 
     #[test]
-    fn objects_iterate_with_keys_and_brackets_reach_odd_names() {
-        let template = r#"{{#each inputs}}{{@key}}={{. | length}}{{/each}} {{inputs["people.jsonl"].1.name | upper}}"#;
+    fn errors_in_loaded_templates_name_the_way_there() {
+        let dir = std::env::temp_dir().join(format!("template-render-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            fs::write(&path, text).unwrap();
+            Loadable {
+                name: format!("t/{name}"),
+                path: path.to_string_lossy().into_owned(),
+            }
+        };
+        let renderer = Renderer::new(
+            "main.tmpl",
+            "x\n{% include 't/inc.tmpl' %}".into(),
+            true,
+            vec![write("inc.tmpl", "a\n  {{ nmae }}\n")],
+        )
+        .unwrap();
         assert_eq!(
-            render_text(template, data(), true).unwrap(),
-            "people.jsonl=2 ALAN"
+            renderer.render(Value::from(())).unwrap_err(),
+            "template `t/inc.tmpl`: line 2, column 6: undefined value: `nmae` is undefined \
+             (from template `main.tmpl`: line 2, column 4)"
         );
-    }
-
-    #[test]
-    fn values_render_as_text() {
-        let template = "{{a}}|{{b}}|{{c}}|{{d}}|{{e}}|{{e | json}}|{{f | json}}";
-        let data =
-            json!({"a": "x", "b": 1.5, "c": true, "d": null, "e": [1, {"k": "v"}], "f": "q\""});
-        assert_eq!(
-            render_text(template, data, true).unwrap(),
-            "x|1.5|true||[1,{\"k\":\"v\"}]|[1,{\"k\":\"v\"}]|\"q\\\"\""
+        let renderer = Renderer::new(
+            "main.tmpl",
+            "{% include 't/self.tmpl' %}".into(),
+            true,
+            vec![write("self.tmpl", "{% include 't/self.tmpl' %}")],
+        )
+        .unwrap();
+        let message = renderer.render(Value::from(())).unwrap_err();
+        assert!(
+            message.starts_with(
+                "template `t/self.tmpl`: line 1, column 4: invalid operation: recursion limit exceeded \
+                 (from template `t/self.tmpl`: line 1, column 4, "
+            ) && message.ends_with(" times) (from template `main.tmpl`: line 1, column 4)"),
+            "{message}"
         );
-    }
-
-    #[test]
-    fn missing_paths_are_empty_unless_strict() {
-        let template =
-            "a{{missing.path}}b {{params.empty | default:\"-\"}} {{#if nope}}yes{{else}}no{{/if}}";
-        assert_eq!(render_text(template, data(), false).unwrap(), "ab - no");
-        assert_eq!(
-            render_text(template, data(), true).unwrap_err(),
-            "1:2: unknown path `missing.path`"
-        );
-        assert_eq!(
-            render_text("{{missing | default:\"d\"}}", data(), true).unwrap(),
-            "d"
-        );
-        assert_eq!(
-            render_text("x\n {{#each items}}{{.nope}}{{/each}}", data(), true).unwrap_err(),
-            "2:17: unknown path `.nope`"
-        );
-        assert_eq!(
-            render_text("{{#each items}}{{.params}}{{/each}}", data(), false).unwrap(),
-            ""
-        );
-    }
-
-    #[test]
-    fn runtime_errors_name_the_tag() {
-        assert_eq!(
-            render_text("\n{{#each params.title}}{{/each}}", data(), false).unwrap_err(),
-            "2:1: `{{#each params.title}}` needs an array or an object, found a string"
-        );
-        assert_eq!(
-            render_text("{{items.0.age | length}}", data(), false).unwrap_err(),
-            "1:1: the filter `length` needs a string, an array or an object, found a number"
-        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use store::ContentStore;
+use url::Url;
 use wasmtime_wasi_http::RequestOptions;
 
 /// How downloads behave.
@@ -128,18 +129,133 @@ fn essence(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Seconds of a `Retry-After` header (the HTTP-date form is treated as one minute).
-fn retry_after(response: &http::Response<impl http_body::Body>) -> Duration {
-    response
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .map_or(Duration::from_secs(60), Duration::from_secs)
-        })
-        .unwrap_or(Duration::from_secs(30))
+/// How long a `Retry-After` header asks to wait (RFC 9110 §10.2.3): either delay-seconds or
+/// an HTTP-date (IMF-fixdate, or the obsolete RFC 850 and asctime forms, per §5.6.7), taken
+/// relative to `now`; a date in the past means no wait. `None` when absent or unreadable.
+fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Resolves a `Location` header against the URL that answered it (RFC 3986 §5: absolute
+/// URLs, network-path `//host/p`, absolute-path, relative-path with dot segments, query and
+/// fragment references); the fragment is dropped, it is not sent.
+fn resolve_location(base: &Url, location: &str) -> Option<Url> {
+    let mut next = base.join(location.trim()).ok()?;
+    next.set_fragment(None);
+    Some(next)
+}
+
+/// A URL as the request line takes it.
+fn to_uri(url: &Url) -> Result<http::Uri, FetchError> {
+    url.as_str()
+        .parse()
+        .map_err(|e| FetchError::Permanent(format!("bad URL {url}: {e}")))
+}
+
+/// The `Host` header value: host and non-default port, never userinfo (RFC 9110 §7.2).
+fn host_header(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Where decoded body bytes go: the size cap, the magic check, the digest and the
+/// temporary file, in that order. The first refusal is kept in `refused`.
+struct Sink<'a> {
+    file: &'a mut tempfile::NamedTempFile,
+    hasher: Hasher,
+    size: u64,
+    max_size: u64,
+    magic: Option<&'static [u8]>,
+    head: Vec<u8>,
+    refused: Option<String>,
+}
+
+impl std::io::Write for Sink<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.size += data.len() as u64;
+        if self.size > self.max_size {
+            self.refused = Some(format!("over the size cap of {} bytes", self.max_size));
+            return Err(std::io::Error::other("size cap"));
+        }
+        if let Some(magic) = self.magic
+            && self.head.len() < magic.len()
+        {
+            let take = data.len().min(magic.len() - self.head.len());
+            self.head.extend_from_slice(&data[..take]);
+            if self.head.len() == magic.len() && self.head != magic {
+                self.refused = Some(format!(
+                    "content does not start like its type ({:?})",
+                    String::from_utf8_lossy(&self.head)
+                ));
+                return Err(std::io::Error::other("magic"));
+            }
+        }
+        self.hasher.update(data);
+        self.file.write_all(data)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The body's content coding (RFC 9110 §8.4): identity, or a decoder for gzip and deflate.
+enum Decoding<'a> {
+    Identity(Sink<'a>),
+    Gzip(flate2::write::GzDecoder<Sink<'a>>),
+    Deflate(flate2::write::ZlibDecoder<Sink<'a>>),
+}
+
+impl<'a> Decoding<'a> {
+    /// The decoder for a `Content-Encoding` value; an unsupported coding is refused by name.
+    fn new(coding: Option<&str>, sink: Sink<'a>) -> Result<Decoding<'a>, String> {
+        match coding.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("" | "identity") => Ok(Decoding::Identity(sink)),
+            Some("gzip" | "x-gzip") => Ok(Decoding::Gzip(flate2::write::GzDecoder::new(sink))),
+            Some("deflate") => Ok(Decoding::Deflate(flate2::write::ZlibDecoder::new(sink))),
+            Some(other) => Err(format!(
+                "unsupported content coding `{other}` (Baton asks for identity and decodes gzip and deflate)"
+            )),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Decoding::Identity(sink) => sink.write_all(data),
+            Decoding::Gzip(decoder) => decoder.write_all(data),
+            Decoding::Deflate(decoder) => decoder.write_all(data),
+        }
+    }
+
+    /// Ends the stream (a truncated compressed stream is an error) and returns the sink.
+    fn finish(self) -> std::io::Result<Sink<'a>> {
+        match self {
+            Decoding::Identity(sink) => Ok(sink),
+            Decoding::Gzip(decoder) => decoder.finish(),
+            Decoding::Deflate(decoder) => decoder.finish(),
+        }
+    }
+
+    fn refused(&self) -> Option<&str> {
+        match self {
+            Decoding::Identity(sink) => sink.refused.as_deref(),
+            Decoding::Gzip(decoder) => decoder.get_ref().refused.as_deref(),
+            Decoding::Deflate(decoder) => decoder.get_ref().refused.as_deref(),
+        }
+    }
 }
 
 impl Fetcher {
@@ -150,19 +266,19 @@ impl Fetcher {
         headers: &[(String, String)],
         expected: Option<&str>,
     ) -> Result<Stored, FetchError> {
-        let mut current: http::Uri = url
-            .parse()
+        let mut current = Url::parse(url.trim())
             .map_err(|e| FetchError::Permanent(format!("bad URL {url}: {e}")))?;
+        current.set_fragment(None);
         for _ in 0..=self.settings.max_redirects {
-            let host = current
-                .host()
-                .ok_or_else(|| FetchError::Permanent(format!("URL without a host: {current}")))?
-                .to_ascii_lowercase();
-            if !matches!(current.scheme_str(), Some("http" | "https")) {
+            if !matches!(current.scheme(), "http" | "https") {
                 return Err(FetchError::Permanent(format!(
                     "unsupported scheme in {current}"
                 )));
             }
+            let host = current
+                .host_str()
+                .ok_or_else(|| FetchError::Permanent(format!("URL without a host: {current}")))?
+                .to_ascii_lowercase();
             let key = format!("host:{host}");
             let _permit = self
                 .limiter
@@ -176,6 +292,7 @@ impl Fetcher {
                 })?;
             let response = self.send(&current, headers).await?;
             let status = response.status();
+            let wait = retry_after(response.headers(), SystemTime::now());
             if status.is_redirection() {
                 let location = response
                     .headers()
@@ -190,10 +307,21 @@ impl Fetcher {
                 continue;
             }
             if status == http::StatusCode::TOO_MANY_REQUESTS {
-                let wait = retry_after(&response);
+                let wait = wait.unwrap_or(Duration::from_secs(30));
                 return Err(FetchError::RateLimited {
                     until: Instant::now() + wait,
                     reason: format!("rate {key} (HTTP 429, retry after {}s)", wait.as_secs()),
+                });
+            }
+            if status == http::StatusCode::SERVICE_UNAVAILABLE
+                && let Some(wait) = wait
+            {
+                return Err(FetchError::RateLimited {
+                    until: Instant::now() + wait,
+                    reason: format!(
+                        "{key} unavailable (HTTP 503, retry after {}s)",
+                        wait.as_secs()
+                    ),
                 });
             }
             if status.is_server_error() || status == http::StatusCode::REQUEST_TIMEOUT {
@@ -216,15 +344,14 @@ impl Fetcher {
 
     async fn send(
         &self,
-        uri: &http::Uri,
+        url: &Url,
         headers: &[(String, String)],
     ) -> Result<http::Response<Body>, FetchError> {
+        let uri = to_uri(url)?;
         let mut request = http::Request::get(uri.clone())
             .header(http::header::USER_AGENT, &self.settings.user_agent)
-            .header(
-                http::header::HOST,
-                uri.authority().map(|a| a.as_str()).unwrap_or(""),
-            );
+            .header(http::header::HOST, host_header(url))
+            .header(http::header::ACCEPT_ENCODING, "identity");
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -250,7 +377,7 @@ impl Fetcher {
     async fn store_body(
         &self,
         response: http::Response<Body>,
-        uri: &http::Uri,
+        uri: &Url,
         host: String,
         expected: Option<&str>,
     ) -> Result<Stored, FetchError> {
@@ -289,56 +416,62 @@ impl Fetcher {
                 self.settings.max_size
             )));
         }
+        let coding = response
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let magic = content_type.as_deref().and_then(magic);
         let mut temp = self
             .store
             .temp_file()
             .map_err(|e| FetchError::Transient(format!("{e:#}")))?;
-        let mut hasher = Hasher::new();
-        let mut size = 0u64;
-        let mut head = Vec::new();
+        let sink = Sink {
+            file: &mut temp,
+            hasher: Hasher::new(),
+            size: 0,
+            max_size: self.settings.max_size,
+            magic,
+            head: Vec::new(),
+            refused: None,
+        };
+        let mut decoding = Decoding::new(coding.as_deref(), sink)
+            .map_err(|reason| FetchError::Permanent(format!("{uri}: {reason}")))?;
+        let mut received = 0u64;
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| FetchError::Transient(format!("{uri}: body: {e}")))?;
             let Some(data) = frame.data_ref() else {
                 continue;
             };
-            size += data.len() as u64;
-            if size > self.settings.max_size {
-                return Err(FetchError::Permanent(format!(
-                    "{uri}: over the size cap of {} bytes",
-                    self.settings.max_size
-                )));
+            received += data.len() as u64;
+            if let Err(e) = decoding.write(data) {
+                return Err(match decoding.refused() {
+                    Some(reason) => FetchError::Permanent(format!("{uri}: {reason}")),
+                    None => FetchError::Permanent(format!("{uri}: cannot decode the body: {e}")),
+                });
             }
-            if let Some(magic) = magic
-                && head.len() < magic.len()
-            {
-                head.extend_from_slice(&data[..data.len().min(magic.len() - head.len())]);
-                if head.len() == magic.len() && head != magic {
-                    return Err(FetchError::Permanent(format!(
-                        "{uri}: content does not start like {} ({:?})",
-                        content_type.as_deref().unwrap_or(""),
-                        String::from_utf8_lossy(&head)
-                    )));
-                }
-            }
-            hasher.update(data);
-            temp.write_all(data)
-                .map_err(|e| FetchError::Transient(format!("cannot write a download: {e}")))?;
         }
         if let Some(len) = declared
-            && len != size
+            && len != received
         {
             return Err(FetchError::Transient(format!(
-                "{uri}: truncated, got {size} of {len} bytes"
+                "{uri}: truncated, got {received} of {len} bytes"
             )));
         }
-        if magic.is_some_and(|m| head.len() < m.len()) {
+        let sink = decoding.finish().map_err(|e| {
+            FetchError::Transient(format!("{uri}: the compressed body ended early: {e}"))
+        })?;
+        if let Some(reason) = &sink.refused {
+            return Err(FetchError::Permanent(format!("{uri}: {reason}")));
+        }
+        if magic.is_some_and(|m| sink.head.len() < m.len()) {
             return Err(FetchError::Permanent(format!(
                 "{uri}: too short to be {}",
                 content_type.as_deref().unwrap_or("")
             )));
         }
+        let Sink { hasher, size, .. } = sink;
         let sha256 = hasher.finish();
         self.store
             .commit(temp, &sha256)
@@ -353,41 +486,117 @@ impl Fetcher {
     }
 }
 
-/// Resolves a `Location` header against the URL that answered it.
-fn resolve_location(base: &http::Uri, location: &str) -> Option<http::Uri> {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.parse().ok();
-    }
-    let authority = base.authority()?.as_str();
-    let scheme = base.scheme_str()?;
-    let path = if location.starts_with('/') {
-        location.to_string()
-    } else {
-        let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
-        format!("{dir}/{location}")
-    };
-    format!("{scheme}://{authority}{path}").parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn locations_resolve_against_the_base() {
-        let base: http::Uri = "http://h:8/a/b.pdf?x=1".parse().unwrap();
+    fn locations_resolve_as_rfc_3986_section_5_says() {
+        let base = Url::parse("http://a/b/c/d;p?q").unwrap();
+        // The normal examples of RFC 3986 §5.4.1, and the forms servers send.
+        for (reference, target) in [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g/"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q"),
+            ("g#s", "http://a/b/c/g"),
+            ("..", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("https://o:8443/x.pdf", "https://o:8443/x.pdf"),
+            (
+                "//cdn.example/p/x.pdf?sig=1",
+                "http://cdn.example/p/x.pdf?sig=1",
+            ),
+            (" /spaced ", "http://a/spaced"),
+        ] {
+            assert_eq!(
+                resolve_location(&base, reference).unwrap().as_str(),
+                target,
+                "{reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_every_http_date_form() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let header = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, value.parse().unwrap());
+            retry_after(&headers, now)
+        };
+        assert_eq!(header("120"), Some(Duration::from_secs(120)));
         assert_eq!(
-            resolve_location(&base, "/c").unwrap().to_string(),
-            "http://h:8/c"
+            header("Sun, 06 Nov 1994 08:50:37 GMT"),
+            Some(Duration::from_secs(60))
         );
         assert_eq!(
-            resolve_location(&base, "d.pdf").unwrap().to_string(),
-            "http://h:8/a/d.pdf"
+            header("Sunday, 06-Nov-94 08:51:37 GMT"),
+            Some(Duration::from_secs(120))
         );
         assert_eq!(
-            resolve_location(&base, "https://o/x").unwrap().to_string(),
-            "https://o/x"
+            header("Sun Nov  6 08:52:37 1994"),
+            Some(Duration::from_secs(180))
         );
+        assert_eq!(
+            header("Sun, 06 Nov 1994 08:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(header("soon"), None);
+        assert_eq!(retry_after(&http::HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn the_host_header_never_carries_userinfo() {
+        let url = Url::parse("http://user:secret@h.example:8080/x").unwrap();
+        assert_eq!(host_header(&url), "h.example:8080");
+        let url = Url::parse("https://h.example/x").unwrap();
+        assert_eq!(host_header(&url), "h.example");
+    }
+
+    #[test]
+    fn gzip_bodies_are_decoded_before_the_magic_check_and_the_digest() {
+        use std::io::Write as _;
+        let pdf = b"%PDF-1.7 body".to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&pdf).unwrap();
+        let encoded = gz.finish().unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let sink = Sink {
+            file: &mut file,
+            hasher: Hasher::new(),
+            size: 0,
+            max_size: 1 << 20,
+            magic: magic("application/pdf"),
+            head: Vec::new(),
+            refused: None,
+        };
+        let mut decoding = Decoding::new(Some("gzip"), sink).unwrap();
+        for chunk in encoded.chunks(5) {
+            decoding.write(chunk).unwrap();
+        }
+        let sink = decoding.finish().unwrap();
+        assert_eq!(sink.size, pdf.len() as u64);
+        assert_eq!(sink.hasher.finish(), baton_core::digest::sha256_hex(&pdf));
+        let refused = Decoding::new(
+            Some("br"),
+            Sink {
+                file: &mut file,
+                hasher: Hasher::new(),
+                size: 0,
+                max_size: 1,
+                magic: None,
+                head: Vec::new(),
+                refused: None,
+            },
+        );
+        assert!(refused.is_err_and(|e| e.contains("`br`")));
     }
 
     #[test]

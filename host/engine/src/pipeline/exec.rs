@@ -42,22 +42,41 @@ pub enum Runner {
 }
 
 impl Runner {
-    /// The digest a stage's cache key uses for its runner.
-    pub fn digest(&self) -> String {
+    /// The digest a stage's cache key uses for its runner (`root` is the project root).
+    pub fn digest(&self, root: &Path) -> String {
         match self {
             Runner::Plugin(plugin) => plugin.digest.clone(),
-            Runner::Command(command, _) => command_digest(command),
+            Runner::Command(command, _) => command_digest(command, root),
         }
     }
 }
 
-/// The digest of a command line (its JSON form).
-pub fn command_digest(command: &[String]) -> String {
-    sha256_hex(
-        serde_json::to_string(command)
-            .unwrap_or_default()
-            .as_bytes(),
-    )
+/// Project files a command line names: every word of every argument (so `sh -c "python
+/// scripts/x.py"` counts too) that is a relative path to a file inside `root`, sorted.
+pub fn command_files(command: &[String], root: &Path) -> Vec<String> {
+    let mut files: Vec<String> = command
+        .iter()
+        .flat_map(|arg| arg.split_whitespace())
+        .map(|word| word.trim_matches(|c| c == '"' || c == '\''))
+        .filter(|word| !word.is_empty() && !word.starts_with(['-', '/', '$']))
+        .filter(|word| !Path::new(word).components().any(|c| c.as_os_str() == ".."))
+        .filter(|word| root.join(word).is_file())
+        .map(String::from)
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// The digest of a command line: its JSON form and the content of every project file it
+/// names (a script edited since the last run makes the stage run again).
+pub fn command_digest(command: &[String], root: &Path) -> String {
+    let mut text = serde_json::to_string(command).unwrap_or_default();
+    for file in command_files(command, root) {
+        let digest = file_digest(&root.join(&file)).unwrap_or_default();
+        text.push_str(&format!("\n{file} {digest}"));
+    }
+    sha256_hex(text.as_bytes())
 }
 
 /// Everything the stage jobs of one run share.
@@ -160,7 +179,8 @@ impl StageWorker {
                 .map_err(|wait| Failure::new(format!("waited a day for {}", wait.reason)))?;
             permits.push(permit);
         }
-        let fingerprint = cache::fingerprint(stage, &self.root, &runner.digest()).map_err(host)?;
+        let fingerprint =
+            cache::fingerprint(stage, &self.root, &runner.digest(&self.root)).map_err(host)?;
         if !self.force {
             let last = lock(&self.cache)
                 .last_stage(&self.graph.name, &stage.id)
@@ -185,7 +205,7 @@ impl StageWorker {
             .map(|path| (path.clone(), self.root.join(path)))
             .collect();
         let io = StagedIo::prepare(&work, &inputs, &output).map_err(host)?;
-        let params = serde_json::to_value(&stage.params).map_err(|e| host(e.into()))?;
+        let params = crate::settings::toml_json::table_to_json(&stage.params);
         let summary = match runner {
             Runner::Plugin(plugin) => {
                 let report = self

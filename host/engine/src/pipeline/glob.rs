@@ -1,48 +1,44 @@
-//! Path globs for stage inputs and outputs: `*` matches within one path segment, `**` any
-//! number of segments, `?` one character. Expansion walks only below the literal prefix.
+//! Path globs for stage inputs and outputs, on globset (the glob dialect of ripgrep and
+//! Cargo): `*` and `?` match within one path segment, `**` any number of segments, `[a-z]`
+//! and `[!x]` character classes, `{a,b}` alternation. Expansion walks (walkdir) only below
+//! the pattern's literal prefix, never into a symlinked directory (so a link to `.` cannot
+//! loop), and returns paths in sorted order.
 
+use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
 
-fn match_segment(pattern: &[u8], text: &[u8]) -> bool {
-    match (pattern.first(), text.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            match_segment(&pattern[1..], text)
-                || (!text.is_empty() && match_segment(pattern, &text[1..]))
-        }
-        (Some(b'?'), Some(_)) => match_segment(&pattern[1..], &text[1..]),
-        (Some(p), Some(t)) if p == t => match_segment(&pattern[1..], &text[1..]),
-        _ => false,
-    }
+/// Compiles `pattern` with `/` as a literal separator.
+fn compile(pattern: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|e| format!("`{pattern}` is not a valid glob: {}", e.kind()))
 }
 
-fn match_parts(pattern: &[&str], path: &[&str]) -> bool {
-    match (pattern.first(), path.first()) {
-        (None, None) => true,
-        (Some(&"**"), _) => {
-            match_parts(&pattern[1..], path)
-                || (!path.is_empty() && match_parts(pattern, &path[1..]))
-        }
-        (Some(p), Some(t)) => {
-            match_segment(p.as_bytes(), t.as_bytes()) && match_parts(&pattern[1..], &path[1..])
-        }
-        _ => false,
-    }
+/// Whether `pattern` is a valid glob; the error says what is wrong with it.
+pub fn check(pattern: &str) -> Result<(), String> {
+    compile(pattern).map(|_| ())
 }
 
-/// Whether `path` (with `/` separators) matches `pattern`.
+/// Whether `path` (project-relative, with `/` separators) matches `pattern`. An invalid
+/// pattern matches nothing (validation refuses it first, see [`check`]).
 pub fn matches(pattern: &str, path: &str) -> bool {
-    let pattern: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
-    let path: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match_parts(&pattern, &path)
+    if !is_glob(pattern) {
+        return pattern.trim_matches('/') == path.trim_matches('/');
+    }
+    compile(pattern).is_ok_and(|glob| glob.is_match(path))
 }
 
-/// Whether `pattern` has glob characters (`*`, `?`, `[`).
+/// Whether `pattern` has glob characters (`*`, `?`, `[`, `{`).
 pub fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?'])
+    pattern.contains(['*', '?', '[', '{'])
 }
 
-/// Files under `root` matching `pattern` (relative, `/`-separated), sorted.
+/// Files under `root` matching `pattern` (relative, `/`-separated), sorted. A literal path
+/// is returned when it names a file. Symlinked files are listed; symlinked directories are
+/// not entered.
 pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
     if !is_glob(pattern) {
         return if root.join(pattern).is_file() {
@@ -51,30 +47,25 @@ pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
             Vec::new()
         };
     }
-    let literal: Vec<&str> = pattern
+    let Ok(glob) = compile(pattern) else {
+        return Vec::new();
+    };
+    let base: Vec<&str> = pattern
         .split('/')
         .take_while(|part| !is_glob(part))
         .collect();
-    let base = literal.join("/");
-    let mut found = Vec::new();
-    let mut stack = vec![root.join(&base)];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(relative) = path.strip_prefix(root) else {
-                continue;
-            };
+    let mut found: Vec<String> = walkdir::WalkDir::new(root.join(base.join("/")))
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| !entry.file_type().is_dir() && entry.path().is_file())
+        .filter_map(|entry| {
+            let relative = entry.path().strip_prefix(root).ok()?;
             let relative = relative.to_string_lossy().replace('\\', "/");
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches(pattern, &relative) {
-                found.push(relative);
-            }
-        }
-    }
+            glob.is_match(&relative).then_some(relative)
+        })
+        .collect();
     found.sort();
     found
 }
@@ -98,6 +89,35 @@ mod tests {
         assert!(!matches("out/?.json", "out/ab.json"));
         assert!(overlap("out/a.json", "out/*.json"));
         assert!(!overlap("out/*.csv", "out/*.json"));
+    }
+
+    #[test]
+    fn classes_and_alternation_match_and_bad_globs_are_named() {
+        assert!(matches("data/[ab].csv", "data/a.csv"));
+        assert!(!matches("data/[ab].csv", "data/c.csv"));
+        assert!(matches("data/[!ab].csv", "data/c.csv"));
+        assert!(matches("data/*.{csv,tsv}", "data/x.tsv"));
+        assert!(!matches("data/*.{csv,tsv}", "data/x.json"));
+        assert!(check("data/[a.csv").unwrap_err().contains("data/[a.csv"));
+        assert!(check("data/**/*.csv").is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_the_project_does_not_loop_and_order_is_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data/x")).unwrap();
+        for f in ["data/b.csv", "data/a.csv", "data/x/c.csv"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("data/loop")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("data/x/loop")).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            expand(dir.path(), "data/**/*.csv"),
+            ["data/a.csv", "data/b.csv", "data/x/c.csv"]
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

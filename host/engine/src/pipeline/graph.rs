@@ -183,6 +183,11 @@ pub fn build(
         {
             problems.push(format!("{at}: stage `{}` timeout: {e}", s.id));
         }
+        for pattern in s.inputs.iter().chain(&s.outputs) {
+            if let Err(e) = glob::check(pattern) {
+                problems.push(format!("{at}: stage `{}`: {e}", s.id));
+            }
+        }
         for output in &s.outputs {
             if output.starts_with('/') || output.split('/').any(|p| p == "..") {
                 problems.push(format!(

@@ -77,7 +77,7 @@ pub fn stage_spec(settings: &Settings, name: &str, env: &[(String, String)]) -> 
 pub fn runner_digest(settings: &Settings, stage: &model::StageDef) -> String {
     match (&stage.plugin, &stage.command) {
         (Some(name), _) => plugins::file_digest(settings, name),
-        (None, Some(command)) => command_digest(command),
+        (None, Some(command)) => command_digest(command, &settings.root),
         _ => String::new(),
     }
 }
@@ -108,25 +108,59 @@ pub fn dry_plan(
     )
 }
 
-/// Reads `KEY=VALUE` lines (blank lines and `#` comments ignored).
+/// Reads an env file in the common dotenv dialect (dotenvy): `KEY=VALUE` lines, an optional
+/// `export` prefix, single quotes (literal), double quotes (escapes, several lines),
+/// `#` comments, `${VAR}` substitution. A line that does not parse is named by its number.
 pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut vars = HashMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok((key, value)) => {
+                vars.insert(key, value);
+            }
+            Err(dotenvy::Error::LineParse(line, column)) => {
+                let number = text
+                    .lines()
+                    .position(|l| l.contains(line.lines().next().unwrap_or(&line)))
+                    .map_or(0, |n| n + 1);
+                bail!(
+                    "{}:{number}: cannot parse `{}` at column {} (expected KEY=VALUE, optionally quoted)",
+                    path.display(),
+                    line.trim(),
+                    column + 1
+                );
+            }
+            Err(e) => bail!("{}: {e}", path.display()),
         }
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| anyhow!("{}:{}: expected KEY=VALUE", path.display(), n + 1))?;
-        vars.insert(
-            key.trim().to_string(),
-            value.trim().trim_matches('"').to_string(),
-        );
     }
     Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_env_file;
+
+    #[test]
+    fn env_files_read_the_common_dotenv_dialect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(
+            &path,
+            "# a comment\nexport A=1\nB='two # not a comment'\nC=\"line\\nnext\"\n\nD=plain # comment\nE=\"${A}x\"\n",
+        )
+        .unwrap();
+        let vars = read_env_file(&path).unwrap();
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two # not a comment");
+        assert_eq!(vars["C"], "line\nnext");
+        assert_eq!(vars["D"], "plain");
+        assert_eq!(vars["E"], "1x");
+        std::fs::write(&path, "OK=1\nnot a line\n").unwrap();
+        let error = read_env_file(&path).unwrap_err().to_string();
+        assert!(error.contains(":2:"), "{error}");
+    }
 }
 
 /// How to run.

@@ -30,7 +30,8 @@ struct Head<'a> {
     priority: Option<i64>,
 }
 
-/// Parses one line into a job, or says why it is bad.
+/// Parses one non-blank line into a job, or says why it is bad. The job's key is the id's
+/// idempotency key (a DOI in any written form is its bare lowercase DOI, see [`super::doi`]).
 pub fn parse_line(text: &str, max_attempts: u32) -> Result<NewJob, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -45,7 +46,7 @@ pub fn parse_line(text: &str, max_attempts: u32) -> Result<NewJob, String> {
         .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| "no string `id`".to_string())?;
     Ok(NewJob {
-        key: id.into_owned(),
+        key: super::doi::idempotency_key(&id),
         kind: JobKind::Resolve,
         plugin: head.resolver.map(|r| r.into_owned()),
         payload: trimmed.to_string(),
@@ -54,8 +55,10 @@ pub fn parse_line(text: &str, max_attempts: u32) -> Result<NewJob, String> {
     })
 }
 
-/// Reads lines from `reader`, calling `batch` with each full batch of good jobs (with their
-/// line numbers) and collecting bad lines. Stops after `limit` good lines when given.
+/// Reads JSON Lines from `reader`, calling `batch` with each full batch of good jobs (with
+/// their line numbers) and collecting bad lines. A UTF-8 byte-order mark before the first
+/// line is dropped, lines may end in LF or CRLF, and blank lines are skipped (they still
+/// count for the line numbers). Stops after `limit` good lines when given.
 pub fn read_lines(
     reader: impl BufRead,
     limit: Option<u64>,
@@ -91,9 +94,21 @@ pub fn read_lines(
             });
             continue;
         }
-        let parsed = std::str::from_utf8(&buffer)
-            .map_err(|_| "not UTF-8 text".to_string())
-            .and_then(|text| parse_line(text, max_attempts));
+        let text = match std::str::from_utf8(&buffer) {
+            Ok(text) if number == 1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+            Ok(text) => text,
+            Err(_) => {
+                bad.push(BadLine {
+                    line: number,
+                    reason: "not UTF-8 text".into(),
+                });
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed = parse_line(text, max_attempts);
         match parsed {
             Ok(job) => {
                 good += 1;
@@ -173,7 +188,28 @@ mod tests {
         let keys: Vec<&str> = jobs.iter().map(|(_, j)| j.key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
         let lines: Vec<u64> = bad.iter().map(|b| b.line).collect();
-        assert_eq!(lines, [2, 3, 4]);
-        assert!(bad[2].reason.contains("limit"));
+        assert_eq!(lines, [3, 4], "a blank line is skipped, not bad");
+        assert!(bad[1].reason.contains("limit"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_crlf_and_blank_lines_lose_no_line() {
+        let input = "\u{feff}{\"id\":\"first\"}\r\n\r\n  \r\n{\"id\":\"DOI: https://doi.org/10.1/ABC\"}\r\n";
+        let mut jobs = Vec::new();
+        let bad = read_lines(
+            input.as_bytes(),
+            None,
+            3,
+            10,
+            |b| {
+                jobs.extend(b);
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let keys: Vec<(u64, &str)> = jobs.iter().map(|(n, j)| (*n, j.key.as_str())).collect();
+        assert_eq!(keys, [(1, "first"), (4, "10.1/abc")]);
     }
 }

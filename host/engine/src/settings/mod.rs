@@ -3,6 +3,7 @@
 //! against the project root (the directory of `baton.toml`, or the current directory).
 
 pub mod plugins;
+pub mod toml_json;
 mod typed;
 
 pub use typed::{
