@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod compile_cache;
 mod first_party;
+mod jq_language;
 mod other_languages;
 mod pipeline;
 mod queue;

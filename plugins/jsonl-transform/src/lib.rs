@@ -1,8 +1,8 @@
-//! `jsonl-transform`: a stage that runs a jq-like filter over JSON and JSON Lines inputs
-//! and writes every result as one line of `{output-dir}/{output}` (JSON Lines).
+//! `jsonl-transform`: a stage that runs a jq filter over JSON and JSON Lines inputs and
+//! writes every result as one line of `{output-dir}/{output}` (JSON Lines).
 //!
 //! Params:
-//! - `filter` (required): the filter, e.g.
+//! - `filter` (required): the filter, in the jq language as [jaq] implements it, e.g.
 //!   `.[] | select(.age >= 30) | {name, city: .address.city}`.
 //! - `output`: the file to write, a relative path inside the output directory (default:
 //!   `<file stem of the first input>.jsonl`).
@@ -11,63 +11,81 @@
 //!   on one array of every value of every input, in input order.
 //!
 //! An input named `*.json` holds one JSON document; any other input is read as JSON Lines
-//! (blank lines skipped). A filter that does not parse fails the stage naming the line
-//! and column in the filter; a runtime error fails it naming the input, the line and the
-//! error, e.g. ``input `people.jsonl`: line 3: Cannot index number with "city"``.
+//! (blank lines skipped). Values are read as jaq reads JSON: object keys keep their order
+//! and numbers their digits (`1.50` stays `1.50`, big integers stay exact). A filter that
+//! does not compile fails the stage naming the line and column in the filter, e.g.
+//! ``params.filter: line 2, column 3: unknown function `foo/0` ``; a runtime error fails it
+//! naming the input, the line and the error, e.g.
+//! ``input `people.jsonl`: line 3: cannot index 1 with "city"`` (in slurp mode:
+//! ``slurped inputs `a.jsonl`, `b.jsonl`: …``). Error messages are cut after 300
+//! characters (jaq's quote whole values).
 //!
 //! # Filter language
 //!
-//! A subset of jq. A filter takes one value and produces zero or more:
+//! The jq language as jaq (the `jaq-core` 3, `jaq-std` 3 and `jaq-json` 2 crates)
+//! implements it: paths, slices and `..`; `as $x` with destructuring; `def`; `reduce`,
+//! `foreach`, `if`/`elif`, `try`/`catch`, `?`, `//`, `label`/`break`; string interpolation
+//! and the formats `@text @json @csv @tsv @html @uri @sh @base64 @base64d`; the update
+//! operators `|= = += -= *= /= %= //=`; regexes (`test`, `match`, `capture`, `scan`,
+//! `split/2`, `splits`, `sub`, `gsub`); `path`, `paths`, `getpath`, `setpath`, `delpaths`,
+//! `pick`; `to_entries`, `from_entries`, `with_entries`; `limit`, `first`, `nth`, `until`,
+//! `range`, `group_by`, `unique_by`, `min_by`; `tojson`/`fromjson`; dates (`todate`,
+//! `fromdate`, `strftime`, `mktime`, ...) and libm's math. jaq's manual documents the
+//! language, <https://gedenkt.at/jaq/manual/>, and its "Compatibility" notes say where jaq
+//! and jq part. Objects keep their keys in insertion order, in results too (`keys` sorts,
+//! `keys_unsorted` does not).
 //!
-//! | Form | Meaning |
-//! |------|---------|
-//! | `.` | the input |
-//! | `.a`, `.a.b`, `."any key"`, `.["key"]` | object field; `null` for a missing key or on `null` |
-//! | `.[0]`, `.[-1]` | array element, negative from the end; `null` out of range |
-//! | `.[]` | every element of an array, or value of an object |
-//! | `f?` (e.g. `.a?`, `.[]?`) | `f` with its errors dropped (outputs before an error stay) |
-//! | `f \| g` | `g` run on every output of `f` |
-//! | `f, g` | the outputs of `f`, then of `g` |
-//! | `( f )` | grouping |
-//! | `1`, `-2.5e3`, `"text\n\u00e9"`, `true`, `false`, `null` | literals (strings take JSON's escapes) |
-//! | `[f]`, `[]` | an array of all outputs of `f` |
-//! | `{a, b: f, "c d": f, (f): g}` | an object; `{a}` is `{a: .a}`; several outputs give every combination |
-//! | `==` `!=` `<` `<=` `>` `>=` | comparison in jq's order: `null < false < true < numbers < strings < arrays < objects` |
-//! | `and`, `or`, `not` | logic; only `false` and `null` are false |
-//! | `+ - * / %` | arithmetic; `+` also joins strings and arrays and merges objects, `null + x` is `x`, `-` removes array elements, `*` repeats a string or deep-merges objects, `/` splits a string, `%` works on integers |
-//! | `f // g` | the true outputs of `f` (its errors dropped), or else the outputs of `g` |
-//! | `if c then f elif c2 then g else h end` | conditional; without `else` the input passes through |
-//! | `# comment` | to the end of the line |
+//! The plugin adds `@csv` and `@tsv` (jq's, which jaq keeps in its command-line crate),
+//! `input_filename` (the input's name; `null` in slurp mode), `$ENV` (like `env`, the
+//! sandbox's environment, empty since the plugin asks for no variables) and jq 1.8's
+//! `from_entries`: the key from `key`, `Key`, `name` or `Name`, the value from `value` or
+//! else `Value` (jaq's reads only `key` and `value`).
 //!
-//! Functions: `select(f)`, `map(f)`, `length`, `keys`, `has(k)`, `tostring`, `tonumber`,
-//! `type`, `add`, `empty`, `not`, `sort`, `sort_by(f)`, `group_by(f)`, `unique`, `min`,
-//! `max`, `first`, `last`, `first(f)`, `last(f)`, `to_entries`, `from_entries`,
-//! `ascii_downcase`, `ascii_upcase`, `split(s)`, `join(s)`.
+//! Differences from jq that matter here:
+//! - Integers and floats are distinct: `4 / 2` is `2.0` and `1.0 + 1` is `2.0` (jq writes
+//!   `2`); integers are exact at any size, but an index or slice bound beyond ±2³¹ fails
+//!   (the plugin is 32-bit WebAssembly).
+//! - `del` moves an object's last key into the deleted key's place (jq keeps the order;
+//!   `with_entries(select(.key != "a"))` keeps it here too).
+//! - `limit(n; f)` with `n < 0` yields nothing (jq fails); `delpaths` (and so
+//!   `del(.[0, 2])`) deletes its paths one after the other, each relative to the value
+//!   left by the previous one (delete from the end first: `del(.[2, 0])`); `pick`
+//!   takes paths into objects only; `ltrimstr` and `rtrimstr` fail on a value that is not
+//!   a string (jq passes it through).
+//! - jaq lets object keys be any value (`{(1): 2}`) and strings be byte strings
+//!   (`tobytes`): a result holding one is not JSON, and the stage fails naming the input
+//!   and line. NaN is written as `null` and the infinities as ±1.7976931348623157e+308,
+//!   as jq writes them.
+//! - Not available (a filter using one does not compile): `input`, `inputs`,
+//!   `input_line_number`, `$__loc__`, `$__prog_args`, `import`/`include` (the stage
+//!   reads nothing but its inputs), `@base32`, `@base32d`, `format/1`, `tostream`,
+//!   `fromstream`, `truncate_stream`, `toarray`, `trimstr`, `ascii`, `builtins`,
+//!   `have_decnum`, `have_literal_numbers`, `get_search_list`, `modulemeta` and the
+//!   SQL-style `IN`, `INDEX`, `JOIN`.
+//! - `debug` and `stderr` write to the plugin's log; `halt` stops the stage successfully
+//!   with the results written so far; `halt_error` fails it with its message.
+//! - Thousands of levels of nesting or recursion exhaust the sandbox's call stack: the
+//!   stage fails (trapped), without naming the line.
+//! - Error messages are jaq's (`cannot index 1 with "a"`), not jq's
+//!   (`Cannot index number with "a"`); `error(v)` with a non-string `v` reads
+//!   `{"a":1} (not a string)`.
 //!
-//! Precedence, loosest first: `|`, `,`, `//`, `or`, `and`, comparisons (which do not
-//! chain), `+ -`, `* / %`, unary `-`, postfix. Object values may be any expression
-//! without a top-level `,` (jq allows only terms there).
-//!
-//! Not supported, and refused at parse time: variables and `as`, `def`, `reduce`,
-//! `foreach`, `try`/`catch`, `..`, slices `.[1:2]`, string interpolation, `@formats`,
-//! assignment operators, and any function not listed (including the regex functions
-//! `test`, `match` and `capture`). Objects keep their keys sorted, so results are written
-//! as `jq -S` writes them.
-mod filter;
+//! [jaq]: https://github.com/01mf02/jaq
+mod jq;
+mod read;
 mod transform;
 
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::Path;
 
-use baton_sdk::input::{self, Format};
 use baton_sdk::json::Object;
 use baton_sdk::types::{
     Capabilities, Description, Failure, PluginKind, StageContext, StageInput, StageOutcome,
 };
 use baton_sdk::{fatal, progress, skip};
 
-use filter::Filter;
+use jq::{Flow, Program};
 use transform::Sink;
 
 struct JsonlTransform;
@@ -85,7 +103,7 @@ impl baton_sdk::Metadata for JsonlTransform {
             name: "jsonl-transform".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             kind: PluginKind::Stage,
-            summary: "Runs a jq-like filter over JSON and JSON Lines, writing JSON Lines".into(),
+            summary: "Runs a jq filter (jaq) over JSON and JSON Lines, writing JSON Lines".into(),
             capabilities: Capabilities::default(),
         }
     }
@@ -94,8 +112,8 @@ impl baton_sdk::Metadata for JsonlTransform {
 impl baton_sdk::Stage for JsonlTransform {
     fn run(context: StageContext) -> Result<StageOutcome, Failure> {
         let params = Object::parse("params", &context.params)?;
-        let filter = Filter::parse(params.required_str("filter")?)
-            .map_err(|error| fatal(format!("params.filter: parse error at {error}")))?;
+        let program = Program::compile(params.required_str("filter")?)
+            .map_err(|error| fatal(format!("params.filter: {error}")))?;
         let mode = mode(&params)?;
         let first = context
             .inputs
@@ -113,22 +131,31 @@ impl baton_sdk::Stage for JsonlTransform {
         let total = u64::try_from(context.inputs.len()).unwrap_or(u64::MAX);
         let mut values_in = 0;
         let mut slurped = Vec::new();
+        let mut flow = Flow::Done;
         for (done, input) in (1..).zip(&context.inputs) {
-            let values = input::open_input(input, Format::of(&input.name))?;
-            values_in += match mode {
-                Mode::Lines => transform::each_value(&input.name, values, &filter, &mut sink),
-                Mode::Slurp => transform::collect(&input.name, values).map(|values| {
-                    let count = values.len() as u64;
+            let values = read::open(input)?;
+            match mode {
+                Mode::Lines => {
+                    let (read, ended) =
+                        transform::each_value(&input.name, values, &program, &mut sink)
+                            .map_err(fatal)?;
+                    values_in += read;
+                    flow = ended;
+                }
+                Mode::Slurp => {
+                    let values = transform::collect(&input.name, values).map_err(fatal)?;
+                    values_in += values.len() as u64;
                     slurped.extend(values);
-                    count
-                }),
+                }
             }
-            .map_err(fatal)?;
             progress::report(done, Some(total), &input.name);
+            if flow == Flow::Halted {
+                break;
+            }
         }
         if mode == Mode::Slurp {
             let names: Vec<String> = context.inputs.iter().map(|i| i.name.clone()).collect();
-            transform::slurp(&names, slurped, &filter, &mut sink).map_err(fatal)?;
+            flow = transform::slurp(&names, slurped, &program, &mut sink).map_err(fatal)?;
         }
         let values_out = sink.written;
         sink.finish().map_err(fatal)?;
@@ -140,7 +167,12 @@ impl baton_sdk::Stage for JsonlTransform {
             "output" => output
         );
         let inputs = if total == 1 { "input" } else { "inputs" };
-        let summary = format!("{total} {inputs}, {values_in} values in, {values_out} out");
+        let halted = if flow == Flow::Halted {
+            " (the filter halted)"
+        } else {
+            ""
+        };
+        let summary = format!("{total} {inputs}, {values_in} values in, {values_out} out{halted}");
         Ok(StageOutcome {
             summary,
             outputs: vec![output],

@@ -109,10 +109,18 @@ pub fn with_email(url: String, key: &str, email: Option<&str>) -> String {
     }
 }
 
-/// `Retry-After` in delta-seconds; the HTTP-date form is left to the host's backoff.
+/// `Retry-After` (RFC 9110 §10.2.3) in milliseconds from now: delta-seconds, or an
+/// HTTP-date in any of the three forms of §5.6.7 (a date in the past: 0).
 fn retry_after_ms(response: &Response) -> Option<u64> {
-    let seconds: u64 = response.header("retry-after")?.trim().parse().ok()?;
-    Some(seconds.saturating_mul(1000))
+    let value = response.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let wait = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Some(wait.as_millis().min(u128::from(u64::MAX)) as u64)
 }
 
 #[cfg(test)]
@@ -161,8 +169,29 @@ mod tests {
             )),
             Err(Failure::Retry(Retry {
                 reason: "unpaywall answered 503".into(),
-                after_ms: None
-            }))
+                after_ms: Some(0)
+            })),
+            "a date in the past means: now"
+        );
+        let later = httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+        );
+        match API.check(&response(503, &[("retry-after", &later)], "")) {
+            Err(Failure::Retry(Retry {
+                after_ms: Some(ms), ..
+            })) => assert!((58_000..=60_000).contains(&ms), "{ms}"),
+            other => panic!("{other:?}"),
+        }
+        for obsolete in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(
+                retry_after_ms(&response(429, &[("retry-after", obsolete)], "")),
+                Some(0),
+                "{obsolete}"
+            );
+        }
+        assert_eq!(
+            retry_after_ms(&response(429, &[("retry-after", "soon")], "")),
+            None
         );
         assert_eq!(
             API.check(&response(422, &[], "{\"error\": \"bad email\"}\n")),
