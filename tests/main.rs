@@ -8,6 +8,7 @@ mod cli;
 mod compile_cache;
 mod first_party;
 mod jq_language;
+mod json_schema_suite;
 mod other_languages;
 mod pipeline;
 mod queue;

@@ -719,9 +719,10 @@ fn downloads_follow_the_forms_real_servers_send() {
         if path == "/moved" {
             return Reply::redirect(&format!("//{content_authority}/b/start"));
         }
-        // A 429 whose Retry-After is an HTTP-date one second ahead, then the content.
+        // A 429 whose Retry-After is an HTTP-date (whole seconds: at least one second
+        // ahead), then the content.
         if first_seen.lock().unwrap().insert(path.to_string()) {
-            let at = std::time::SystemTime::now() + Duration::from_secs(1);
+            let at = std::time::SystemTime::now() + Duration::from_secs(2);
             let mut reply = Reply::json(429, "{}");
             reply
                 .headers

@@ -2,13 +2,18 @@
 //! `{"valid": bool, "checked": N, "errors": [{"file", "line"?, "pointer", "message"}]}`,
 //! where `line` is there for JSON Lines files only, and the one-line reason a failed
 //! stage gives: `FILE[:LINE] at POINTER: MESSAGE; N errors in total (see report.json)`.
-use std::io::BufRead;
+use std::io::{self, BufRead, Write};
 
+use jsonschema::{ValidationError, Validator};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::schema::Schema;
-use crate::validate::shown;
 use baton_sdk::input::{self, Values};
+
+/// Values longer than this (as JSON) are not quoted whole in a message.
+const QUOTED: usize = 80;
+/// Messages are cut to this many characters.
+const MESSAGE: usize = 400;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -23,13 +28,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `people.jsonl:3 at /age: expected integer, found string "x"`.
+    /// `people.jsonl:3 at /age: "x" is not of type "integer"`.
     pub fn headline(&self) -> String {
         let line = self.line.map(|line| format!(":{line}")).unwrap_or_default();
         format!(
             "{}{line} at {}: {}",
             self.file,
-            shown(&self.pointer),
+            pointer_shown(&self.pointer),
             self.message
         )
     }
@@ -58,7 +63,7 @@ impl Report {
     /// recorded as an error; only a failed read stops, with its message.
     pub fn check<R: BufRead>(
         &mut self,
-        schema: &Schema,
+        validator: &Validator,
         file: &str,
         values: Values<R>,
     ) -> Result<(), String> {
@@ -66,12 +71,12 @@ impl Report {
             match item {
                 Ok(item) => {
                     self.checked += 1;
-                    for violation in schema.validate(&item.value) {
+                    for error in validator.iter_errors(&item.value) {
                         self.add(Entry {
                             file: file.to_string(),
                             line: item.line,
-                            pointer: violation.pointer,
-                            message: violation.message,
+                            pointer: error.instance_path().to_string(),
+                            message: message(&error),
                         });
                     }
                 }
@@ -120,14 +125,74 @@ fn values_are_lines(file: &str) -> bool {
     input::Format::of(file) == input::Format::Lines
 }
 
+/// A pointer for people: the whole value is `(root)`.
+pub fn pointer_shown(pointer: &str) -> &str {
+    if pointer.is_empty() {
+        "(root)"
+    } else {
+        pointer
+    }
+}
+
+/// The library's message, with a long value shown in short (`an object`, `"abc..."`)
+/// and the whole cut to [`MESSAGE`] characters.
+pub fn message(error: &ValidationError) -> String {
+    let instance: &Value = error.instance();
+    let text = if longer_than(instance, QUOTED) {
+        error.masked_with(summary(instance)).to_string()
+    } else {
+        error.to_string()
+    };
+    if text.chars().count() <= MESSAGE {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MESSAGE - 3).collect();
+    cut.push_str("...");
+    cut
+}
+
+/// What a long value is, in a few words.
+fn summary(value: &Value) -> String {
+    match value {
+        Value::Object(map) => format!("an object of {} properties", map.len()),
+        Value::Array(items) => format!("an array of {} items", items.len()),
+        Value::String(text) => {
+            let start: String = text.chars().take(40).collect();
+            format!("{}...", Value::String(start))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether `value` as JSON is longer than `limit` bytes, without writing more than that.
+fn longer_than(value: &Value, limit: usize) -> bool {
+    struct Counter {
+        written: usize,
+        limit: usize,
+    }
+    impl Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.written += bytes.len();
+            if self.written > self.limit {
+                return Err(io::Error::other("long enough"));
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter { written: 0, limit }, value).is_err()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use baton_sdk::input::Format;
     use serde_json::json;
 
-    fn schema() -> Schema {
-        Schema::compile(&json!({
+    fn validator() -> Validator {
+        jsonschema::validator_for(&json!({
             "type": "object",
             "properties": {"age": {"type": "integer"}},
             "required": ["name"]
@@ -141,7 +206,7 @@ mod tests {
         let text = "{\"name\": \"a\", \"age\": 1}\n\n{\"name\": \"b\", \"age\": \"x\"}\n{oops\n{\"age\": 2}\n";
         report
             .check(
-                &schema(),
+                &validator(),
                 "data/people.jsonl",
                 Values::new(text.as_bytes(), Format::Lines),
             )
@@ -154,15 +219,15 @@ mod tests {
                 "valid": false,
                 "checked": 4,
                 "errors": [
-                    {"file": "data/people.jsonl", "line": 3, "pointer": "/age", "message": "expected integer, found string \"x\""},
+                    {"file": "data/people.jsonl", "line": 3, "pointer": "/age", "message": "\"x\" is not of type \"integer\""},
                     {"file": "data/people.jsonl", "line": 4, "pointer": "", "message": "not valid JSON (column 2): key must be a string"},
-                    {"file": "data/people.jsonl", "line": 5, "pointer": "", "message": "missing required property `name`"}
+                    {"file": "data/people.jsonl", "line": 5, "pointer": "", "message": "\"name\" is a required property"}
                 ]
             })
         );
         assert_eq!(
             report.failure().unwrap(),
-            "data/people.jsonl:3 at /age: expected integer, found string \"x\"; 3 errors in total (see report.json)"
+            "data/people.jsonl:3 at /age: \"x\" is not of type \"integer\"; 3 errors in total (see report.json)"
         );
     }
 
@@ -171,24 +236,24 @@ mod tests {
         let mut report = Report::default();
         report
             .check(
-                &schema(),
+                &validator(),
                 "one.json",
                 Values::new("[1]".as_bytes(), Format::Document),
             )
             .unwrap();
         assert_eq!(
             report.failure().unwrap(),
-            "one.json at (root): expected object, found array; 1 error in total (see report.json)"
+            "one.json at (root): [1] is not of type \"object\"; 1 error in total (see report.json)"
         );
         let text = serde_json::to_string(&report).unwrap();
         assert_eq!(
             text,
-            r#"{"valid":false,"checked":1,"errors":[{"file":"one.json","pointer":"","message":"expected object, found array"}]}"#
+            r#"{"valid":false,"checked":1,"errors":[{"file":"one.json","pointer":"","message":"[1] is not of type \"object\""}]}"#
         );
         let mut valid = Report::default();
         valid
             .check(
-                &schema(),
+                &validator(),
                 "ok.json",
                 Values::new("{\"name\": 1}".as_bytes(), Format::Document),
             )
@@ -197,5 +262,36 @@ mod tests {
             (valid.valid, valid.checked, valid.failure()),
             (true, 1, None)
         );
+    }
+
+    #[test]
+    fn long_values_are_summarised_and_pointers_escaped() {
+        let schema = json!({
+            "properties": {"a/b": {"properties": {"c~d": {"type": "array"}}}},
+            "items": {"maxLength": 3}
+        });
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let big: serde_json::Map<String, Value> =
+            (0..50).map(|i| (format!("key{i}"), json!(i))).collect();
+        let instance = json!({"a/b": {"c~d": big}});
+        let errors: Vec<(String, String)> = validator
+            .iter_errors(&instance)
+            .map(|error| (error.instance_path().to_string(), message(&error)))
+            .collect();
+        assert_eq!(
+            errors,
+            [(
+                "/a~1b/c~0d".to_string(),
+                "an object of 50 properties is not of type \"array\"".to_string()
+            )]
+        );
+        let long = json!(["x".repeat(500)]);
+        let error = validator.iter_errors(&long).next().unwrap();
+        assert_eq!(error.instance_path().to_string(), "/0");
+        assert_eq!(
+            message(&error),
+            format!("\"{}\"... is longer than 3 characters", "x".repeat(40))
+        );
+        assert!(!longer_than(&json!("short"), QUOTED));
     }
 }
