@@ -52,7 +52,60 @@ fn bad_usage_exits_20_with_a_clear_message() {
         "{}",
         bad_grant.stderr()
     );
-    project.baton(&["plugin", "frobnicate"]).expect(2);
+    // Every usage error the argument parser finds exits 20 too, as documented.
+    for args in [
+        &["plugin", "frobnicate"][..],
+        &["bogus"][..],
+        &["queue", "list", "--state", "bogus"][..],
+        &["queue", "list", "--limit", "-1"][..],
+        &["queue", "run", "--workers", "abc"][..],
+        &["--format", "yaml", "queue", "stats"][..],
+        &[][..],
+    ] {
+        let run = project.baton(args).expect(20);
+        assert!(!run.stderr().is_empty(), "{args:?} said nothing");
+    }
+}
+
+#[test]
+fn a_mistyped_key_and_a_zero_lease_are_refused_with_the_fix() {
+    let project = Project::new();
+    project.write("baton.toml", "[queue]\nwrokers = 4\nlease = \"0s\"\n");
+    let run = project.baton(&["config", "validate"]).expect(20);
+    assert!(
+        run.stderr()
+            .contains("unknown key `queue.wrokers` (did you mean `queue.workers`?)"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("at least 1s"), "{}", run.stderr());
+}
+
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let project = Project::new();
+    let lines: String = (0..3000)
+        .map(|i| format!("{{\"id\": \"a{i}\"}}\n"))
+        .collect();
+    project.write("a.jsonl", &lines);
+    project.baton(&["queue", "import", "a.jsonl"]).expect(0);
+    // `baton queue list --limit 3000 | head -1`, with the reader gone before the writer ends.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .current_dir(project.path())
+        .args(["queue", "list", "--limit", "3000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
 }
 
 #[test]

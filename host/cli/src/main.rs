@@ -116,7 +116,20 @@ fn init_logging(cli: &Cli) {
 
 /// Parses the command line, runs the command and returns the process exit code.
 fn run_cli() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout and succeed; every other parse failure is a
+            // usage error with Baton's documented code (20), not clap's 2.
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Success as i32
+                }
+                _ => Exit::Usage as i32,
+            };
+        }
+    };
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -180,6 +193,10 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 fn main() {
+    // Writing into a closed pipe (`baton queue list | head -1`) ends the process quietly, as
+    // Unix tools do, instead of panicking on EPIPE: restore the default SIGPIPE action.
+    // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // Errors inside the WebAssembly runtime capture a host backtrace when RUST_BACKTRACE is
     // set, and some of them reach the guest as text (e.g. a failed HTTP body stream): keep
     // host internals out of plugins, and the cost out of every error, unless asked for.

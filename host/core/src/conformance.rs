@@ -147,6 +147,30 @@ pub fn retries_wait_and_snoozes_keep_the_attempt(store: &mut dyn Store) {
     );
     let second = claim(store, "w", 1, 60, 100).remove(0);
     assert_eq!(second.attempt, 1, "a snooze used up an attempt");
+    let other = {
+        enqueue(store, vec![job("r-ok", 2)], 61);
+        let held = claim(store, "w", 1, 62, 100).remove(0);
+        let snooze = Outcome::Retry {
+            failure: Failure::coded("rate", "429"),
+            at: 63,
+            snooze: true,
+            wait_reason: "rate".into(),
+        };
+        finish(store, held, snooze, 62);
+        claim(store, "w", 1, 64, 100).remove(0)
+    };
+    assert!(finish(
+        store,
+        other,
+        Outcome::Done { result: json!({}) },
+        64
+    ));
+    let done = store.job("r-ok").unwrap().unwrap();
+    assert_eq!(
+        (done.last_error, done.error_code, done.wait_reason),
+        (None, None, None),
+        "a done job kept the error of an earlier attempt"
+    );
     let retry = Outcome::Retry {
         failure: Failure::coded("trap", "503"),
         at: 70,

@@ -127,7 +127,8 @@ pub fn finish(
     let mut applied = Vec::with_capacity(outcomes.len());
     let mut update = tx.prepare_cached(
         "UPDATE jobs SET state = ?3, run_after = ?4, wait_reason = ?5,
-                last_error = COALESCE(?6, last_error), error_code = ?7,
+                last_error = CASE WHEN ?3 = 'done' THEN NULL ELSE COALESCE(?6, last_error) END,
+                error_code = CASE WHEN ?3 = 'done' THEN NULL ELSE ?7 END,
                 result = COALESCE(?8, result), attempts = attempts - ?9, lease_owner = NULL,
                 lease_expires = NULL, updated_at = ?10
          WHERE id = ?1 AND fence = ?2 AND state = 'running'",

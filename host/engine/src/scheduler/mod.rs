@@ -15,7 +15,7 @@ pub mod writer;
 use anyhow::{Result, bail};
 use baton_core::clock::now_ms;
 use baton_core::model::{Claimed, Outcome};
-use baton_core::store::Claim;
+use baton_core::store::{Claim, Recovered};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,6 +83,49 @@ impl Counters {
     pub fn finished(&self) -> u64 {
         Self::get(&self.done) + Self::get(&self.skipped) + Self::get(&self.failed)
     }
+
+    /// The counter of an outcome kind.
+    fn of(&self, kind: Ended) -> &AtomicU64 {
+        match kind {
+            Ended::Done => &self.done,
+            Ended::Skipped => &self.skipped,
+            Ended::Failed => &self.failed,
+            Ended::Snoozed => &self.snoozed,
+            Ended::Retried => &self.retried,
+        }
+    }
+
+    /// Adds what a lease recovery did: recovered leases, and poison pills as failures.
+    fn recovered(&self, recovered: Recovered) {
+        self.recovered.fetch_add(
+            (recovered.recovered + recovered.poisoned) as u64,
+            Ordering::Relaxed,
+        );
+        self.failed
+            .fetch_add(recovered.poisoned as u64, Ordering::Relaxed);
+    }
+}
+
+/// How an attempt ended, for the counters.
+#[derive(Clone, Copy)]
+enum Ended {
+    Done,
+    Skipped,
+    Failed,
+    Snoozed,
+    Retried,
+}
+
+impl Ended {
+    fn of(outcome: &Outcome) -> Ended {
+        match outcome {
+            Outcome::Done { .. } => Ended::Done,
+            Outcome::Skipped { .. } => Ended::Skipped,
+            Outcome::Failed { .. } => Ended::Failed,
+            Outcome::Retry { snooze: true, .. } => Ended::Snoozed,
+            Outcome::Retry { .. } => Ended::Retried,
+        }
+    }
 }
 
 /// How far a shutdown has gone (sent through a watch channel).
@@ -119,10 +162,7 @@ pub async fn run<W: Worker>(
     let recovered = writer
         .submit(move |tx| tx.recover(&dead_owners, max_recoveries))
         .await?;
-    counters.recovered.fetch_add(
-        (recovered.recovered + recovered.poisoned) as u64,
-        Ordering::Relaxed,
-    );
+    counters.recovered(recovered);
     let in_flight: InFlight = Arc::default();
     let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
     let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
@@ -310,17 +350,12 @@ impl<W: Worker> Completer<W> {
             let mut finish = Vec::with_capacity(batch.len());
             for (job, worked) in batch.drain(..) {
                 let outcome = policy.outcome(&job, worked.verdict, now);
-                let counter = match &outcome {
-                    Outcome::Done { .. } => &self.counters.done,
-                    Outcome::Skipped { .. } => &self.counters.skipped,
-                    Outcome::Failed { .. } => &self.counters.failed,
-                    Outcome::Retry { snooze: true, .. } => &self.counters.snoozed,
-                    Outcome::Retry { .. } => &self.counters.retried,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
                 records.push(worked.record);
                 finish.push((job, outcome));
             }
+            // Counted once the store has applied them: an outcome fenced out (its lease was
+            // lost and recovered) is not done, whatever the worker saw.
+            let kinds: Vec<Ended> = finish.iter().map(|(_, o)| Ended::of(o)).collect();
             let ids: Vec<i64> = finish.iter().map(|(job, _)| job.id).collect();
             let stop = self.stop_run.clone().and_then(|run| {
                 finish
@@ -347,10 +382,14 @@ impl<W: Worker> Completer<W> {
                 .await;
             match recorded {
                 Ok(applied) => {
-                    let fenced = applied.iter().filter(|ok| !**ok).count();
-                    self.counters
-                        .fenced
-                        .fetch_add(fenced as u64, Ordering::Relaxed);
+                    for (kind, ok) in kinds.into_iter().zip(applied) {
+                        let counter = if ok {
+                            self.counters.of(kind)
+                        } else {
+                            &self.counters.fenced
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Err(e) => {
                     tracing::error!("cannot record outcomes: {e:#}; their jobs will be recovered");
@@ -403,11 +442,7 @@ async fn upkeep<W: Worker>(
             })
             .await;
         match result {
-            Ok(r) => {
-                counters
-                    .recovered
-                    .fetch_add((r.recovered + r.poisoned) as u64, Ordering::Relaxed);
-            }
+            Ok(r) => counters.recovered(r),
             Err(e) => tracing::error!("heartbeat failed: {e:#}"),
         }
     }

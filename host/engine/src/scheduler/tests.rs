@@ -434,3 +434,45 @@ async fn the_second_signal_releases_what_is_in_flight_without_using_attempts() {
     assert!(queued.iter().all(|job| job.attempts == 0), "{queued:?}");
     assert_eq!(worker.admitted.load(Ordering::SeqCst), 0, "caps leaked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_fenced_out_is_counted_as_fenced_not_done() {
+    let h = harness(1);
+    let gate = Arc::new(Notify::new());
+    let worker = Arc::new(Fake {
+        gate: Some(gate.clone()),
+        ..Fake::default()
+    });
+    let counters = Arc::new(Counters::default());
+    let (_keep, never) = watch::channel(Shutdown::Running);
+    let running = tokio::spawn(run(
+        worker.clone(),
+        h.writer.clone(),
+        options(1, Duration::from_secs(30)),
+        never,
+        counters.clone(),
+    ));
+    while worker.running.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another host decides this one is dead and takes its lease back.
+    let recovered = h
+        .writer
+        .submit(|tx| tx.recover(&["test:1:1".to_string()], 3))
+        .await
+        .unwrap();
+    assert_eq!(recovered.recovered, 1);
+    // The first attempt now ends (fenced out); the job is claimed again and done once.
+    while !running.is_finished() {
+        gate.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.await.unwrap().unwrap();
+    assert_eq!(Counters::get(&counters.fenced), 1);
+    assert_eq!(
+        Counters::get(&counters.done),
+        1,
+        "a discarded outcome was counted as done"
+    );
+    assert_eq!(count(h.reader.as_ref(), JobState::Done), 1);
+}

@@ -293,6 +293,16 @@ impl Config {
             Some(path) => parse_file(path)?,
             None => FileModel::default(),
         };
+        let model_keys: Vec<(&'static str, Vec<String>)> = [
+            ("store", &model.store),
+            ("runtime", &model.runtime),
+            ("defaults", &model.defaults),
+            ("queue", &model.queue),
+            ("pipeline", &model.pipeline),
+        ]
+        .into_iter()
+        .map(|(section, table)| (section, table.keys().cloned().collect()))
+        .collect();
         let mut values = BTreeMap::new();
         for setting in SETTINGS {
             let value = if let Some((_, flag)) = flags.iter().find(|(k, _)| *k == setting.key) {
@@ -326,7 +336,8 @@ impl Config {
             plugins: model.plugins,
             limits: model.limits,
         };
-        let problems = config.problems();
+        let mut problems = unknown_keys(&model_keys);
+        problems.extend(config.problems());
         if !problems.is_empty() {
             return Err(anyhow!(
                 "invalid configuration{}:\n  - {}",
@@ -462,6 +473,50 @@ fn file_value(model: &FileModel, key: &str) -> Option<String> {
     })
 }
 
+/// Keys of the known sections that are not settings, each with the closest setting of its
+/// section (a mistyped `[queue] wrokers` must not be silently ignored).
+fn unknown_keys(sections: &[(&'static str, Vec<String>)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (section, keys) in sections {
+        let known: Vec<&str> = SETTINGS
+            .iter()
+            .filter_map(|s| s.key.strip_prefix(section)?.strip_prefix('.'))
+            .collect();
+        for key in keys.iter().filter(|k| !known.contains(&k.as_str())) {
+            let closest = known
+                .iter()
+                .min_by_key(|candidate| edit_distance(key, candidate))
+                .filter(|candidate| edit_distance(key, candidate) <= key.len().max(3) / 2);
+            problems.push(match closest {
+                Some(candidate) => {
+                    format!("unknown key `{section}.{key}` (did you mean `{section}.{candidate}`?)")
+                }
+                None => format!(
+                    "unknown key `{section}.{key}` (known: {})",
+                    known.join(", ")
+                ),
+            });
+        }
+    }
+    problems
+}
+
+/// Levenshtein distance between two short keys (insertions, deletions, substitutions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 fn check_value(key: &str, text: &str) -> Result<(), String> {
     match key {
         "queue.workers" | "queue.max-attempts" => match text.parse::<u32>() {
@@ -478,11 +533,16 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
             .map_err(|_| format!("`{text}` is not true or false")),
         "queue.accept" => Ok(()),
         "queue.max-size" => baton_core::units::parse_size(text).map(|_| ()),
-        "queue.lease"
-        | "queue.backoff"
-        | "queue.backoff-max"
-        | "queue.connect-timeout"
-        | "queue.read-timeout" => baton_core::units::parse_duration(text).map(|_| ()),
+        "queue.lease" => match baton_core::units::parse_duration(text) {
+            Ok(lease) if lease >= Duration::from_secs(1) => Ok(()),
+            Ok(_) => Err(format!(
+                "a lease of `{text}` would expire before a worker can renew it; use at least 1s (default 30s)"
+            )),
+            Err(e) => Err(e),
+        },
+        "queue.backoff" | "queue.backoff-max" | "queue.connect-timeout" | "queue.read-timeout" => {
+            baton_core::units::parse_duration(text).map(|_| ())
+        }
         "runtime.max-instances" => match text.parse::<u32>() {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(format!("`{text}` is not a positive whole number")),
@@ -605,6 +665,29 @@ mod tests {
             Source::Env
         );
         assert_eq!(config.get("store.db").unwrap().source, Source::Default);
+    }
+
+    #[test]
+    fn mistyped_keys_and_a_zero_lease_are_refused_naming_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[queue]\nwrokers = 4\nlease = \"0s\"\n[runtime]\nzzz = 1\n",
+        )
+        .unwrap();
+        let error = Config::load(dir.path(), None, &[], &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown key `queue.wrokers` (did you mean `queue.workers`?)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("unknown key `runtime.zzz` (known: "),
+            "{error}"
+        );
+        assert!(error.contains("queue.lease (from file)"), "{error}");
+        assert!(error.contains("at least 1s"), "{error}");
     }
 
     #[test]
