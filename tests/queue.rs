@@ -608,6 +608,10 @@ fn slow_queue(project: &Project, server: &Server, jobs: usize) {
 }
 
 fn spawn_run(project: &Project) -> std::process::Child {
+    spawn_run_with(project, &[])
+}
+
+fn spawn_run_with(project: &Project, extra: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
         .current_dir(project.path())
         .env("BATON_CACHE_DIR", crate::common::shared_cache())
@@ -621,6 +625,7 @@ fn spawn_run(project: &Project) -> std::process::Child {
             "--format",
             "json",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -668,9 +673,10 @@ fn the_first_signal_lets_in_flight_jobs_finish_and_the_second_releases_them() {
         "it kept claiming after the signal"
     );
 
+    // A `--drain` that signals cut short did not drain: it says so and exits 10.
     let hurried = Project::new();
     slow_queue(&hurried, &server, 40);
-    let child = spawn_run(&hurried);
+    let child = spawn_run_with(&hurried, &["--drain"]);
     wait_until_running(&hurried);
     interrupt(&child);
     std::thread::sleep(Duration::from_millis(100));
@@ -678,11 +684,12 @@ fn the_first_signal_lets_in_flight_jobs_finish_and_the_second_releases_them() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(
         output.status.code(),
-        Some(0),
+        Some(10),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["interrupted"], true, "{summary}");
     assert!(summary["released"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(count_state(&hurried, "running"), 0);
     let used = crate::common::jobs(&hurried)

@@ -334,9 +334,12 @@ async fn run_queue(
     let started = Instant::now();
     let show_progress = format == Format::Table && std::io::stderr().is_terminal();
     let progress = show_progress.then(|| tokio::spawn(progress_line(counters.clone(), started)));
+    let stopped = shutdown.clone();
     let result = engine
         .run_counting(Arc::new(worker), options, shutdown, counters.clone())
         .await;
+    // A drain a signal cut short did not drain: scripts chaining `--drain && next` must know.
+    let interrupted = flags.drain && *stopped.borrow() != Shutdown::Running;
     if let Some(progress) = progress {
         progress.abort();
         eprintln!();
@@ -357,6 +360,7 @@ async fn run_queue(
         "fenced": get(&counters.fenced),
         "seconds": elapsed,
         "jobs_per_second": counters.finished() as f64 / elapsed.max(0.001),
+        "interrupted": interrupted,
     });
     if format == Format::Json {
         output::json(&summary);
@@ -380,7 +384,10 @@ async fn run_queue(
             );
         }
     }
-    Ok(if get(&counters.failed) > 0 {
+    if interrupted && format != Format::Json {
+        println!("{INFO} interrupted before the queue drained: `baton queue run --drain` goes on");
+    }
+    Ok(if get(&counters.failed) > 0 || interrupted {
         Exit::Degraded
     } else {
         Exit::Success

@@ -154,6 +154,13 @@ fn resolve_location(base: &Url, location: &str) -> Option<Url> {
     Some(next)
 }
 
+/// Drops `user:password@` from a URL: credentials in URLs are never sent (RFC 3986 §3.2.1
+/// deprecates them) and never appear in messages; the request goes to the host alone.
+fn strip_credentials(url: &mut Url) {
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+}
+
 /// A URL as the request line takes it.
 fn to_uri(url: &Url) -> Result<http::Uri, FetchError> {
     url.as_str()
@@ -266,9 +273,10 @@ impl Fetcher {
         headers: &[(String, String)],
         expected: Option<&str>,
     ) -> Result<Stored, FetchError> {
-        let mut current = Url::parse(url.trim())
-            .map_err(|e| FetchError::Permanent(format!("bad URL {url}: {e}")))?;
+        let mut current =
+            Url::parse(url.trim()).map_err(|e| FetchError::Permanent(format!("bad URL: {e}")))?;
         current.set_fragment(None);
+        strip_credentials(&mut current);
         for _ in 0..=self.settings.max_redirects {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(FetchError::Permanent(format!(
@@ -302,8 +310,9 @@ impl Fetcher {
                         FetchError::Permanent(format!("{status} without a location from {current}"))
                     })?;
                 current = resolve_location(&current, location).ok_or_else(|| {
-                    FetchError::Permanent(format!("bad redirect location {location:?}"))
+                    FetchError::Permanent(format!("bad redirect location from {current}"))
                 })?;
+                strip_credentials(&mut current);
                 continue;
             }
             if status == http::StatusCode::TOO_MANY_REQUESTS {
@@ -554,8 +563,11 @@ mod tests {
 
     #[test]
     fn the_host_header_never_carries_userinfo() {
-        let url = Url::parse("http://user:secret@h.example:8080/x").unwrap();
+        let mut url = Url::parse("http://user:secret@h.example:8080/x").unwrap();
         assert_eq!(host_header(&url), "h.example:8080");
+        strip_credentials(&mut url);
+        assert_eq!(url.as_str(), "http://h.example:8080/x");
+        assert_eq!(to_uri(&url).unwrap().to_string(), "http://h.example:8080/x");
         let url = Url::parse("https://h.example/x").unwrap();
         assert_eq!(host_header(&url), "h.example");
     }
