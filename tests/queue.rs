@@ -782,3 +782,45 @@ fn downloads_follow_the_forms_real_servers_send() {
     // Baton asks for the identity coding; the server sent gzip anyway, and it was decoded.
     assert!(content.requests().iter().any(|r| r.starts_with("/c/d.pdf")));
 }
+
+#[test]
+fn a_doi_is_one_job_however_it_is_written() {
+    let project = Project::new();
+    project.write(
+        "dois.jsonl",
+        "\u{feff}{\"id\": \"10.1038/Nature12373\"}\r\n\
+         {\"id\": \"doi:10.1038/nature12373\"}\r\n\
+         \r\n\
+         {\"id\": \"DOI: https://doi.org/10.1038/NATURE12373\"}\n\
+         {\"id\": \"dx.doi.org/10.1038/nature12373\"}\n\
+         {\"id\": \"https://doi.org/10.1038%2Fnature12373\"}\n\
+         {\"id\": \"10.1000/other\"}\n",
+    );
+    let doc = project
+        .baton(&["queue", "import", "dois.jsonl", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["new"], 2, "{doc}");
+    assert_eq!(doc["duplicate"], 4, "{doc}");
+    assert_eq!(
+        doc["bad"], 0,
+        "the byte-order mark, CRLF or blank line cost a line: {doc}"
+    );
+    let again = project
+        .baton(&[
+            "queue",
+            "enqueue",
+            "https://DX.DOI.ORG/10.1038/nature12373",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["key"], "10.1038/nature12373");
+    let shown = project
+        .baton(&["job", "show", "doi:10.1038/NATURE12373", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(shown["job"]["key"], "10.1038/nature12373");
+}
