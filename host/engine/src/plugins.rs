@@ -83,25 +83,16 @@ pub fn spec(settings: &Settings, name: &str, world: World) -> Result<PluginSpec>
         })?;
         PluginSpec {
             name: Some(name.to_string()),
-            path,
-            sha256: None,
-            expected: None,
-            settings: serde_json::json!({}),
-            grants: Default::default(),
-            limits: limits(settings, None)?,
+            ..unconfigured(settings, path)?
         }
     };
     spec.expected = Some(world);
     Ok(spec)
 }
 
-/// The spec of a component file given on the command line (relative to the current
-/// directory), with no grants and the default limits; the error names a missing file.
-pub fn for_file(settings: &Settings, file: &std::path::Path) -> Result<PluginSpec> {
-    let path = settings.cwd.join(file);
-    if !path.is_file() {
-        return Err(anyhow!("no such file: {}", path.display()));
-    }
+/// The spec of a component file no `[plugins.NAME]` entry describes: no name, no pin, no
+/// settings, no grants, the `[defaults]` limits.
+fn unconfigured(settings: &Settings, path: std::path::PathBuf) -> Result<PluginSpec> {
     Ok(PluginSpec {
         name: None,
         path,
@@ -111,6 +102,16 @@ pub fn for_file(settings: &Settings, file: &std::path::Path) -> Result<PluginSpe
         grants: Default::default(),
         limits: limits(settings, None)?,
     })
+}
+
+/// The spec of a component file given on the command line (relative to the current
+/// directory), with no grants and the default limits; the error names a missing file.
+pub fn for_file(settings: &Settings, file: &std::path::Path) -> Result<PluginSpec> {
+    let path = settings.cwd.join(file);
+    if !path.is_file() {
+        return Err(anyhow!("no such file: {}", path.display()));
+    }
+    unconfigured(settings, path)
 }
 
 /// Whether plugin `name` resolves (configured or bundled).

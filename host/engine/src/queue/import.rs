@@ -166,16 +166,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_bad_line_is_numbered_and_limit_counts_good_lines() {
-        let input = format!(
-            "{{\"id\":\"a\"}}\n\n{{broken\n{{\"id\":\"{}\"}}\n{{\"id\":\"b\"}}\n{{\"id\":\"c\"}}\n",
-            "x".repeat(MAX_LINE_BYTES)
-        );
+    /// Every job (with its line) and every bad line of `input`, in batches of 10.
+    fn read_all(input: &str, limit: Option<u64>) -> (Vec<(u64, NewJob)>, Vec<BadLine>) {
         let mut jobs = Vec::new();
         let bad = read_lines(
             input.as_bytes(),
-            Some(2),
+            limit,
             3,
             10,
             |b| {
@@ -185,6 +181,16 @@ mod tests {
             |_| {},
         )
         .unwrap();
+        (jobs, bad)
+    }
+
+    #[test]
+    fn every_bad_line_is_numbered_and_limit_counts_good_lines() {
+        let input = format!(
+            "{{\"id\":\"a\"}}\n\n{{broken\n{{\"id\":\"{}\"}}\n{{\"id\":\"b\"}}\n{{\"id\":\"c\"}}\n",
+            "x".repeat(MAX_LINE_BYTES)
+        );
+        let (jobs, bad) = read_all(&input, Some(2));
         let keys: Vec<&str> = jobs.iter().map(|(_, j)| j.key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
         let lines: Vec<u64> = bad.iter().map(|b| b.line).collect();
@@ -195,19 +201,7 @@ mod tests {
     #[test]
     fn a_byte_order_mark_crlf_and_blank_lines_lose_no_line() {
         let input = "\u{feff}{\"id\":\"first\"}\r\n\r\n  \r\n{\"id\":\"DOI: https://doi.org/10.1/ABC\"}\r\n";
-        let mut jobs = Vec::new();
-        let bad = read_lines(
-            input.as_bytes(),
-            None,
-            3,
-            10,
-            |b| {
-                jobs.extend(b);
-                Ok(())
-            },
-            |_| {},
-        )
-        .unwrap();
+        let (jobs, bad) = read_all(input, None);
         assert!(bad.is_empty(), "{bad:?}");
         let keys: Vec<(u64, &str)> = jobs.iter().map(|(n, j)| (*n, j.key.as_str())).collect();
         assert_eq!(keys, [(1, "first"), (4, "10.1/abc")]);
