@@ -367,29 +367,53 @@ async fn transient_failures_are_retried_through_the_policy() {
     assert_eq!(job.attempts, 2);
 }
 
+/// A scheduler (2 workers, not draining) whose jobs wait at a gate, once both workers hold
+/// one.
+struct Gated {
+    worker: Arc<Fake>,
+    gate: Arc<Notify>,
+    counters: Arc<Counters>,
+    signal: watch::Sender<Shutdown>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gated {
+    async fn start(h: &Harness) -> Gated {
+        let gate = Arc::new(Notify::new());
+        let worker = Arc::new(Fake {
+            gate: Some(gate.clone()),
+            ..Fake::default()
+        });
+        let counters = Arc::new(Counters::default());
+        let (signal, shutdown) = watch::channel(Shutdown::Running);
+        let mut opts = options(2, Duration::from_secs(30));
+        opts.drain = false;
+        let running = tokio::spawn(run(
+            worker.clone(),
+            h.writer.clone(),
+            opts,
+            shutdown,
+            counters.clone(),
+        ));
+        while worker.running.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Gated {
+            worker,
+            gate,
+            counters,
+            signal,
+            running,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_signal_finishes_what_is_in_flight_and_claims_nothing_more() {
     let h = harness(50);
-    let gate = Arc::new(Notify::new());
-    let worker = Arc::new(Fake {
-        gate: Some(gate.clone()),
-        ..Fake::default()
-    });
-    let counters = Arc::new(Counters::default());
-    let (signal, shutdown) = watch::channel(Shutdown::Running);
-    let mut opts = options(2, Duration::from_secs(30));
-    opts.drain = false;
-    let running = tokio::spawn(run(
-        worker.clone(),
-        h.writer.clone(),
-        opts,
-        shutdown,
-        counters.clone(),
-    ));
-    while worker.running.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    signal.send(Shutdown::StopClaiming).unwrap();
+    let gated = Gated::start(&h).await;
+    let (gate, counters, running) = (gated.gate, gated.counters, gated.running);
+    gated.signal.send(Shutdown::StopClaiming).unwrap();
     // Let every job in flight (running or handed out) finish.
     while !running.is_finished() {
         gate.notify_waiters();
@@ -406,24 +430,13 @@ async fn the_first_signal_finishes_what_is_in_flight_and_claims_nothing_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_second_signal_releases_what_is_in_flight_without_using_attempts() {
     let h = harness(4);
-    let worker = Arc::new(Fake {
-        gate: Some(Arc::new(Notify::new())),
-        ..Fake::default()
-    });
-    let counters = Arc::new(Counters::default());
-    let (signal, shutdown) = watch::channel(Shutdown::Running);
-    let mut opts = options(2, Duration::from_secs(30));
-    opts.drain = false;
-    let running = tokio::spawn(run(
-        worker.clone(),
-        h.writer.clone(),
-        opts,
-        shutdown,
-        counters.clone(),
-    ));
-    while worker.running.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let Gated {
+        worker,
+        counters,
+        signal,
+        running,
+        ..
+    } = Gated::start(&h).await;
     signal.send(Shutdown::StopClaiming).unwrap();
     signal.send(Shutdown::Abort).unwrap();
     running.await.unwrap().unwrap();
