@@ -730,3 +730,292 @@ fn globs_do_not_follow_symlinks_to_the_project_and_take_classes_and_alternation(
         refused.stderr()
     );
 }
+
+/// A project with `in.jsonl` and one jsonl-transform stage writing into `output_dir`.
+fn one_stage_project(output_dir: &str) -> Project {
+    let project = Project::new();
+    project.write("baton.toml", "");
+    project.write("in.jsonl", "{\"a\": 1}\n");
+    project.write(
+        "pipelines/p.toml",
+        &format!(
+            "[[stage]]\nid = \"s\"\nplugin = \"jsonl-transform\"\ninputs = [\"in.jsonl\"]\noutputs = [\"o.jsonl\"]\nparams = {{ filter = \".\", output = \"o.jsonl\" }}\noutput-dir = {}\n",
+            toml::Value::String(output_dir.to_string())
+        ),
+    );
+    project
+}
+
+/// Validation (`--dry-run`), `pipeline run` and `doctor` all refuse pipeline `p`, naming
+/// `needle` at `pipelines/p.toml:LINE`; returns the run's message.
+fn refused_everywhere(project: &Project, line: usize, needle: &str) -> String {
+    let at = format!("pipelines/p.toml:{line}: ");
+    let dry = project
+        .baton(&["pipeline", "run", "p", "--dry-run"])
+        .expect(20);
+    let run = project.baton(&["pipeline", "run", "p"]).expect(20);
+    let doctor = project.baton(&["pipeline", "doctor"]).expect(10);
+    for message in [
+        dry.stderr(),
+        run.stderr(),
+        doctor.stdout() + &doctor.stderr(),
+    ] {
+        assert!(
+            message.contains(&at) && message.contains(needle),
+            "missing `{at}…{needle}` in:\n{message}"
+        );
+    }
+    run.stderr()
+}
+
+#[test]
+fn output_dirs_outside_the_stages_own_are_refused_and_nothing_is_deleted() {
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("keep.txt"), "precious").unwrap();
+    let sibling = format!(
+        "../{}",
+        victim.path().file_name().unwrap().to_string_lossy()
+    );
+    let absolute = victim.path().to_string_lossy().into_owned();
+    for (output_dir, needle) in [
+        (sibling.as_str(), "must stay inside the project (no `..`)"),
+        (absolute.as_str(), "not an absolute path"),
+        ("pipelines", "overlaps `pipelines/`"),
+        (".baton", "overlaps `.baton/`"),
+        (".baton/out", "overlaps `.baton/`"),
+        ("baton.toml", "overlaps `baton.toml`"),
+        (".", "is the project root"),
+    ] {
+        let project = one_stage_project(output_dir);
+        // Baton's state exists already: a run that refuses must leave it alone.
+        project.write(".baton/keep.txt", "state");
+        let message = refused_everywhere(&project, 1, &format!("output-dir `{output_dir}`"));
+        assert!(message.contains(needle), "{output_dir}: {message}");
+        assert_eq!(
+            std::fs::read_to_string(victim.path().join("keep.txt")).unwrap(),
+            "precious",
+            "{output_dir}"
+        );
+        for kept in [
+            "pipelines/p.toml",
+            "baton.toml",
+            "in.jsonl",
+            ".baton/keep.txt",
+        ] {
+            assert!(
+                project.path().join(kept).is_file(),
+                "{output_dir}: {kept} is gone"
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn output_dirs_through_a_symlink_out_of_the_project_are_refused() {
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("keep.txt"), "precious").unwrap();
+    for output_dir in ["link", "link/sub", "inside/link"] {
+        let project = one_stage_project(output_dir);
+        std::os::unix::fs::symlink(victim.path(), project.path().join("link")).unwrap();
+        std::fs::create_dir_all(project.path().join("inside")).unwrap();
+        std::os::unix::fs::symlink(victim.path(), project.path().join("inside/link")).unwrap();
+        refused_everywhere(
+            &project,
+            1,
+            "resolves outside the project through a symlink",
+        );
+        assert!(victim.path().join("keep.txt").is_file(), "{output_dir}");
+    }
+    // The default `out/<id>` too, when `out` leads out of the project.
+    let project = one_stage_project("out/s");
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"s\"\nplugin = \"jsonl-transform\"\ninputs = [\"in.jsonl\"]\noutputs = [\"o.jsonl\"]\nparams = { filter = \".\", output = \"o.jsonl\" }\n",
+    );
+    std::os::unix::fs::symlink(victim.path(), project.path().join("out")).unwrap();
+    refused_everywhere(
+        &project,
+        1,
+        "output-dir `out/s` resolves outside the project",
+    );
+    assert_eq!(std::fs::read_dir(victim.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn output_dirs_overlapping_inputs_or_each_other_are_refused() {
+    let stage = |id: &str, input: &str, output_dir: &str| {
+        format!(
+            "[[stage]]\nid = \"{id}\"\nplugin = \"jsonl-transform\"\ninputs = [\"{input}\"]\noutputs = [\"{id}.jsonl\"]\nparams = {{ filter = \".\", output = \"{id}.jsonl\" }}\noutput-dir = \"{output_dir}\"\n\n"
+        )
+    };
+    let cases = [
+        // Another stage's source file inside the directory.
+        (
+            stage("a", "in.jsonl", "data") + &stage("b", "data/d.jsonl", "out/b"),
+            9,
+            "stage `b` reads `data/d.jsonl`, inside the output-dir `data` of stage `a`",
+        ),
+        // Its own input inside the directory: a cycle, whether a file or a glob.
+        (
+            stage("a", "data/d.jsonl", "data"),
+            1,
+            "stage `a` reads `data/d.jsonl`, inside its own output-dir `data`: the stages form a cycle: a → a",
+        ),
+        (
+            stage("a", "out/a/*.jsonl", "out/a"),
+            1,
+            "inside its own output-dir `out/a`: the stages form a cycle: a → a",
+        ),
+        // Stage directories nested either way.
+        (
+            stage("a", "in.jsonl", "out/x") + &stage("b", "in.jsonl", "out/x/sub"),
+            9,
+            "stage `b` output-dir `out/x/sub` overlaps the output-dir `out/x` of stage `a`",
+        ),
+        (
+            stage("a", "in.jsonl", "out/x/sub") + &stage("b", "in.jsonl", "out/x"),
+            9,
+            "stage `b` output-dir `out/x` overlaps the output-dir `out/x/sub` of stage `a`",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let project = one_stage_project("out/s");
+        project.write("data/d.jsonl", "{}\n");
+        project.write("pipelines/p.toml", &text);
+        refused_everywhere(&project, line, needle);
+        assert!(project.path().join("data/d.jsonl").is_file());
+    }
+}
+
+#[test]
+fn promotion_never_replaces_a_directory_baton_did_not_create() {
+    let project = one_stage_project("reports");
+    let text = std::fs::read_to_string(project.path().join("pipelines/p.toml")).unwrap();
+    project.write("pipelines/p.toml", &format!("{text}retries = 2\n"));
+    project.write("reports/notes.txt", "mine");
+    // Nothing on disk says it is wrong until the run: validation accepts it.
+    project
+        .baton(&["pipeline", "run", "p", "--dry-run"])
+        .expect(0);
+    let doc = project
+        .baton(&["pipeline", "run", "p", "--format", "json"])
+        .expect(10)
+        .json();
+    let detail = doc["stages"][0]["detail"].as_str().unwrap();
+    assert_eq!(doc["stages"][0]["state"], "failed", "{doc}");
+    assert!(
+        detail.contains("output directory `reports` already exists and Baton did not create it")
+            && detail.contains("nothing was deleted")
+            && detail.contains("Move or delete `reports`"),
+        "{detail}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("reports/notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(!project.path().join("reports/o.jsonl").exists());
+    // Failed at once: another attempt cannot fix it.
+    assert_eq!(
+        crate::common::ledger_counts(&project, "running")
+            .values()
+            .sum::<usize>(),
+        1
+    );
+    // Once the user moves it away, Baton's own directory is marked, then replaced freely.
+    std::fs::remove_dir_all(project.path().join("reports")).unwrap();
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    assert!(project.path().join("reports/.baton-output").is_file());
+    project.write("in.jsonl", "{\"a\": 2}\n");
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("reports/o.jsonl")).unwrap(),
+        "{\"a\":2}\n"
+    );
+    // A directory promoted before markers existed is Baton's while it holds exactly what
+    // the last success promoted...
+    std::fs::remove_file(project.path().join("reports/.baton-output")).unwrap();
+    project
+        .baton(&["pipeline", "run", "p", "--force"])
+        .expect(0);
+    assert!(project.path().join("reports/.baton-output").is_file());
+    // ...and not once it holds anything else.
+    std::fs::remove_file(project.path().join("reports/.baton-output")).unwrap();
+    project.write("reports/mine.txt", "mine");
+    let run = project
+        .baton(&["pipeline", "run", "p", "--force"])
+        .expect(10);
+    assert!(
+        run.stdout().contains("reports/mine.txt"),
+        "{}",
+        run.stdout()
+    );
+    assert!(project.path().join("reports/mine.txt").is_file());
+    assert!(project.path().join("reports/o.jsonl").is_file());
+}
+
+#[test]
+fn double_star_globs_never_read_baton_state_git_or_the_stages_own_outputs() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write("in.jsonl", "{}\n");
+    project.write(".git/objects/x.jsonl", "{}\n");
+    project.write(
+        "pipelines/g.toml",
+        r#"[[stage]]
+id = "jsonl"
+command = ["sh", "-c", "echo \"$BATON_INPUTS\" > $BATON_OUTPUT_DIR/list.txt && echo '{}' > $BATON_OUTPUT_DIR/copy.jsonl"]
+inputs = ["**/*.jsonl"]
+outputs = ["list.txt", "copy.jsonl"]
+
+[[stage]]
+id = "everything"
+command = ["sh", "-c", "echo \"$BATON_INPUTS\" > $BATON_OUTPUT_DIR/list.txt"]
+inputs = ["**"]
+outputs = ["list.txt"]
+"#,
+    );
+    // The second and third runs find the ledger, the run logs, the store and the stages'
+    // own promoted outputs on disk; none of them is an input.
+    for args in [
+        &["pipeline", "run", "g"][..],
+        &["pipeline", "run", "g", "--force"],
+    ] {
+        project.baton(args).expect(0);
+    }
+    assert!(project.path().join(".baton/baton.db").is_file());
+    assert!(
+        std::fs::read_dir(project.path().join(".baton/runs"))
+            .unwrap()
+            .count()
+            > 0
+    );
+    let doc = project
+        .baton(&["pipeline", "run", "g", "--force", "--format", "json"])
+        .expect(0)
+        .json();
+    assert!(states(&doc).values().all(|s| s == "done"), "{doc}");
+    let read = |stage: &str| {
+        std::fs::read_to_string(project.path().join(format!("out/{stage}/list.txt"))).unwrap()
+    };
+    assert_eq!(read("jsonl"), "in.jsonl\n");
+    assert_eq!(
+        read("everything"),
+        "baton.toml\nin.jsonl\nout/jsonl/copy.jsonl\nout/jsonl/list.txt\npipelines/g.toml\n"
+    );
+    // Naming Baton's state outright is refused.
+    project.write(
+        "pipelines/g.toml",
+        "[[stage]]\nid = \"db\"\ncommand = [\"true\"]\ninputs = [\".baton/baton.db\"]\noutputs = [\"o.txt\"]\n",
+    );
+    let refused = project
+        .baton(&["pipeline", "run", "g", "--dry-run"])
+        .expect(20);
+    assert!(
+        refused
+            .stderr()
+            .contains("g.toml:1: stage `db` reads `.baton/baton.db`"),
+        "{}",
+        refused.stderr()
+    );
+}

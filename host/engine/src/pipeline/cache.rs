@@ -5,6 +5,7 @@
 
 use super::glob;
 use super::model::StageDef;
+use super::outdir;
 use anyhow::Result;
 use baton_core::digest::{Hasher, file_digest, sha256_hex};
 use baton_core::store::StageRecord;
@@ -47,12 +48,31 @@ pub enum Decision {
     Run(String),
 }
 
-/// The input files of a stage (expanded globs), as project-relative paths.
+/// The files input `pattern` of `stage` names now ([`glob::expand`]), except those in the
+/// stage's own output directory: a stage never reads what it promoted (a glob such as
+/// `**/*.jsonl` would otherwise feed it its previous outputs). The directory is left out
+/// both as written and where its symlinks lead.
+pub fn input_matches(stage: &StageDef, root: &Path, pattern: &str) -> Vec<String> {
+    let written = stage.output_dir();
+    let real = outdir::resolve(root, &written).unwrap_or_else(|_| written.clone());
+    let own = |path: &str| {
+        [&written, &real]
+            .iter()
+            .any(|dir| !dir.is_empty() && outdir::within(path, dir))
+    };
+    glob::expand(root, pattern)
+        .into_iter()
+        .filter(|path| !own(path))
+        .collect()
+}
+
+/// The input files of a stage (expanded globs, see [`input_matches`]), as project-relative
+/// paths.
 pub fn input_files(stage: &StageDef, root: &Path) -> Vec<String> {
     let mut files: Vec<String> = stage
         .inputs
         .iter()
-        .flat_map(|pattern| glob::expand(root, pattern))
+        .flat_map(|pattern| input_matches(stage, root, pattern))
         .collect();
     files.sort();
     files.dedup();

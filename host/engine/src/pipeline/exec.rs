@@ -1,7 +1,8 @@
 //! The pipeline's worker: runs one stage job of a run. Checks the stage cache, stages the
 //! inputs read-only and a fresh output directory, runs the plugin (or trusted command),
 //! checks the declared outputs exist, validates them against their JSON Schemas, promotes
-//! them atomically into the stage's output directory, records the success for caching
+//! them atomically into the stage's output directory (only over a directory Baton promoted
+//! before: see `outdir`), records the success for caching
 //! (committed at once, so a promotion is never forgotten), and reports one event as the
 //! stage ends.
 
@@ -10,6 +11,7 @@ use super::events::{EventSink, StageEvent, StageResult, StageStatus};
 use super::glob;
 use super::graph::Graph;
 use super::model::StageDef;
+use super::outdir;
 use crate::limiter::Limiter;
 use crate::scheduler::retry::RetryPolicy;
 use crate::scheduler::verdict::Verdict;
@@ -120,6 +122,15 @@ fn host(error: anyhow::Error) -> Failure {
     Failure::new(format!("{error:#}"))
 }
 
+/// The code of a stage failure that another attempt cannot fix: its output directory is
+/// not Baton's to replace (or not allowed at all).
+pub const OUTPUT_DIR_REFUSED: &str = "output-dir-refused";
+
+/// An output directory Baton may not replace: failed at once, without retries.
+fn refused(error: anyhow::Error) -> Failure {
+    Failure::coded(OUTPUT_DIR_REFUSED, format!("{error:#}"))
+}
+
 /// A plugin error with its stable code.
 fn plugin_error(error: PluginError) -> Failure {
     Failure::coded(error.kind.code(), error.to_string())
@@ -181,17 +192,22 @@ impl StageWorker {
         }
         let fingerprint =
             cache::fingerprint(stage, &self.root, &runner.digest(&self.root)).map_err(host)?;
-        if !self.force {
-            let last = lock(&self.cache)
-                .last_stage(&self.graph.name, &stage.id)
-                .map_err(host)?;
-            if cache::decide(&fingerprint, last.as_ref(), &self.root) == Decision::Cached {
-                return Ok(StageResult {
-                    cached: true,
-                    ..StageResult::default()
-                });
-            }
+        let last = lock(&self.cache)
+            .last_stage(&self.graph.name, &stage.id)
+            .map_err(host)?;
+        if !self.force && cache::decide(&fingerprint, last.as_ref(), &self.root) == Decision::Cached
+        {
+            return Ok(StageResult {
+                cached: true,
+                ..StageResult::default()
+            });
         }
+        // What the last success promoted: a directory without a marker (promoted before
+        // markers existed) is Baton's when it holds exactly that.
+        let recorded = last.as_ref().map(|record| &record.outputs);
+        let dir = stage.output_dir();
+        // Refused before the stage runs, and checked again just before promotion.
+        outdir::claim(&self.root, &dir, &stage.id, recorded).map_err(refused)?;
         let work = self.run_dir.join(&stage.id);
         if work.exists() {
             std::fs::remove_dir_all(&work)
@@ -238,11 +254,17 @@ impl StageWorker {
                 self.validate(&work, &output, file, schema).await?;
             }
         }
-        let target = self.root.join(stage.output_dir());
-        promote(&output, &target, &work).map_err(host)?;
+        let owner = Owner {
+            root: &self.root,
+            dir: &dir,
+            pipeline: &self.graph.name,
+            stage: &stage.id,
+            recorded,
+        };
+        promote(&output, &owner, &work)?;
         let mut outputs = BTreeMap::new();
         for file in &produced {
-            let path = format!("{}/{file}", stage.output_dir());
+            let path = format!("{dir}/{file}");
             outputs.insert(
                 path.clone(),
                 file_digest(&self.root.join(&path)).map_err(host)?,
@@ -338,13 +360,18 @@ impl Worker for StageWorker {
                 Worked::verdict(Verdict::Done(value))
             }
             Err(failure) => {
-                let status = if job.attempt >= job.max_attempts {
+                let fatal = failure.code.as_deref() == Some(OUTPUT_DIR_REFUSED);
+                let status = if fatal || job.attempt >= job.max_attempts {
                     StageStatus::Failed
                 } else {
                     StageStatus::Retrying
                 };
                 self.announce(job, &stage.id, status, seconds, &failure.message);
-                Worked::verdict(Verdict::Transient(failure))
+                if fatal {
+                    Worked::verdict(Verdict::Fatal(failure))
+                } else {
+                    Worked::verdict(Verdict::Transient(failure))
+                }
             }
         }
     }
@@ -377,24 +404,46 @@ fn declared_outputs(stage: &StageDef, output: &Path) -> anyhow::Result<Vec<Strin
     Ok(files)
 }
 
-/// Replaces `target` with `output` in two renames, so readers see the old or the new
-/// directory, never a mix.
-fn promote(output: &Path, target: &Path, work: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let previous = work.join("previous");
-    if target.exists() {
-        std::fs::rename(target, &previous)
-            .with_context(|| format!("cannot move {} aside", target.display()))?;
-    }
-    std::fs::rename(output, target)
-        .with_context(|| format!("cannot promote into {}", target.display()))?;
-    if previous.exists() {
-        std::fs::remove_dir_all(&previous).ok();
-    }
-    Ok(())
+/// Whose output directory a promotion replaces.
+struct Owner<'a> {
+    /// The project root.
+    root: &'a Path,
+    /// The stage's output directory, relative to the root.
+    dir: &'a str,
+    /// The pipeline, written into the marker.
+    pipeline: &'a str,
+    /// The stage, named in the marker and in a refusal.
+    stage: &'a str,
+    /// The outputs the stage's last success promoted (project path → sha256).
+    recorded: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Replaces the stage's output directory with `output` in two renames, so readers see the
+/// old or the new directory, never a mix. The directory is checked again first
+/// ([`outdir::claim`]): one Baton did not promote is refused and nothing is moved or
+/// deleted. The new directory carries Baton's marker ([`outdir::MARKER`]).
+fn promote(output: &Path, owner: &Owner<'_>, work: &Path) -> Result<(), Failure> {
+    let target =
+        outdir::claim(owner.root, owner.dir, owner.stage, owner.recorded).map_err(refused)?;
+    let moved: anyhow::Result<()> = (|| {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        outdir::write_marker(output, owner.pipeline, owner.stage)?;
+        let previous = work.join("previous");
+        if std::fs::symlink_metadata(&target).is_ok() {
+            std::fs::rename(&target, &previous)
+                .with_context(|| format!("cannot move {} aside", target.display()))?;
+        }
+        std::fs::rename(output, &target)
+            .with_context(|| format!("cannot promote into {}", target.display()))?;
+        if previous.exists() {
+            std::fs::remove_dir_all(&previous).ok();
+        }
+        Ok(())
+    })();
+    moved.map_err(host)
 }
 
 /// Runs a trusted native command in the project root; it finds its inputs in `BATON_INPUTS`
@@ -433,4 +482,53 @@ async fn run_command(
         .last()
         .unwrap_or("")
         .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staged(work: &Path, text: &str) -> PathBuf {
+        let output = work.join("output");
+        std::fs::create_dir_all(&output).unwrap();
+        std::fs::write(output.join("o.jsonl"), text).unwrap();
+        output
+    }
+
+    #[test]
+    fn promotion_replaces_only_directories_baton_promoted() {
+        let project = tempfile::tempdir().unwrap();
+        let root = project.path();
+        let work = root.join(".baton/runs/r/s");
+        let owner = Owner {
+            root,
+            dir: "out/s",
+            pipeline: "p",
+            stage: "s",
+            recorded: None,
+        };
+        // A directory someone else made: refused, untouched, the staged output kept.
+        std::fs::create_dir_all(root.join("out/s")).unwrap();
+        std::fs::write(root.join("out/s/notes.txt"), "mine").unwrap();
+        let output = staged(&work, "1\n");
+        let failure = promote(&output, &owner, &work).unwrap_err();
+        assert_eq!(failure.code.as_deref(), Some(OUTPUT_DIR_REFUSED));
+        assert!(failure.message.contains("`out/s`"), "{}", failure.message);
+        assert_eq!(
+            std::fs::read_to_string(root.join("out/s/notes.txt")).unwrap(),
+            "mine"
+        );
+        assert!(output.join("o.jsonl").is_file());
+        // Once it is gone, Baton promotes and marks its own directory, and replaces it later.
+        std::fs::remove_dir_all(root.join("out/s")).unwrap();
+        promote(&output, &owner, &work).unwrap();
+        assert!(root.join("out/s").join(outdir::MARKER).is_file());
+        let output = staged(&work, "2\n");
+        promote(&output, &owner, &work).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("out/s/o.jsonl")).unwrap(),
+            "2\n"
+        );
+        assert!(!work.join("previous").exists());
+    }
 }

@@ -2,8 +2,10 @@
 //! Cargo): `*` and `?` match within one path segment, `**` any number of segments, `[a-z]`
 //! and `[!x]` character classes, `{a,b}` alternation. Expansion walks (walkdir) only below
 //! the pattern's literal prefix, never into a symlinked directory (so a link to `.` cannot
-//! loop), and returns paths in sorted order.
+//! loop), never into Baton's state (`.baton/`) or Git's (`.git/`), never lists the marker
+//! Baton leaves in the output directories it promotes, and returns paths in sorted order.
 
+use super::outdir;
 use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
 
@@ -36,12 +38,33 @@ pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '[', '{'])
 }
 
+/// The literal directory part of `pattern`: its segments before the first one with a glob
+/// character (`data/x/*.csv` gives `data/x`; a literal path gives itself), with `.` and
+/// empty segments dropped.
+pub fn base(pattern: &str) -> String {
+    let literal: Vec<&str> = pattern
+        .split('/')
+        .take_while(|part| !is_glob(part))
+        .collect();
+    outdir::normalize(&literal.join("/"))
+}
+
+/// Whether `path` (relative, `/`-separated) is in a directory no walk enters (`.baton/`,
+/// `.git/`, at any depth) or is a promotion marker: never a stage's input.
+pub fn hidden(path: &str) -> bool {
+    let mut parts = path.split('/').filter(|p| !p.is_empty() && *p != ".");
+    let last = parts.next_back();
+    parts.any(outdir::never_walked)
+        || last.is_some_and(|name| name == outdir::MARKER || outdir::never_walked(name))
+}
+
 /// Files under `root` matching `pattern` (relative, `/`-separated), sorted. A literal path
 /// is returned when it names a file. Symlinked files are listed; symlinked directories are
-/// not entered.
+/// not entered, nor are `.baton/` and `.git/` (whatever the pattern), and promotion markers
+/// are never listed.
 pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
     if !is_glob(pattern) {
-        return if root.join(pattern).is_file() {
+        return if !hidden(pattern) && root.join(pattern).is_file() {
             vec![pattern.to_string()]
         } else {
             Vec::new()
@@ -50,16 +73,22 @@ pub fn expand(root: &Path, pattern: &str) -> Vec<String> {
     let Ok(glob) = compile(pattern) else {
         return Vec::new();
     };
-    let base: Vec<&str> = pattern
-        .split('/')
-        .take_while(|part| !is_glob(part))
-        .collect();
-    let mut found: Vec<String> = walkdir::WalkDir::new(root.join(base.join("/")))
+    let base = base(pattern);
+    if hidden(&base) {
+        return Vec::new();
+    }
+    let mut found: Vec<String> = walkdir::WalkDir::new(root.join(&base))
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
+        .filter_entry(|entry| {
+            !(entry.depth() > 0
+                && entry.file_type().is_dir()
+                && outdir::never_walked(&entry.file_name().to_string_lossy()))
+        })
         .filter_map(Result::ok)
         .filter(|entry| !entry.file_type().is_dir() && entry.path().is_file())
+        .filter(|entry| entry.file_name() != outdir::MARKER)
         .filter_map(|entry| {
             let relative = entry.path().strip_prefix(root).ok()?;
             let relative = relative.to_string_lossy().replace('\\', "/");
@@ -134,5 +163,47 @@ mod tests {
         );
         assert_eq!(expand(dir.path(), "data/b.txt"), ["data/b.txt"]);
         assert!(expand(dir.path(), "nope/*.csv").is_empty());
+    }
+
+    #[test]
+    fn walks_skip_baton_state_git_and_promotion_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "in.jsonl",
+            ".baton/baton.db",
+            ".baton/ledger/2024-01-01.jsonl",
+            ".baton/runs/r.jsonl",
+            ".git/objects/x.jsonl",
+            "sub/.git/y.jsonl",
+            "vendor/p/.baton/runs/z.jsonl",
+            "out/s/o.jsonl",
+            "out/s/.baton-output",
+            ".hidden/h.jsonl",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}\n").unwrap();
+        }
+        assert_eq!(
+            expand(dir.path(), "**/*.jsonl"),
+            [".hidden/h.jsonl", "in.jsonl", "out/s/o.jsonl"]
+        );
+        assert_eq!(
+            expand(dir.path(), "**"),
+            [".hidden/h.jsonl", "in.jsonl", "out/s/o.jsonl"]
+        );
+        assert!(expand(dir.path(), ".baton/**").is_empty());
+        assert!(expand(dir.path(), ".baton/baton.db").is_empty());
+        assert!(expand(dir.path(), ".git/objects/*.jsonl").is_empty());
+        assert!(expand(dir.path(), "out/s/.baton-output").is_empty());
+        assert!(
+            expand(dir.path(), "out/s/*")
+                .iter()
+                .all(|f| f == "out/s/o.jsonl")
+        );
+        assert_eq!(base("out/s/*.jsonl"), "out/s");
+        assert_eq!(base("./data/x.csv"), "data/x.csv");
+        assert_eq!(base("**/*.jsonl"), "");
+        assert!(hidden(".baton/ledger/x.jsonl") && hidden("a/.git/b") && !hidden("a/b"));
     }
 }

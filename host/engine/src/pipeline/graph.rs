@@ -2,8 +2,10 @@
 //! (`needs` plus producer → consumer), every validation problem at once with its file and
 //! line, topological order and waves.
 
+use super::cache;
 use super::glob;
 use super::model::{Located, PipelineFile, StageDef};
+use super::outdir;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -195,6 +197,21 @@ pub fn build(
                     s.id
                 ));
             }
+            if output.rsplit('/').next() == Some(outdir::MARKER) {
+                problems.push(format!(
+                    "{at}: stage `{}` output `{output}`: `{}` is the name of the marker Baton writes into each output directory",
+                    s.id,
+                    outdir::MARKER
+                ));
+            }
+        }
+        for input in &s.inputs {
+            if glob::hidden(&glob::base(input)) {
+                problems.push(format!(
+                    "{at}: stage `{}` reads `{input}`: Baton's state (`.baton/`), Git's (`.git/`) and promotion markers are never inputs",
+                    s.id
+                ));
+            }
         }
         for (output, schema) in &s.schemas {
             if !s.outputs.iter().any(|o| glob::overlap(o, output)) {
@@ -207,6 +224,43 @@ pub fn build(
                 problems.push(format!(
                     "{at}: stage `{}` schema `{schema}` does not exist",
                     s.id
+                ));
+            }
+        }
+    }
+    // Output directories: each stage's own, inside the project, clear of Baton's files and
+    // of every other stage's (promotion replaces the whole directory).
+    let dirs: Vec<Option<(String, String)>> = stages
+        .iter()
+        .map(|stage| {
+            let written = stage.value.output_dir();
+            match outdir::check_resolved(checks.root, &written) {
+                Ok(real) => Some((written, real)),
+                Err(e) => {
+                    let shown = stage.value.output_dir.as_deref().unwrap_or(&written);
+                    problems.push(format!(
+                        "{}: stage `{}` output-dir `{shown}` {e}",
+                        stage.at(),
+                        stage.value.id
+                    ));
+                    None
+                }
+            }
+        })
+        .collect();
+    for (j, dir) in dirs.iter().enumerate() {
+        let Some((written, real)) = dir else { continue };
+        for (i, other) in dirs.iter().enumerate().take(j) {
+            let Some((other_written, other_real)) = other else {
+                continue;
+            };
+            if outdir::nested(written, other_written) || outdir::nested(real, other_real) {
+                problems.push(format!(
+                    "{}: stage `{}` output-dir `{written}` overlaps the output-dir `{other_written}` of stage `{}` ({}); each stage needs a directory of its own, neither inside the other",
+                    stages[j].at(),
+                    stages[j].value.id,
+                    stages[i].value.id,
+                    stages[i].at()
                 ));
             }
         }
@@ -277,8 +331,46 @@ pub fn build(
                         .map(|(j, _)| *j),
                 );
             }
+            // An input inside a stage's output directory must be that stage's output: its
+            // own (a cycle), or one another stage declares (promotion replaces the rest).
+            let base = glob::base(input);
+            let mut reads_itself = false;
+            for (k, dir) in dirs.iter().enumerate() {
+                let Some((written, real)) = dir else { continue };
+                if !outdir::within(&base, written) && !outdir::within(&base, real) {
+                    continue;
+                }
+                if k == i {
+                    reads_itself = true;
+                    problems.push(format!(
+                        "{}: stage `{}` reads `{input}`, inside its own output-dir `{written}`: the stages form a cycle: {} → {}",
+                        stage.at(),
+                        stage.value.id,
+                        stage.value.id,
+                        stage.value.id
+                    ));
+                } else if producers.contains(&k) {
+                    continue;
+                } else if glob::is_glob(input)
+                    && stages[k].value.outputs.iter().any(|o| glob::is_glob(o))
+                {
+                    // Two globs: they may meet; order the reader after the writer.
+                    producers.insert(k);
+                } else {
+                    problems.push(format!(
+                        "{}: stage `{}` reads `{input}`, inside the output-dir `{written}` of stage `{}` ({}), which declares no output it matches; each run of `{}` replaces that directory",
+                        stage.at(),
+                        stage.value.id,
+                        stages[k].value.id,
+                        stages[k].at(),
+                        stages[k].value.id
+                    ));
+                }
+            }
             if producers.is_empty() {
-                if glob::expand(checks.root, input).is_empty() {
+                if !reads_itself
+                    && cache::input_matches(&stage.value, checks.root, input).is_empty()
+                {
                     problems.push(format!(
                         "{}: stage `{}` reads `{input}`, which no stage produces and no file matches",
                         stage.at(), stage.value.id
@@ -361,5 +453,217 @@ fn topological(deps: &[BTreeSet<usize>]) -> (Vec<usize>, Option<Vec<usize>>) {
         }
         path.push(next);
         current = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::model;
+
+    /// Validates `text` as `pipelines/p.toml` in `root`; the problems, or none.
+    fn problems(root: &Path, text: &str) -> Vec<String> {
+        let file = model::parse(text, Path::new("pipelines/p.toml")).unwrap();
+        let exists = |_: &str| true;
+        let checks = Checks {
+            root,
+            plugin_exists: &exists,
+            allow_commands: true,
+        };
+        build(&file, "p", None, &checks).err().unwrap_or_default()
+    }
+
+    fn stage(id: &str, extra: &str) -> String {
+        format!(
+            "[[stage]]\nid = \"{id}\"\nplugin = \"jsonl-transform\"\ninputs = [\"in.jsonl\"]\noutputs = [\"o.jsonl\"]\n{extra}\n"
+        )
+    }
+
+    fn project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("in.jsonl"), "{}\n").unwrap();
+        std::fs::write(dir.path().join("baton.toml"), "").unwrap();
+        std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn output_dirs_outside_the_stages_own_are_refused_with_the_line() {
+        let dir = project();
+        for (output_dir, needle) in [
+            ("../victim", "no `..`"),
+            ("/tmp/victim", "absolute"),
+            (".", "project root"),
+            ("./", "project root"),
+            ("", "project root"),
+            ("pipelines", "`pipelines/`"),
+            (".baton", "`.baton/`"),
+            (".baton/out", "`.baton/`"),
+            ("baton.toml", "`baton.toml`"),
+            (".git", "`.git/`"),
+        ] {
+            let text = stage("s", &format!("output-dir = \"{output_dir}\""));
+            let found = problems(dir.path(), &format!("\n{text}"));
+            assert!(
+                found.iter().any(
+                    |p| p.starts_with("pipelines/p.toml:2: stage `s` output-dir")
+                        && p.contains(needle)
+                ),
+                "{output_dir}: {found:?}"
+            );
+        }
+        assert!(problems(dir.path(), &stage("s", "output-dir = \"out/s/\"")).is_empty());
+        assert!(problems(dir.path(), &stage("s", "")).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn output_dirs_through_a_symlink_out_of_the_project_are_refused() {
+        let dir = project();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        for output_dir in ["link", "link/sub"] {
+            let found = problems(
+                dir.path(),
+                &stage("s", &format!("output-dir = \"{output_dir}\"")),
+            );
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains("resolves outside the project through a symlink")),
+                "{found:?}"
+            );
+        }
+        // The default `out/<id>` is checked too.
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        let found = problems(dir.path(), &stage("s", ""));
+        assert!(
+            found.iter().any(|p| p.contains("output-dir `out/s`")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn output_dirs_overlapping_inputs_or_each_other_are_refused() {
+        let dir = project();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/in.jsonl"), "{}\n").unwrap();
+        // Another stage's source input inside the directory.
+        let text = format!(
+            "{}{}",
+            stage("a", "output-dir = \"data\""),
+            "[[stage]]\nid = \"b\"\nplugin = \"x\"\ninputs = [\"data/in.jsonl\"]\noutputs = [\"b.jsonl\"]\n"
+        );
+        let found = problems(dir.path(), &text);
+        assert!(
+            found.iter().any(|p| p.contains(
+                "stage `b` reads `data/in.jsonl`, inside the output-dir `data` of stage `a`"
+            )),
+            "{found:?}"
+        );
+        // Its own input inside the directory: a cycle.
+        let text = "[[stage]]\nid = \"s\"\nplugin = \"x\"\ninputs = [\"data/in.jsonl\"]\noutputs = [\"o.jsonl\"]\noutput-dir = \"data\"\n";
+        let found = problems(dir.path(), text);
+        assert!(
+            found
+                .iter()
+                .any(|p| p
+                    .contains("inside its own output-dir `data`: the stages form a cycle: s → s")),
+            "{found:?}"
+        );
+        let text = "[[stage]]\nid = \"s\"\nplugin = \"x\"\ninputs = [\"out/s/*.jsonl\"]\noutputs = [\"o.jsonl\"]\n";
+        let found = problems(dir.path(), text);
+        assert!(
+            found.iter().any(|p| p.contains("cycle: s → s")),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        // Nested either way, and equal.
+        for (a, b) in [
+            ("out/x", "out/x/sub"),
+            ("out/x/sub", "out/x"),
+            ("out/x", "out/x/"),
+        ] {
+            let text = format!(
+                "{}{}",
+                stage("a", &format!("output-dir = \"{a}\"")),
+                stage("b", &format!("output-dir = \"{b}\"")).replace("o.jsonl", "p.jsonl")
+            );
+            let found = problems(dir.path(), &text);
+            assert!(
+                found.iter().any(
+                    |p| p.starts_with("pipelines/p.toml:7: stage `b` output-dir")
+                        && p.contains("overlaps the output-dir")
+                        && p.contains("of stage `a` (pipelines/p.toml:1)")
+                ),
+                "{a} {b}: {found:?}"
+            );
+        }
+        assert!(
+            problems(
+                dir.path(),
+                &format!(
+                    "{}{}",
+                    stage("a", "output-dir = \"out/x\""),
+                    stage("b", "output-dir = \"out/xy\"")
+                )
+            )
+            .is_empty()
+        );
+        // Reading another stage's declared output is a dependency, not an overlap.
+        let text = format!(
+            "{}[[stage]]\nid = \"b\"\nplugin = \"x\"\ninputs = [\"out/a/o.jsonl\"]\noutputs = [\"b.jsonl\"]\n",
+            stage("a", "")
+        );
+        assert!(problems(dir.path(), &text).is_empty());
+    }
+
+    #[test]
+    fn baton_state_and_markers_are_never_inputs_or_outputs() {
+        let dir = project();
+        std::fs::create_dir_all(dir.path().join(".baton")).unwrap();
+        std::fs::write(dir.path().join(".baton/baton.db"), "").unwrap();
+        let text = "[[stage]]\nid = \"s\"\nplugin = \"x\"\ninputs = [\".baton/baton.db\", \".baton/ledger/*.jsonl\"]\noutputs = [\".baton-output\"]\n";
+        let found = problems(dir.path(), text);
+        assert_eq!(
+            found
+                .iter()
+                .filter(|p| p.contains("are never inputs"))
+                .count(),
+            2,
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|p| p.contains("name of the marker")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_wide_glob_does_not_read_the_stages_own_outputs() {
+        let dir = project();
+        std::fs::create_dir_all(dir.path().join("out/s")).unwrap();
+        std::fs::write(dir.path().join("out/s/o.jsonl"), "{}\n").unwrap();
+        let text = "[[stage]]\nid = \"s\"\nplugin = \"x\"\ninputs = [\"**/*.jsonl\"]\noutputs = [\"o.jsonl\"]\n";
+        assert!(problems(dir.path(), text).is_empty());
+        let file = model::parse(text, Path::new("pipelines/p.toml")).unwrap();
+        assert_eq!(
+            cache::input_files(&file.stages[0].value, dir.path()),
+            ["in.jsonl"]
+        );
+        // Also where a symlinked output directory really is.
+        #[cfg(unix)]
+        {
+            std::fs::create_dir_all(dir.path().join("real")).unwrap();
+            std::fs::write(dir.path().join("real/o.jsonl"), "{}\n").unwrap();
+            std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+            let text = format!("{text}output-dir = \"link\"\n");
+            assert!(problems(dir.path(), &text).is_empty());
+            let file = model::parse(&text, Path::new("pipelines/p.toml")).unwrap();
+            assert_eq!(
+                cache::input_files(&file.stages[0].value, dir.path()),
+                ["in.jsonl", "out/s/o.jsonl"]
+            );
+        }
     }
 }

@@ -7,5 +7,6 @@ pub mod exec;
 pub mod glob;
 pub mod graph;
 pub mod model;
+pub mod outdir;
 pub mod plan;
 pub mod run;

@@ -2,6 +2,7 @@
 //! optional `[pipelines.NAME]` selections. Keeps the file and line of every stage so errors can
 //! point at them.
 
+use super::outdir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,11 +59,14 @@ pub struct StageDef {
 }
 
 impl StageDef {
-    /// Where its outputs are promoted: `output-dir`, or `out/<id>`.
+    /// Where its outputs are promoted: `output-dir`, or `out/<id>`, normalized (no `.` or
+    /// empty segments, no trailing `/`; see [`outdir::normalize`]). Validation refuses
+    /// directories that are not the stage's to replace ([`outdir::check`]).
     pub fn output_dir(&self) -> String {
-        self.output_dir
-            .clone()
-            .unwrap_or_else(|| format!("out/{}", self.id))
+        match &self.output_dir {
+            Some(dir) => outdir::normalize(dir),
+            None => format!("out/{}", self.id),
+        }
     }
 }
 
