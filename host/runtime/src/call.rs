@@ -436,11 +436,6 @@ pub struct AgentSession {
 }
 
 impl AgentSession {
-    /// Why the plugin refused to open the session, if it did.
-    pub fn open_failure(&self) -> Option<&types::Failure> {
-        self.session.as_ref().err()
-    }
-
     /// Sends one prompt. A failed session must be dropped.
     pub async fn send(
         &mut self,

@@ -106,21 +106,6 @@ impl ErrorKind {
             ErrorKind::Host { .. } => "host",
         }
     }
-
-    /// Whether the problem is with the plugin file or its configuration (refused at load),
-    /// as opposed to something that happened while it ran.
-    pub fn is_load_error(&self) -> bool {
-        matches!(
-            self,
-            ErrorKind::InvalidComponent { .. }
-                | ErrorKind::DigestMismatch { .. }
-                | ErrorKind::WrongWorld { .. }
-                | ErrorKind::WitVersion { .. }
-                | ErrorKind::Link { .. }
-                | ErrorKind::CapabilityRefused { .. }
-                | ErrorKind::KindMismatch { .. }
-        )
-    }
 }
 
 impl fmt::Display for ErrorKind {

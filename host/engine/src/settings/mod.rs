@@ -233,7 +233,7 @@ pub struct Config {
 }
 
 /// Finds `baton.toml` in `start` or its parents.
-pub fn find_config_file(start: &Path) -> Option<PathBuf> {
+fn find_config_file(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
         .map(|dir| dir.join(CONFIG_FILE))
@@ -353,7 +353,7 @@ impl Config {
     }
 
     /// Every problem with the effective values and plugin entries, all at once.
-    pub fn problems(&self) -> Vec<String> {
+    fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (key, value) in &self.values {
             if let Err(e) = check_value(key, &value.value) {
@@ -378,7 +378,8 @@ impl Config {
     }
 
     /// The effective value of a setting, by key (for `config get`).
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    #[cfg(test)]
+    fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
     }
 
@@ -422,11 +423,6 @@ impl Config {
     /// A count setting (validated at load).
     fn count(&self, key: &str) -> u32 {
         self.text(key).parse().unwrap_or(0)
-    }
-
-    /// The `.baton` directory of this project.
-    pub fn state_dir(&self) -> PathBuf {
-        self.root.join(".baton")
     }
 
     /// The value of a dotted key for `baton config get`: a setting or a plugin field.
