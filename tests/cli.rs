@@ -1,6 +1,7 @@
 //! Usage errors, configuration commands and the documented exit codes, through the binary.
 
 use crate::common::{Project, plugin};
+use sha2::Digest as _;
 
 #[test]
 fn bad_usage_exits_20_with_a_clear_message() {
@@ -220,4 +221,34 @@ fn the_papers_example_is_a_valid_configuration_whose_plugins_load() {
         );
     }
     let _ = std::fs::remove_dir_all(std::path::Path::new(example).join(".baton"));
+}
+
+#[test]
+fn config_validate_checks_plugin_files_and_their_pins() {
+    let project = Project::new();
+    std::fs::copy(plugin("noop"), project.path().join("noop.wasm")).unwrap();
+    project.write(
+        "baton.toml",
+        &format!(
+            "[plugins.gone]\npath = \"missing.wasm\"\n[plugins.pinned]\npath = \"noop.wasm\"\nsha256 = \"{}\"\n",
+            "0".repeat(64)
+        ),
+    );
+    let run = project.baton(&["config", "validate"]).expect(20);
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("plugins.gone: component")
+            && stderr.contains("missing.wasm does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("plugins.pinned:") && stderr.contains("but the pin is 0000"),
+        "{stderr}"
+    );
+    let digest = hex::encode(sha2::Sha256::digest(std::fs::read(plugin("noop")).unwrap()));
+    project.write(
+        "baton.toml",
+        &format!("[plugins.pinned]\npath = \"noop.wasm\"\nsha256 = \"{digest}\"\n"),
+    );
+    project.baton(&["config", "validate"]).expect(0);
 }

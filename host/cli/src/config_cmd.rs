@@ -32,7 +32,20 @@ pub fn run(command: &ConfigCommand, settings: &Settings, cwd: &Path, format: For
             Ok(Exit::Success)
         }
         ConfigCommand::Validate => {
-            // Loading already refused an invalid file; report what was checked.
+            // Loading already refused an invalid file; what is left to check is on disk: each
+            // plugin's component exists and matches its sha256 pin.
+            let problems = plugin_file_problems(settings);
+            if !problems.is_empty() {
+                return Err(usage(anyhow!(
+                    "invalid configuration{}:\n  - {}",
+                    config
+                        .file
+                        .as_ref()
+                        .map(|f| format!(" in {}", f.display()))
+                        .unwrap_or_default(),
+                    problems.join("\n  - ")
+                )));
+            }
             if format == Format::Json {
                 output::json(&serde_json::json!({
                     "valid": true,
@@ -152,4 +165,30 @@ fn show(config: &Config, format: Format) {
             .collect();
         output::table(&["plugin", "path"], &rows);
     }
+}
+
+/// Each configured plugin whose component is missing, unreadable, or does not match its
+/// `sha256` pin, with the command that re-pins it.
+fn plugin_file_problems(settings: &Settings) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, entry) in &settings.plugins {
+        let path = settings.root.join(&entry.path);
+        if !path.is_file() {
+            problems.push(format!(
+                "plugins.{name}: component {} does not exist (build it, or fix `path`)",
+                path.display()
+            ));
+            continue;
+        }
+        let Some(pin) = &entry.sha256 else { continue };
+        match baton_core::digest::file_digest(&path) {
+            Ok(digest) if digest.eq_ignore_ascii_case(pin) => {}
+            Ok(digest) => problems.push(format!(
+                "plugins.{name}: {} has sha256 {digest}, but the pin is {pin} (if you rebuilt it on purpose, update `sha256` in baton.toml)",
+                path.display()
+            )),
+            Err(e) => problems.push(format!("plugins.{name}: {e:#}")),
+        }
+    }
+    problems
 }
