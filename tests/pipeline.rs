@@ -1019,3 +1019,64 @@ outputs = ["list.txt"]
         refused.stderr()
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn symlinked_inputs_are_read_through_inside_the_project_and_refused_outside_it() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "outside\n").unwrap();
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write("data/real.jsonl", "{\"a\": 1}\n");
+    std::os::unix::fs::symlink(
+        project.path().join("data/real.jsonl"),
+        project.path().join("data/alias.jsonl"),
+    )
+    .unwrap();
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"through\"\nplugin = \"jsonl-transform\"\ninputs = [\"data/alias.jsonl\"]\noutputs = [\"o.jsonl\"]\nparams = { filter = \".a\", output = \"o.jsonl\" }\n",
+    );
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/through/o.jsonl")).unwrap(),
+        "1\n",
+        "the stage did not see the linked file's content"
+    );
+    // A link out of the project is refused, naming where it points; nothing of it is read.
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        project.path().join("data/leak.jsonl"),
+    )
+    .unwrap();
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"leak\"\ncommand = [\"sh\", \"-c\", \"cat data/leak.jsonl > $BATON_OUTPUT_DIR/o.txt\"]\ninputs = [\"data/leak.jsonl\"]\noutputs = [\"o.txt\"]\n",
+    );
+    let refused = project
+        .baton(&["pipeline", "run", "p", "--format", "json"])
+        .expect(10);
+    let doc = refused.json();
+    let detail = doc["stages"][0]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        detail.contains("is a symlink to") && detail.contains("outside the project"),
+        "{doc}"
+    );
+    assert!(!project.path().join("out/leak/o.txt").exists());
+    // Inputs named outside the project are refused at validation with their line.
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"up\"\ncommand = [\"true\"]\ninputs = [\"../x.jsonl\"]\noutputs = [\"o.txt\"]\n",
+    );
+    let run = project
+        .baton(&["pipeline", "run", "p", "--dry-run"])
+        .expect(20);
+    assert!(
+        run.stderr().contains("p.toml:1") && run.stderr().contains("inside the project"),
+        "{}",
+        run.stderr()
+    );
+}

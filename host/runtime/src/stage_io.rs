@@ -59,12 +59,17 @@ impl StagedIo {
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                if std::fs::hard_link(host, &target).is_err() {
-                    std::fs::copy(host, &target).with_context(|| {
-                        format!("input `{name}`: cannot stage {}", host.display())
+                // A symlinked input is read through: the file it names is staged (the sandbox
+                // would refuse to follow a link).
+                let source = std::fs::canonicalize(host).with_context(|| {
+                    format!("input `{name}`: cannot resolve {}", host.display())
+                })?;
+                if std::fs::hard_link(&source, &target).is_err() {
+                    std::fs::copy(&source, &target).with_context(|| {
+                        format!("input `{name}`: cannot stage {}", source.display())
                     })?;
                 }
-                file_digest(host)?
+                file_digest(&source)?
             };
             staged.push(StageInput {
                 name: name.clone(),

@@ -6,7 +6,7 @@
 use super::glob;
 use super::model::StageDef;
 use super::outdir;
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use baton_core::digest::{Hasher, file_digest, sha256_hex};
 use baton_core::store::StageRecord;
 use serde::{Deserialize, Serialize};
@@ -84,8 +84,21 @@ pub fn input_files(stage: &StageDef, root: &Path) -> Vec<String> {
 pub fn fingerprint(stage: &StageDef, root: &Path, plugin_digest: &str) -> Result<Fingerprint> {
     let definition = sha256_hex(serde_json::to_string(stage)?.as_bytes());
     let mut inputs = BTreeMap::new();
+    let inside = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve the project root {}", root.display()))?;
     for path in input_files(stage, root) {
-        let digest = file_digest(&root.join(&path))?;
+        let resolved = root
+            .join(&path)
+            .canonicalize()
+            .with_context(|| format!("input `{path}`: cannot resolve it"))?;
+        if !resolved.starts_with(&inside) {
+            bail!(
+                "input `{path}` is a symlink to {}, outside the project: copy the file into the project, or point the link inside it",
+                resolved.display()
+            );
+        }
+        let digest = file_digest(&resolved)?;
         inputs.insert(path, digest);
     }
     Ok(Fingerprint {

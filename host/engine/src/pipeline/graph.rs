@@ -190,6 +190,14 @@ pub fn build(
                 problems.push(format!("{at}: stage `{}`: {e}", s.id));
             }
         }
+        for input in &s.inputs {
+            if input.starts_with('/') || input.split('/').any(|p| p == "..") {
+                problems.push(format!(
+                    "{at}: stage `{}` input `{input}` must be a path inside the project (no absolute path, no `..`)",
+                    s.id
+                ));
+            }
+        }
         for output in &s.outputs {
             if output.starts_with('/') || output.split('/').any(|p| p == "..") {
                 problems.push(format!(
