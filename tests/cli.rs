@@ -61,6 +61,7 @@ fn bad_usage_exits_20_with_a_clear_message() {
         &["queue", "list", "--limit", "-1"][..],
         &["queue", "run", "--workers", "abc"][..],
         &["--format", "yaml", "queue", "stats"][..],
+        &["pipeline", "run", "x", "--jobs", "0"][..],
         &[][..],
     ] {
         let run = project.baton(args).expect(20);

@@ -367,6 +367,12 @@ fn bad_lines_are_named_and_good_ones_imported() {
     );
     let missing = project.baton(&["queue", "import", "nope.jsonl"]).expect(20);
     assert!(missing.stderr().contains("cannot open"));
+    let directory = project.baton(&["queue", "import", "."]).expect(20);
+    assert!(
+        directory.stderr().contains("is a directory"),
+        "{}",
+        directory.stderr()
+    );
 }
 
 #[test]

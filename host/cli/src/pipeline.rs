@@ -73,9 +73,9 @@ pub struct RunArgs {
     /// Rerun only what did not finish in this run.
     #[arg(long)]
     pub resume: Option<String>,
-    /// Stages running at once.
-    #[arg(long, default_value_t = 2)]
-    pub jobs: usize,
+    /// Stages running at once (at least 1).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
 }
 
 pub async fn run(
@@ -274,7 +274,7 @@ async fn run_pipeline(
         filters,
         force: args.force,
         continue_on_error: args.continue_on_error,
-        jobs: args.jobs,
+        jobs: usize::from(args.jobs),
         resume: args.resume.clone(),
         env,
         events: if format == Format::Table {

@@ -196,6 +196,12 @@ fn import(settings: &Settings, file: &str, limit: Option<u64>, format: Format) -
         Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
     } else {
         let path = settings.cwd.join(file);
+        if path.is_dir() {
+            return Err(usage(anyhow!(
+                "{} is a directory: give a JSON Lines file (or `-` for standard input)",
+                path.display()
+            )));
+        }
         let handle = std::fs::File::open(&path)
             .map_err(|e| usage(anyhow!("cannot open {}: {e}", path.display())))?;
         Box::new(BufReader::with_capacity(1 << 20, handle))
