@@ -253,3 +253,39 @@ fn config_validate_checks_plugin_files_and_their_pins() {
     );
     project.baton(&["config", "validate"]).expect(0);
 }
+
+#[test]
+fn untrusted_text_reaches_the_terminal_escaped() {
+    let project = Project::new();
+    let id = "evil\u{1b}[2J\u{202e}gpj.exe";
+    project
+        .baton(&[
+            "queue",
+            "enqueue",
+            id,
+            r#"{"note": "\u001b]0;pwned\u0007"}"#,
+        ])
+        .expect(0);
+    for args in [
+        &["queue", "list"][..],
+        &["job", "show", id][..],
+        &["queue", "cancel", id][..],
+    ] {
+        let run = project.baton(args).expect(0);
+        let out = run.stdout();
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{202e}') && !out.contains('\u{7}'),
+            "{args:?} wrote control characters: {out:?}"
+        );
+        assert!(
+            out.contains("evil\\u{1b}[2J\\u{202e}gpj.exe"),
+            "{args:?}: {out}"
+        );
+    }
+    // JSON output keeps the exact text (JSON escapes it).
+    let doc = project
+        .baton(&["job", "show", id, "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["job"]["key"], id);
+}

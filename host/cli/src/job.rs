@@ -55,10 +55,10 @@ pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResu
         }));
         return Ok(Exit::Success);
     }
-    println!("id        {}", job.key);
+    println!("id        {}", output::safe(&job.key, false));
     println!("state     {}", job.state);
     if let Some(wait) = &wait {
-        println!("waiting   {wait}");
+        println!("waiting   {}", output::safe(wait, false));
     }
     println!(
         "resolver  {}",
@@ -68,15 +68,18 @@ pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResu
         "attempts  {}/{} · recoveries {}",
         job.attempts, job.max_attempts, job.recoveries
     );
-    println!("payload   {}", job.payload);
+    println!(
+        "payload   {}",
+        output::safe(&job.payload.to_string(), false)
+    );
     if let Some(error) = &job.last_error {
         match &job.error_code {
-            Some(code) => println!("error     [{code}] {error}"),
-            None => println!("error     {error}"),
+            Some(code) => println!("error     [{code}] {}", output::safe(error, false)),
+            None => println!("error     {}", output::safe(error, false)),
         }
     }
     if let Some(result) = &job.result {
-        println!("result    {result}");
+        println!("result    {}", output::safe(&result.to_string(), false));
     }
     if let Some(row) = &manifest {
         println!(
@@ -106,7 +109,7 @@ pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResu
     if !events.is_empty() {
         println!();
         for event in &events {
-            println!("{event}");
+            println!("{}", output::safe(&event.to_string(), false));
         }
     }
     Ok(Exit::Success)

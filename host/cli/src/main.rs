@@ -151,7 +151,7 @@ fn run_cli() -> i32 {
                     "error": {"code": if error.exit == Exit::Usage { "usage" } else { "runtime" }, "message": error.to_string()}
                 }));
             } else {
-                eprintln!("{FAIL} {error}");
+                eprintln!("{FAIL} {}", output::safe(&error.to_string(), true));
             }
             error.exit as i32
         }

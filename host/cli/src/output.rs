@@ -20,10 +20,31 @@ pub fn json<T: Serialize>(value: &T) {
     }
 }
 
-/// Prints rows as an aligned table with a header.
+/// `text` with every control character (C0, DEL, C1, and the bidirectional overrides that
+/// can reorder what a terminal shows) written as a `\u{..}` escape, so an id, a payload or a
+/// plugin's message can neither move the cursor nor hide text; line breaks are kept only when
+/// `lines` is true.
+pub fn safe(text: &str, lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c == '\n' && lines) || !(c.is_control() || bidi) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    out
+}
+
+/// Prints rows as an aligned table with a header; cells are made [`safe`] (one line each).
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| safe(cell, false)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.chars().count());
@@ -40,6 +61,20 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     };
     line(header.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe;
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_escaped() {
+        assert_eq!(safe("a\x1b[2Jb", false), "a\\u{1b}[2Jb");
+        assert_eq!(safe("x\ny", false), "x\\u{a}y");
+        assert_eq!(safe("x\ny", true), "x\ny");
+        assert_eq!(safe("evil\u{202e}txt.exe", false), "evil\\u{202e}txt.exe");
+        assert_eq!(safe("é ✓ 10.1/x", false), "é ✓ 10.1/x");
     }
 }

@@ -330,10 +330,16 @@ fn print_stage(event: &StageEvent) {
     match event.status {
         StageStatus::Done => println!("▶ [{k}/{n}] {id} … done in {seconds:.2}s"),
         StageStatus::Cached => println!("▶ [{k}/{n}] {id} … cached"),
-        StageStatus::Skipped => println!("▶ [{k}/{n}] {id} … skipped: {detail}"),
+        StageStatus::Skipped => println!(
+            "▶ [{k}/{n}] {id} … skipped: {}",
+            output::safe(detail, false)
+        ),
         StageStatus::Retrying => {}
         _ => {
-            println!("✗ [{k}/{n}] {id} … FAILED in {seconds:.2}s: {detail}");
+            println!(
+                "✗ [{k}/{n}] {id} … FAILED in {seconds:.2}s: {}",
+                output::safe(detail, false)
+            );
             println!(
                 "  rerun it with: baton pipeline run {} --only {id}   (or everything unfinished: baton pipeline run {} --resume {})",
                 event.pipeline, event.pipeline, event.run_id

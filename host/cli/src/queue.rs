@@ -184,9 +184,12 @@ fn enqueue(
     if format == Format::Json {
         output::json(&json!({"id": id, "key": key, "new": new, "duplicate": !new, "state": state}));
     } else if new {
-        println!("{OK} enqueued {id}");
+        println!("{OK} enqueued {}", output::safe(id, false));
     } else {
-        println!("{INFO} {id} is already in the queue ({state}); nothing changed");
+        println!(
+            "{INFO} {} is already in the queue ({state}); nothing changed",
+            output::safe(id, false)
+        );
     }
     Ok(Exit::Success)
 }
@@ -281,7 +284,11 @@ fn import(settings: &Settings, file: &str, limit: Option<u64>, format: Format) -
         }));
     } else {
         for line in rejected.iter().take(100) {
-            eprintln!("{FAIL} line {}: {}", line.line, line.reason);
+            eprintln!(
+                "{FAIL} line {}: {}",
+                line.line,
+                output::safe(&line.reason, false)
+            );
         }
         if rejected.len() > 100 {
             eprintln!(
@@ -538,7 +545,7 @@ fn retry_failed(
         output::json(&json!({"dry_run": dry_run, "count": keys.len(), "jobs": keys}));
     } else {
         for key in keys.iter().take(50) {
-            println!("  {key}");
+            println!("  {}", output::safe(key, false));
         }
         let verb = if dry_run { "would retry" } else { "retried" };
         println!("{OK} {verb} {} failed job(s)", keys.len());
@@ -556,9 +563,12 @@ fn cancel(settings: &Settings, id: &str, format: Format) -> CliResult {
     if format == Format::Json {
         output::json(&json!({"id": id, "was": state, "cancelled": !state.is_final()}));
     } else if state.is_final() {
-        println!("{INFO} {id} already ended ({state}); nothing changed");
+        println!(
+            "{INFO} {} already ended ({state}); nothing changed",
+            output::safe(id, false)
+        );
     } else {
-        println!("{OK} cancelled {id} (was {state})");
+        println!("{OK} cancelled {} (was {state})", output::safe(id, false));
     }
     Ok(Exit::Success)
 }
