@@ -323,6 +323,29 @@ fn kill_9_mid_drain_then_drain_again_ends_every_job_exactly_once() {
         refetched.is_empty(),
         "fetched again after being done: {refetched:?}"
     );
+    // The killed process's partial downloads were swept by the next run; nothing else is left.
+    let leftovers: Vec<_> = walk_files(&project.path().join(".baton/artifacts/tmp"));
+    assert!(
+        leftovers.is_empty(),
+        "partial downloads left behind: {leftovers:?}"
+    );
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 #[test]

@@ -36,7 +36,8 @@ pub fn dead_local_owners(owners: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn alive(pid: i32) -> bool {
+/// Whether a process with this pid exists on this host.
+pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let result = unsafe { libc::kill(pid, 0) };
     result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)

@@ -30,13 +30,45 @@ impl ContentStore {
         sha256.len() == 64 && self.path(sha256).is_file()
     }
 
+    /// This process's directory of downloads in progress: `tmp/<pid>/`.
+    fn temp_dir(&self) -> PathBuf {
+        self.root.join("tmp").join(std::process::id().to_string())
+    }
+
     /// A temporary file for a download in progress.
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
-        let dir = self.root.join("tmp");
+        let dir = self.temp_dir();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         tempfile::NamedTempFile::new_in(&dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
+    }
+
+    /// Removes the partial downloads of processes that are gone (killed mid-download): each
+    /// process keeps them in `tmp/<pid>/`, and only those directories, of pids no process on
+    /// this host has, are removed. Returns how many files were swept.
+    pub fn sweep_dead(&self) -> Result<usize> {
+        let tmp = self.root.join("tmp");
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            return Ok(0);
+        };
+        let mut swept = 0;
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if pid == std::process::id() as i32
+                || crate::owner::alive(pid)
+                || !entry.file_type().is_ok_and(|t| t.is_dir())
+            {
+                continue;
+            }
+            let dir = entry.path();
+            swept += std::fs::read_dir(&dir).map_or(0, |files| files.count());
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot sweep partial downloads in {}", dir.display()))?;
+        }
+        Ok(swept)
     }
 
     /// Moves a complete download into place under its digest.
@@ -54,5 +86,34 @@ impl ContentStore {
         temp.persist(&path)
             .with_context(|| format!("cannot store {}", path.display()))?;
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContentStore;
+
+    #[test]
+    fn only_the_partial_downloads_of_dead_processes_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path().to_path_buf());
+        let mine = store.temp_file().unwrap();
+        // A pid no process has (above the kernel's pid_max), and a directory Baton did not
+        // name after a pid.
+        let dead = dir.path().join("tmp/2147483646");
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::write(dead.join(".tmpAbC"), b"partial").unwrap();
+        let other = dir.path().join("tmp/notes");
+        std::fs::create_dir_all(&other).unwrap();
+        assert_eq!(store.sweep_dead().unwrap(), 1);
+        assert!(!dead.exists());
+        assert!(
+            other.exists(),
+            "a directory Baton did not create was removed"
+        );
+        assert!(
+            mine.path().exists(),
+            "a live process's download was removed"
+        );
     }
 }

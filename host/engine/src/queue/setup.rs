@@ -62,10 +62,16 @@ pub async fn resolve_worker(
             Err(error) => return Err(anyhow!("{error}")),
         }
     }
+    let store = ContentStore::new(settings.state_dir.join("artifacts"));
+    match store.sweep_dead() {
+        Ok(0) => {}
+        Ok(swept) => tracing::info!("swept {swept} partial download(s) of stopped processes"),
+        Err(e) => tracing::warn!("{e:#}"),
+    }
     let fetcher = Fetcher {
         settings: FetchSettings::from_settings(&settings.download),
         limiter: limiter.clone(),
-        store: ContentStore::new(settings.state_dir.join("artifacts")),
+        store,
     };
     Ok(ResolveWorker {
         runtime,
