@@ -323,6 +323,17 @@ fn kill_9_mid_drain_then_drain_again_ends_every_job_exactly_once() {
         refetched.is_empty(),
         "fetched again after being done: {refetched:?}"
     );
+    // Only jobs the killed process had started count as lost by a worker: the 8 running and
+    // those finished whose outcome was not committed yet, not the up to 32 it had claimed
+    // ahead of its workers.
+    let charged = crate::common::jobs(&project)
+        .into_iter()
+        .filter(|job| job["recoveries"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert!(
+        charged <= 16,
+        "{charged} jobs charged a recovery for one kill of 8 workers"
+    );
     // The killed process's partial downloads were swept by the next run; nothing else is left.
     let leftovers: Vec<_> = walk_files(&project.path().join(".baton/artifacts/tmp"));
     assert!(

@@ -62,7 +62,9 @@ fn failed(reason: &str) -> Outcome {
 }
 
 fn recover(store: &mut dyn Store, now: i64, max_recoveries: u32) -> (usize, usize) {
-    let r = with(store, now, |tx| tx.recover(&[], max_recoveries));
+    let r = with(store, now, |tx| {
+        tx.recover(&[], max_recoveries, &|_, _, _| true)
+    });
     (r.recovered, r.poisoned)
 }
 
@@ -123,6 +125,25 @@ pub fn heartbeats_keep_leases_and_poison_pills_fail(store: &mut dyn Store) {
     let job = store.job("p").unwrap().unwrap();
     assert_eq!(job.state, JobState::Failed);
     assert!(job.last_error.unwrap().contains("poison pill"));
+}
+
+/// A lost holder's job it never started goes back without counting against it.
+pub fn a_never_started_job_is_recovered_without_a_charge(store: &mut dyn Store) {
+    enqueue(store, vec![job("n", 3)], 1);
+    let held = claim(store, "gone:1:1", 1, 10, 100).remove(0);
+    let recovered = with(store, 200, |tx| {
+        tx.recover(&[], 3, &|owner, id, fence| {
+            assert_eq!((owner, id, fence), ("gone:1:1", held.id, held.fence));
+            false
+        })
+    });
+    assert_eq!((recovered.recovered, recovered.poisoned), (1, 0));
+    let job = store.job("n").unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.recoveries, job.attempts),
+        (JobState::Queued, 0, 0),
+        "a job that never started was charged"
+    );
 }
 
 /// A retry waits until its time and uses the attempt; a snooze gives the attempt back. The
@@ -415,7 +436,8 @@ pub fn plugin_state_is_private_and_bounded(store: &mut dyn Store) {
 
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 12] = [
+    let checks: [fn(&mut dyn Store); 13] = [
+        a_never_started_job_is_recovered_without_a_charge,
         run_jobs_wait_on_their_dependencies,
         a_stopped_run_cancels_what_has_not_started,
         a_resumed_run_requeues_what_did_not_finish,

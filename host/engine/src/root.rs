@@ -125,6 +125,7 @@ impl Engine {
             wake: Arc::default(),
             run: None,
             stop_run_on_failure: false,
+            start_logs: Some(self.settings.state_dir.join("started")),
         }
     }
 

@@ -127,11 +127,17 @@ impl QueueTx for SqliteTx<'_> {
         queue::heartbeat(&self.tx, leases, lease_until)
     }
 
-    fn recover(&mut self, dead_owners: &[String], max_recoveries: u32) -> Result<Recovered> {
+    fn recover(
+        &mut self,
+        dead_owners: &[String],
+        max_recoveries: u32,
+        started: &dyn Fn(&str, i64, i64) -> bool,
+    ) -> Result<Recovered> {
         queue::recover(
             &self.tx,
             self.now,
             dead_owners,
+            started,
             max_recoveries,
             &mut self.events,
         )

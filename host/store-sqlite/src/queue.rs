@@ -247,27 +247,29 @@ pub fn recover(
     tx: &Transaction<'_>,
     now: i64,
     dead_owners: &[String],
+    started: &dyn Fn(&str, i64, i64) -> bool,
     max_recoveries: u32,
     events: &mut Vec<Event>,
 ) -> Result<Recovered> {
     let mut select = tx.prepare_cached(
-        "SELECT id, key, recoveries, lease_owner FROM jobs
+        "SELECT id, key, recoveries, lease_owner, fence FROM jobs
          WHERE state = 'running' AND lease_expires < ?1",
     )?;
-    let mut stale: Vec<(i64, String, u32, String)> = select
+    type Stale = (i64, String, u32, String, i64);
+    let mut stale: Vec<Stale> = select
         .query_map(params![now], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<Result<_, _>>()?;
     drop(select);
     if !dead_owners.is_empty() {
         let mut by_owner = tx.prepare_cached(
-            "SELECT id, key, recoveries, lease_owner FROM jobs
+            "SELECT id, key, recoveries, lease_owner, fence FROM jobs
              WHERE state = 'running' AND lease_owner = ?1 AND lease_expires >= ?2",
         )?;
         for owner in dead_owners {
             let rows = by_owner.query_map(params![owner, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?;
             for row in rows {
                 stale.push(row?);
@@ -275,7 +277,28 @@ pub fn recover(
         }
     }
     let (mut recovered, mut poisoned) = (0, 0);
-    for (id, key, recoveries, owner) in stale {
+    for (id, key, recoveries, owner, fence) in stale {
+        if !started(&owner, id, fence) {
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), run_after = 0,
+                        wait_reason = ?2, lease_owner = NULL, lease_expires = NULL,
+                        updated_at = ?3 WHERE id = ?1",
+                params![
+                    id,
+                    format!("claimed by lost worker {owner}, never started"),
+                    now
+                ],
+            )?;
+            events.push(Event::job(
+                now,
+                id,
+                &key,
+                "recovered",
+                json!({"owner": owner, "started": false}),
+            ));
+            recovered += 1;
+            continue;
+        }
         if recoveries + 1 > max_recoveries {
             let reason = format!(
                 "poison pill: its worker was lost {} times (last owner {owner})",

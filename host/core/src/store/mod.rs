@@ -54,8 +54,16 @@ pub trait QueueTx {
     fn heartbeat(&mut self, leases: &[(i64, i64)], lease_until: i64) -> Result<usize>;
 
     /// Returns running jobs whose lease expired, or whose owner is in `dead_owners`, to the
-    /// queue; a job recovered more than `max_recoveries` times fails as a poison pill.
-    fn recover(&mut self, dead_owners: &[String], max_recoveries: u32) -> Result<Recovered>;
+    /// queue. `started(owner, job id, fence)` says whether the holder had actually started the
+    /// job: only then does the loss count against it (a job recovered more than
+    /// `max_recoveries` times fails as a poison pill); a job claimed but never started goes
+    /// back with its attempt given back, like a released one.
+    fn recover(
+        &mut self,
+        dead_owners: &[String],
+        max_recoveries: u32,
+        started: &dyn Fn(&str, i64, i64) -> bool,
+    ) -> Result<Recovered>;
 
     /// Gives leases back without using up the attempt (graceful shutdown); returns how many.
     fn release(&mut self, jobs: &[Claimed]) -> Result<usize>;

@@ -6,6 +6,7 @@
 //! releases their leases and stops.
 
 pub mod retry;
+pub mod started;
 #[cfg(test)]
 mod tests;
 pub mod verdict;
@@ -16,7 +17,7 @@ use anyhow::{Result, bail};
 use baton_core::clock::now_ms;
 use baton_core::model::{Claimed, Outcome};
 use baton_core::store::{Claim, Recovered};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub run: Option<String>,
     /// With a run: cancel its jobs that have not started as soon as one fails for good.
     pub stop_run_on_failure: bool,
+    /// Where the start logs live (`.baton/started`), so a lost holder's never-started jobs
+    /// are not counted against them; `None`: every lost lease counts.
+    pub start_logs: Option<std::path::PathBuf>,
 }
 
 /// Counters of one run, readable while it runs.
@@ -159,10 +163,33 @@ pub async fn run<W: Worker>(
 ) -> Result<()> {
     let dead_owners = options.dead_owners.clone();
     let max_recoveries = options.max_recoveries;
+    let logs: HashMap<String, Option<HashSet<(i64, i64)>>> = match &options.start_logs {
+        Some(dir) => dead_owners
+            .iter()
+            .map(|owner| (owner.clone(), started::read(dir, owner)))
+            .collect(),
+        None => HashMap::new(),
+    };
     let recovered = writer
-        .submit(move |tx| tx.recover(&dead_owners, max_recoveries))
+        .submit(move |tx| {
+            let was_started = |owner: &str, id: i64, fence: i64| match logs.get(owner) {
+                Some(Some(started)) => started.contains(&(id, fence)),
+                _ => true,
+            };
+            tx.recover(&dead_owners, max_recoveries, &was_started)
+        })
         .await?;
     counters.recovered(recovered);
+    if let Some(dir) = &options.start_logs {
+        for owner in &options.dead_owners {
+            started::remove(dir, owner);
+        }
+        started::sweep(dir);
+    }
+    let start_log = match &options.start_logs {
+        Some(dir) => Some(Arc::new(started::StartLog::open(dir, &options.owner)?)),
+        None => None,
+    };
     let in_flight: InFlight = Arc::default();
     let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
     let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
@@ -174,10 +201,14 @@ pub async fn run<W: Worker>(
         let job_rx = job_rx.clone();
         let done_tx = done_tx.clone();
         let counters = counters.clone();
+        let start_log = start_log.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 let job = { job_rx.lock().await.recv().await };
                 let Some(job) = job else { break };
+                if let Some(log) = &start_log {
+                    log.record(job.id, job.fence);
+                }
                 counters.running.fetch_add(1, Ordering::Relaxed);
                 let worked = worker.work(&job).await;
                 counters.running.fetch_sub(1, Ordering::Relaxed);
@@ -225,12 +256,17 @@ pub async fn run<W: Worker>(
             let _ = task.await;
         }
     };
-    tokio::select! {
-        _ = all_done => {}
-        _ = abort.wait_for(|level| *level >= Shutdown::Abort) => {
-            for task in &tasks {
-                task.abort();
-            }
+    let aborted = tokio::select! {
+        _ = all_done => false,
+        _ = abort.wait_for(|level| *level >= Shutdown::Abort) => true,
+    };
+    if aborted {
+        for task in &tasks {
+            task.abort();
+        }
+        // Aborted tasks end at their next await point; wait until they have.
+        while !tasks.iter().all(|task| task.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
     let _ = completer.await;
@@ -247,6 +283,10 @@ pub async fn run<W: Worker>(
     }
     if let Some(change) = worker.upkeep() {
         writer.submit(change).await?;
+    }
+    // Every job this process started is finished or released: its log has served.
+    if let Some(log) = start_log.and_then(Arc::into_inner) {
+        log.remove();
     }
     dispatched
 }
@@ -431,7 +471,7 @@ async fn upkeep<W: Worker>(
             .submit(move |tx| {
                 tx.heartbeat(&leases, lease_until)?;
                 let recovered = if recover {
-                    tx.recover(&[], max_recoveries)?
+                    tx.recover(&[], max_recoveries, &|_, _, _| true)?
                 } else {
                     Default::default()
                 };

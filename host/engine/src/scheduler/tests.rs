@@ -198,6 +198,7 @@ fn options(workers: usize, lease: Duration) -> RunOptions {
         wake: Arc::default(),
         run: None,
         stop_run_on_failure: false,
+        start_logs: None,
     }
 }
 
@@ -471,7 +472,7 @@ async fn an_outcome_fenced_out_is_counted_as_fenced_not_done() {
     // Another host decides this one is dead and takes its lease back.
     let recovered = h
         .writer
-        .submit(|tx| tx.recover(&["test:1:1".to_string()], 3))
+        .submit(|tx| tx.recover(&["test:1:1".to_string()], 3, &|_, _, _| true))
         .await
         .unwrap();
     assert_eq!(recovered.recovered, 1);
@@ -488,4 +489,55 @@ async fn an_outcome_fenced_out_is_counted_as_fenced_not_done() {
         "a discarded outcome was counted as done"
     );
     assert_eq!(count(h.reader.as_ref(), JobState::Done), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_holders_never_started_jobs_are_not_counted_against_them() {
+    let h = harness(3);
+    let logs = tempfile::tempdir().unwrap();
+    // A holder that claimed three jobs, started only the first, then died.
+    let held = h
+        .writer
+        .submit(|tx| {
+            let claim = Claim {
+                run: None,
+                owner: "ghost:42:1".into(),
+                limit: 3,
+                lease_until: tx.now() + 60_000,
+            };
+            tx.claim(&claim, &mut |_| true)
+        })
+        .await
+        .unwrap();
+    let log = super::started::StartLog::open(logs.path(), "ghost:42:1").unwrap();
+    log.record(held[0].id, held[0].fence);
+    drop(log);
+    let counters = Arc::new(Counters::default());
+    let (_keep, never) = watch::channel(Shutdown::Running);
+    let mut opts = options(2, Duration::from_secs(30));
+    opts.dead_owners = vec!["ghost:42:1".into()];
+    opts.start_logs = Some(logs.path().to_path_buf());
+    run(
+        Arc::new(Fake::default()),
+        h.writer.clone(),
+        opts,
+        never,
+        counters.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(Counters::get(&counters.done), 3);
+    let started = h.reader.job(&held[0].key).unwrap().unwrap();
+    assert_eq!((started.recoveries, started.attempts), (1, 2));
+    for job in &held[1..] {
+        let job = h.reader.job(&job.key).unwrap().unwrap();
+        assert_eq!(
+            (job.recoveries, job.attempts),
+            (0, 1),
+            "{} never started but was charged",
+            job.key
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(logs.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "start logs left behind: {left:?}");
 }
