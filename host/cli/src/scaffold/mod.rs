@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use baton_runtime::inspect::World;
 use std::path::{Path, PathBuf};
 
-use baton_bundled::sdk::{SDK_FILES, WORKSPACE_LOCK, WORKSPACE_MANIFEST};
+use baton_plugins_build::sdk::{SDK_FILES, WORKSPACE_LOCK, WORKSPACE_MANIFEST};
 
 const SDK_DIR: &str = "vendor/baton-sdk";
 

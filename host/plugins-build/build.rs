@@ -1,5 +1,6 @@
-//! Builds the first-party and test plugins (the `plugins/` workspace) for wasm32-wasip2, so a
-//! plain `cargo build` or `cargo test` of the host needs no manual step. Installs the rustup
+//! Builds the first-party and test plugins (the `plugins/` workspace) for wasm32-wasip2 into
+//! `target/plugins/`, so a plain `cargo build` or `cargo test` of the host needs no manual
+//! step; `.cargo/config.toml` names that directory to `baton-bundled`. Installs the rustup
 //! target when it is missing and says what to do when that is impossible. Also keeps the SDK's
 //! copy of the WIT (which third-party scaffolds vendor) identical to `wit/`.
 
@@ -13,7 +14,7 @@ fn main() {
     let root = crate_dir
         .ancestors()
         .nth(2)
-        .expect("host/bundled/ sits two levels below the repository root")
+        .expect("host/plugins-build/ sits two levels below the repository root")
         .to_path_buf();
     let plugins = root.join("plugins");
     let target_dir = root.join("target").join("plugins");
@@ -47,8 +48,6 @@ fn main() {
             "building the plugins failed (see the cargo output above); reproduce with: cargo build --release --target {TARGET} --manifest-path plugins/Cargo.toml"
         );
     }
-    let out = target_dir.join(TARGET).join("release");
-    println!("cargo:rustc-env=BATON_PLUGIN_DIR={}", out.display());
 }
 
 fn ensure_target() {
