@@ -1080,3 +1080,43 @@ fn symlinked_inputs_are_read_through_inside_the_project_and_refused_outside_it()
         run.stderr()
     );
 }
+
+#[test]
+fn output_schemas_follow_refs_to_other_schema_files_of_the_project() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write(
+        "schemas/order.schema.json",
+        r#"{"type": "object", "required": ["ship_to"], "properties": {"ship_to": {"$ref": "common/address.schema.json"}}}"#,
+    );
+    project.write(
+        "schemas/common/address.schema.json",
+        r#"{"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}, "zip": {"$ref": "../zip.schema.json"}}}"#,
+    );
+    project.write(
+        "schemas/zip.schema.json",
+        r#"{"type": "string", "pattern": "^[0-9]{5}$"}"#,
+    );
+    project.write(
+        "pipelines/o.toml",
+        "[[stage]]\nid = \"orders\"\ncommand = [\"sh\", \"-c\", \"cp data/orders.jsonl $BATON_OUTPUT_DIR/\"]\ninputs = [\"data/orders.jsonl\"]\noutputs = [\"orders.jsonl\"]\nschemas = { \"orders.jsonl\" = \"schemas/order.schema.json\" }\n",
+    );
+    project.write(
+        "data/orders.jsonl",
+        "{\"ship_to\": {\"city\": \"Lyon\", \"zip\": \"69001\"}}\n",
+    );
+    project.baton(&["pipeline", "run", "o"]).expect(0);
+    project.write(
+        "data/orders.jsonl",
+        "{\"ship_to\": {\"city\": \"Lyon\", \"zip\": \"6900\"}}\n",
+    );
+    let doc = project
+        .baton(&["pipeline", "run", "o", "--format", "json"])
+        .expect(10)
+        .json();
+    let detail = doc["stages"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("does not match its schema") && detail.contains("/ship_to/zip"),
+        "{doc}"
+    );
+}

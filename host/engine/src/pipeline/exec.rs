@@ -298,13 +298,23 @@ impl StageWorker {
             ))
         })?;
         let check_dir = work.join("schema-check");
-        let inputs = vec![
-            ("schema.json".to_string(), self.root.join(schema)),
-            (file.replace('/', "_"), output.join(file)),
-        ];
+        // The schema and every schema file its `$ref`s reach, under their project paths, so
+        // a relative `$ref` resolves as it does on disk; the output under a name no project
+        // path has.
+        let schemas = referenced_schemas(&self.root, schema);
+        let target = format!(".baton-output-check/{file}");
+        let mut inputs: Vec<(String, PathBuf)> = schemas
+            .iter()
+            .map(|path| (path.clone(), self.root.join(path)))
+            .collect();
+        inputs.push((target.clone(), output.join(file)));
         let io =
             StagedIo::prepare(&work.join("schema-inputs"), &inputs, &check_dir).map_err(host)?;
-        let params = json!({"schema-input": "schema.json", "targets": [file.replace('/', "_")]});
+        let params = json!({
+            "schema-input": schema,
+            "ref-inputs": schemas.iter().filter(|path| *path != schema).collect::<Vec<_>>(),
+            "targets": [target],
+        });
         let report = self
             .runtime
             .run_stage(validator, &io, &self.run_id, "schema", &params, 1)
@@ -386,6 +396,65 @@ impl Worker for StageWorker {
 
     fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+}
+
+/// `schema` (a project path) and the project's schema files its `$ref`s reach, directly or
+/// through each other: relative references (no scheme, not only a `#fragment`) resolved
+/// against the referring file's directory, kept when they name a file inside the project.
+fn referenced_schemas(root: &Path, schema: &str) -> Vec<String> {
+    let mut found = vec![schema.to_string()];
+    let mut next = 0;
+    while next < found.len() {
+        let current = found[next].clone();
+        next += 1;
+        let Ok(text) = std::fs::read_to_string(root.join(&current)) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let mut refs = Vec::new();
+        collect_refs(&value, &mut refs);
+        let dir = Path::new(&current).parent().unwrap_or(Path::new(""));
+        for reference in refs {
+            let path = reference.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains(':') || path.starts_with('/') {
+                continue;
+            }
+            let mut parts: Vec<String> = Vec::new();
+            let joined = dir.join(path);
+            let mut inside = true;
+            for part in joined.components() {
+                match part {
+                    std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+                    std::path::Component::CurDir => {}
+                    std::path::Component::ParentDir => inside &= parts.pop().is_some(),
+                    _ => inside = false,
+                }
+            }
+            let relative = parts.join("/");
+            if inside && !found.contains(&relative) && root.join(&relative).is_file() {
+                found.push(relative);
+            }
+        }
+    }
+    found
+}
+
+/// Every `$ref` string in a JSON value.
+fn collect_refs(value: &serde_json::Value, refs: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", serde_json::Value::String(reference)) => refs.push(reference.clone()),
+                    _ => collect_refs(item, refs),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_refs(item, refs)),
+        _ => {}
     }
 }
 
