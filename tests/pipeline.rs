@@ -386,6 +386,18 @@ params = { attack = "read-escape", path = "/inputs/data/declared.txt" }
     );
 }
 
+/// `pipeline run PIPELINE --dry-run` is refused at validation (exit 20) with every needle in
+/// its message.
+fn assert_refused(project: &Project, pipeline: &str, needles: &[&str]) {
+    let run = project
+        .baton(&["pipeline", "run", pipeline, "--dry-run"])
+        .expect(20);
+    let stderr = run.stderr();
+    for needle in needles {
+        assert!(stderr.contains(needle), "no `{needle}` in:\n{stderr}");
+    }
+}
+
 /// `done` lines per stage in the ledger file.
 fn done_events(project: &Project) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -721,14 +733,7 @@ fn globs_do_not_follow_symlinks_to_the_project_and_take_classes_and_alternation(
         "pipelines/g.toml",
         "[[stage]]\nid = \"bad\"\ncommand = [\"true\"]\ninputs = [\"data/[a.csv\"]\noutputs = [\"o.txt\"]\n",
     );
-    let refused = project
-        .baton(&["pipeline", "run", "g", "--dry-run"])
-        .expect(20);
-    assert!(
-        refused.stderr().contains("g.toml:1") && refused.stderr().contains("not a valid glob"),
-        "{}",
-        refused.stderr()
-    );
+    assert_refused(&project, "g", &["g.toml:1", "not a valid glob"]);
 }
 
 /// A project with `in.jsonl` and one jsonl-transform stage writing into `output_dir`.
@@ -1071,14 +1076,7 @@ fn symlinked_inputs_are_read_through_inside_the_project_and_refused_outside_it()
         "pipelines/p.toml",
         "[[stage]]\nid = \"up\"\ncommand = [\"true\"]\ninputs = [\"../x.jsonl\"]\noutputs = [\"o.txt\"]\n",
     );
-    let run = project
-        .baton(&["pipeline", "run", "p", "--dry-run"])
-        .expect(20);
-    assert!(
-        run.stderr().contains("p.toml:1") && run.stderr().contains("inside the project"),
-        "{}",
-        run.stderr()
-    );
+    assert_refused(&project, "p", &["p.toml:1", "inside the project"]);
 }
 
 #[test]

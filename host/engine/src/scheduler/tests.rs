@@ -202,6 +202,16 @@ fn options(workers: usize, lease: Duration) -> RunOptions {
     }
 }
 
+/// Runs the scheduler until it drains (no signal) and returns its counters.
+async fn drain<W: Worker>(h: &Harness, worker: Arc<W>, opts: RunOptions) -> Arc<Counters> {
+    let counters = Arc::new(Counters::default());
+    let (_keep, never) = watch::channel(Shutdown::Running);
+    run(worker, h.writer.clone(), opts, never, counters.clone())
+        .await
+        .unwrap();
+    counters
+}
+
 fn count(reader: &dyn Store, state: JobState) -> usize {
     reader.list(Some(state), 100_000).unwrap().len()
 }
@@ -214,17 +224,7 @@ async fn dispatch_stays_within_the_workers_caps_and_drains() {
         delay: Duration::from_millis(5),
         ..Fake::default()
     });
-    let counters = Arc::new(Counters::default());
-    let (_keep, never) = watch::channel(Shutdown::Running);
-    run(
-        worker.clone(),
-        h.writer.clone(),
-        options(8, Duration::from_secs(30)),
-        never,
-        counters.clone(),
-    )
-    .await
-    .unwrap();
+    let counters = drain(&h, worker.clone(), options(8, Duration::from_secs(30))).await;
     assert_eq!(Counters::get(&counters.done), 40);
     assert_eq!(count(h.reader.as_ref(), JobState::Done), 40);
     let max = worker.max_running.load(Ordering::SeqCst);
@@ -240,17 +240,7 @@ async fn completions_are_group_committed() {
     let jobs = 400;
     let h = harness(jobs);
     let worker = Arc::new(Fake::default());
-    let counters = Arc::new(Counters::default());
-    let (_keep, never) = watch::channel(Shutdown::Running);
-    run(
-        worker,
-        h.writer.clone(),
-        options(8, Duration::from_secs(30)),
-        never,
-        counters.clone(),
-    )
-    .await
-    .unwrap();
+    drain(&h, worker, options(8, Duration::from_secs(30))).await;
     assert_eq!(count(h.reader.as_ref(), JobState::Done), jobs);
     let transactions = h.transactions.load(Ordering::SeqCst);
     // One transaction per claim and per completion would be at least `jobs` + 1.
@@ -348,17 +338,7 @@ async fn transient_failures_are_retried_through_the_policy() {
         fail_first_attempt: true,
         ..Fake::default()
     });
-    let counters = Arc::new(Counters::default());
-    let (_keep, never) = watch::channel(Shutdown::Running);
-    run(
-        worker.clone(),
-        h.writer.clone(),
-        options(2, Duration::from_secs(30)),
-        never,
-        counters.clone(),
-    )
-    .await
-    .unwrap();
+    let counters = drain(&h, worker.clone(), options(2, Duration::from_secs(30))).await;
     assert_eq!(Counters::get(&counters.retried), 5);
     assert_eq!(count(h.reader.as_ref(), JobState::Done), 5);
     for attempts in worker.attempts.lock().unwrap().values() {
