@@ -65,7 +65,10 @@ pub struct Engine {
     pub owner: String,
     /// Owners of leases whose process on this host is gone.
     pub dead_owners: Vec<String>,
-    settings: Settings,
+    /// `queue.lease`, `queue.max-recoveries` and `.baton/started` for [`Engine::options`].
+    lease: std::time::Duration,
+    max_recoveries: u32,
+    start_logs: std::path::PathBuf,
 }
 
 impl Engine {
@@ -93,7 +96,9 @@ impl Engine {
             limiter,
             owner: owner::owner_id(),
             dead_owners,
-            settings: settings.clone(),
+            lease: settings.queue.lease,
+            max_recoveries: settings.queue.max_recoveries,
+            start_logs: settings.state_dir.join("started"),
         })
     }
 
@@ -117,15 +122,15 @@ impl Engine {
         RunOptions {
             workers: workers.max(1),
             drain: false,
-            lease: self.settings.queue.lease,
-            max_recoveries: self.settings.queue.max_recoveries,
+            lease: self.lease,
+            max_recoveries: self.max_recoveries,
             claim_batch: 256,
             owner: self.owner.clone(),
             dead_owners: self.dead_owners.clone(),
             wake: Arc::default(),
             run: None,
             stop_run_on_failure: false,
-            start_logs: Some(self.settings.state_dir.join("started")),
+            start_logs: Some(self.start_logs.clone()),
         }
     }
 

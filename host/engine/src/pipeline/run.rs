@@ -223,6 +223,7 @@ fn enqueue(
     store: &mut dyn Store,
     graph: &Graph,
     request: &RunRequest,
+    dead_owners: &[String],
 ) -> Result<(String, BTreeSet<usize>)> {
     if let Some(run_id) = &request.resume {
         match store.run(run_id)? {
@@ -234,7 +235,6 @@ fn enqueue(
             ),
             None => bail!("no run {run_id} (see `baton pipeline logs`)"),
         }
-        let dead = crate::owner::dead_local_owners(&store.lease_owners()?);
         let stages: BTreeSet<usize> = store
             .run_job_keys(run_id)?
             .iter()
@@ -244,7 +244,7 @@ fn enqueue(
                     .and_then(|id| graph.index.get(id).copied())
             })
             .collect();
-        commit(store, now_ms(), |tx| tx.resume_run(run_id, &dead))?;
+        commit(store, now_ms(), |tx| tx.resume_run(run_id, dead_owners))?;
         return Ok((run_id.clone(), stages));
     }
     let selected = plan::select(graph, &request.filters).map_err(|e| anyhow!(e))?;
@@ -360,7 +360,12 @@ pub async fn run(
 ) -> Result<RunResult> {
     let started = std::time::Instant::now();
     let engine = Engine::start(settings, 0)?;
-    let (run_id, selected) = enqueue(engine.store()?.as_mut(), &graph, &request)?;
+    let (run_id, selected) = enqueue(
+        engine.store()?.as_mut(),
+        &graph,
+        &request,
+        &engine.dead_owners,
+    )?;
     let runs_dir = settings.state_dir.join("runs");
     let run_dir = runs_dir.join(&run_id);
     std::fs::create_dir_all(&run_dir)
