@@ -13,6 +13,7 @@ mod other_languages;
 mod pipeline;
 mod queue;
 mod runtime_survives;
+mod safety;
 mod sandbox;
 mod scaffold;
 mod templates_and_csv;

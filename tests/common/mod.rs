@@ -50,6 +50,11 @@ impl Project {
 
     /// `baton ARGS` in this project, with a clean BATON_* environment.
     pub fn baton(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().expect("run baton"))
+    }
+
+    /// The command `baton` runs, to spawn or adjust before running.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
         command.current_dir(self.path()).args(args);
         for (key, _) in std::env::vars() {
@@ -58,7 +63,7 @@ impl Project {
             }
         }
         command.env("BATON_CACHE_DIR", shared_cache());
-        Run(command.output().expect("run baton"))
+        command
     }
 }
 

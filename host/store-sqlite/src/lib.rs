@@ -5,6 +5,7 @@
 //! lives in this crate.
 
 mod artifacts;
+mod integrity;
 mod migrations;
 mod plugin_state;
 mod queue;
@@ -27,20 +28,43 @@ use std::time::Duration;
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Opens (creating it and its directory if needed) and migrates the database at `path`.
+/// Opens (creating it and its directory if needed), checks (a damaged file is refused) and
+/// migrates the database at `path`.
 fn connect(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        create_dir(dir)?;
+    }
+    if path.is_dir() {
+        anyhow::bail!(
+            "the database {} is a directory, not a SQLite file; point store.db at a file",
+            path.display()
+        );
     }
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    integrity::check(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations::apply(&mut conn)
         .with_context(|| format!("cannot migrate the database {}", path.display()))?;
     Ok(conn)
+}
+
+/// Creates the database's directory, naming a file that stands where a directory must be.
+fn create_dir(dir: &Path) -> Result<()> {
+    let Err(error) = std::fs::create_dir_all(dir) else {
+        return Ok(());
+    };
+    match dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        Some(blocker) => anyhow::bail!(
+            "cannot create {}: {} is not a directory (move it aside or set store.db)",
+            dir.display(),
+            blocker.display()
+        ),
+        None => Err(error).with_context(|| format!("cannot create {}", dir.display())),
+    }
 }
 
 /// The SQLite store: one connection, and the ledger file its commits are journaled to.
@@ -72,6 +96,7 @@ impl SqliteStore {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        integrity::check(&conn, path)?;
         Ok(Some(ReadOnly { conn }))
     }
 }

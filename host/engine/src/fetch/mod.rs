@@ -79,13 +79,16 @@ pub enum FetchError {
         /// Who asked to wait, e.g. `rate host:x` or `429 from host:x`.
         reason: String,
     },
+    /// Baton could not write the download into its own store (a full disk, a file size
+    /// limit, an unwritable `.baton/artifacts`): neither the candidate's nor the job's fault.
+    Environment(String),
 }
 
 impl FetchError {
     /// The reason, for people.
     pub fn reason(&self) -> &str {
         match self {
-            FetchError::Transient(r) | FetchError::Permanent(r) => r,
+            FetchError::Transient(r) | FetchError::Permanent(r) | FetchError::Environment(r) => r,
             FetchError::RateLimited { reason, .. } => reason,
         }
     }
@@ -178,7 +181,8 @@ fn host_header(url: &Url) -> String {
 }
 
 /// Where decoded body bytes go: the size cap, the magic check, the digest and the
-/// temporary file, in that order. The first refusal is kept in `refused`.
+/// temporary file, in that order. The first refusal is kept in `refused`, a failure to
+/// write the file in `unwritable`.
 struct Sink<'a> {
     file: &'a mut tempfile::NamedTempFile,
     hasher: Hasher,
@@ -187,6 +191,28 @@ struct Sink<'a> {
     magic: Option<&'static [u8]>,
     head: Vec<u8>,
     refused: Option<String>,
+    unwritable: Option<String>,
+}
+
+impl<'a> Sink<'a> {
+    /// An empty sink into `file`, refusing more than `max_size` bytes (and content not
+    /// starting with `magic`, when given).
+    fn new(
+        file: &'a mut tempfile::NamedTempFile,
+        max_size: u64,
+        magic: Option<&'static [u8]>,
+    ) -> Sink<'a> {
+        Sink {
+            file,
+            hasher: Hasher::new(),
+            size: 0,
+            max_size,
+            magic,
+            head: Vec::new(),
+            refused: None,
+            unwritable: None,
+        }
+    }
 }
 
 impl std::io::Write for Sink<'_> {
@@ -210,7 +236,10 @@ impl std::io::Write for Sink<'_> {
             }
         }
         self.hasher.update(data);
-        self.file.write_all(data)?;
+        if let Err(e) = self.file.write_all(data) {
+            self.unwritable = Some(format!("cannot write {}: {e}", self.file.path().display()));
+            return Err(e);
+        }
         Ok(data.len())
     }
 
@@ -256,11 +285,11 @@ impl<'a> Decoding<'a> {
         }
     }
 
-    fn refused(&self) -> Option<&str> {
+    fn sink(&self) -> &Sink<'a> {
         match self {
-            Decoding::Identity(sink) => sink.refused.as_deref(),
-            Decoding::Gzip(decoder) => decoder.get_ref().refused.as_deref(),
-            Decoding::Deflate(decoder) => decoder.get_ref().refused.as_deref(),
+            Decoding::Identity(sink) => sink,
+            Decoding::Gzip(decoder) => decoder.get_ref(),
+            Decoding::Deflate(decoder) => decoder.get_ref(),
         }
     }
 }
@@ -434,16 +463,8 @@ impl Fetcher {
         let mut temp = self
             .store
             .temp_file()
-            .map_err(|e| FetchError::Transient(format!("{e:#}")))?;
-        let sink = Sink {
-            file: &mut temp,
-            hasher: Hasher::new(),
-            size: 0,
-            max_size: self.settings.max_size,
-            magic,
-            head: Vec::new(),
-            refused: None,
-        };
+            .map_err(|e| FetchError::Environment(format!("{e:#}")))?;
+        let sink = Sink::new(&mut temp, self.settings.max_size, magic);
         let mut decoding = Decoding::new(coding.as_deref(), sink)
             .map_err(|reason| FetchError::Permanent(format!("{uri}: {reason}")))?;
         let mut received = 0u64;
@@ -455,9 +476,13 @@ impl Fetcher {
             };
             received += data.len() as u64;
             if let Err(e) = decoding.write(data) {
-                return Err(match decoding.refused() {
-                    Some(reason) => FetchError::Permanent(format!("{uri}: {reason}")),
-                    None => FetchError::Permanent(format!("{uri}: cannot decode the body: {e}")),
+                let sink = decoding.sink();
+                return Err(match (&sink.unwritable, &sink.refused) {
+                    (Some(reason), _) => FetchError::Environment(reason.clone()),
+                    (None, Some(reason)) => FetchError::Permanent(format!("{uri}: {reason}")),
+                    (None, None) => {
+                        FetchError::Permanent(format!("{uri}: cannot decode the body: {e}"))
+                    }
                 });
             }
         }
@@ -468,8 +493,10 @@ impl Fetcher {
                 "{uri}: truncated, got {received} of {len} bytes"
             )));
         }
-        let sink = decoding.finish().map_err(|e| {
-            FetchError::Transient(format!("{uri}: the compressed body ended early: {e}"))
+        let unwritable = decoding.sink().unwritable.clone();
+        let sink = decoding.finish().map_err(|e| match &unwritable {
+            Some(reason) => FetchError::Environment(reason.clone()),
+            None => FetchError::Transient(format!("{uri}: the compressed body ended early: {e}")),
         })?;
         if let Some(reason) = &sink.refused {
             return Err(FetchError::Permanent(format!("{uri}: {reason}")));
@@ -484,7 +511,7 @@ impl Fetcher {
         let sha256 = hasher.finish();
         self.store
             .commit(temp, &sha256)
-            .map_err(|e| FetchError::Transient(format!("{e:#}")))?;
+            .map_err(|e| FetchError::Environment(format!("{e:#}")))?;
         Ok(Stored {
             sha256,
             size,
@@ -580,15 +607,7 @@ mod tests {
         gz.write_all(&pdf).unwrap();
         let encoded = gz.finish().unwrap();
         let mut file = tempfile::NamedTempFile::new().unwrap();
-        let sink = Sink {
-            file: &mut file,
-            hasher: Hasher::new(),
-            size: 0,
-            max_size: 1 << 20,
-            magic: magic("application/pdf"),
-            head: Vec::new(),
-            refused: None,
-        };
+        let sink = Sink::new(&mut file, 1 << 20, magic("application/pdf"));
         let mut decoding = Decoding::new(Some("gzip"), sink).unwrap();
         for chunk in encoded.chunks(5) {
             decoding.write(chunk).unwrap();
@@ -596,18 +615,7 @@ mod tests {
         let sink = decoding.finish().unwrap();
         assert_eq!(sink.size, pdf.len() as u64);
         assert_eq!(sink.hasher.finish(), baton_core::digest::sha256_hex(&pdf));
-        let refused = Decoding::new(
-            Some("br"),
-            Sink {
-                file: &mut file,
-                hasher: Hasher::new(),
-                size: 0,
-                max_size: 1,
-                magic: None,
-                head: Vec::new(),
-                refused: None,
-            },
-        );
+        let refused = Decoding::new(Some("br"), Sink::new(&mut file, 1, None));
         assert!(refused.is_err_and(|e| e.contains("`br`")));
     }
 

@@ -117,8 +117,12 @@ pub struct StageWorker {
     pub retry: RetryPolicy,
 }
 
-/// A failure of the host side of a stage (I/O, a missing output), without a code.
+/// A failure of the host side of a stage (I/O, a missing output), without a code; resource
+/// exhaustion (a full disk) is the environment's failure instead (see `crate::environment`).
 fn host(error: anyhow::Error) -> Failure {
+    if crate::environment::exhausted(&error) {
+        return crate::environment::failure(format!("{error:#}"));
+    }
     Failure::new(format!("{error:#}"))
 }
 
@@ -368,6 +372,16 @@ impl Worker for StageWorker {
                 self.announce(job, &stage.id, status, seconds, &detail);
                 let value = serde_json::to_value(&result).unwrap_or_default();
                 Worked::verdict(Verdict::Done(value))
+            }
+            Err(failure) if failure.code.as_deref() == Some(crate::environment::ENVIRONMENT) => {
+                self.announce(
+                    job,
+                    &stage.id,
+                    StageStatus::Retrying,
+                    seconds,
+                    &failure.message,
+                );
+                Worked::verdict(Verdict::Halt(failure))
             }
             Err(failure) => {
                 let fatal = failure.code.as_deref() == Some(OUTPUT_DIR_REFUSED);

@@ -1,8 +1,9 @@
 //! The work queue's worker: asks the resolver chain (or the job's named resolver) for
 //! candidates and downloads the best one that works, within the per-resolver caps it admits
 //! jobs by. Its verdicts: done (with the manifest row recorded alongside), skipped, fatal,
-//! transient (retried with backoff by the retry policy), or a snooze (a rate limit or a
-//! plugin's requested delay, which does not use up an attempt).
+//! transient (retried with backoff by the retry policy), a snooze (a rate limit or a
+//! plugin's requested delay, which does not use up an attempt), or a halt (Baton's own
+//! artifact store cannot be written: the job keeps its attempt and the run stops).
 
 use crate::fetch::{FetchError, Fetcher};
 use crate::limiter::Limiter;
@@ -181,6 +182,11 @@ impl ResolveWorker {
                     collected.retry.get_or_insert((None, Failure::new(reason)));
                 }
                 Err(FetchError::Permanent(reason)) => collected.fatal.push(Failure::new(reason)),
+                Err(FetchError::Environment(reason)) => {
+                    return Some(Worked::verdict(Verdict::Halt(crate::environment::failure(
+                        reason,
+                    ))));
+                }
             }
         }
         None

@@ -3,7 +3,8 @@
 //! verdicts into outcomes through the worker's retry policy and records them in group
 //! commits, heartbeats that keep leases alive, and recovery of expired leases. Shuts down
 //! gracefully: the first signal stops claiming and lets claimed jobs finish, the second
-//! releases their leases and stops.
+//! releases their leases and stops. A halt (the environment failed: a full disk) stops
+//! claiming too, and ends the run with that failure as its error.
 
 pub mod retry;
 pub mod started;
@@ -15,7 +16,7 @@ pub mod writer;
 
 use anyhow::{Result, bail};
 use baton_core::clock::now_ms;
-use baton_core::model::{Claimed, Outcome};
+use baton_core::model::{Claimed, Failure, Outcome};
 use baton_core::store::{Claim, Recovered};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -190,6 +191,8 @@ pub async fn run<W: Worker>(
         Some(dir) => Some(Arc::new(started::StartLog::open(dir, &options.owner)?)),
         None => None,
     };
+    let (stop, shutdown, forwarding) = follow(shutdown);
+    let halt: Arc<Mutex<Option<Failure>>> = Arc::default();
     let in_flight: InFlight = Arc::default();
     let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
     let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
@@ -228,6 +231,8 @@ pub async fn run<W: Worker>(
         counters: counters.clone(),
         slots_freed: slots_freed.clone(),
         stop_run: options.run.clone().filter(|_| options.stop_run_on_failure),
+        halt: halt.clone(),
+        stop,
     };
     let completer = tokio::spawn(completer.run(done_rx));
     let upkeep = tokio::spawn(upkeep(
@@ -288,7 +293,47 @@ pub async fn run<W: Worker>(
     if let Some(log) = start_log.and_then(Arc::into_inner) {
         log.remove();
     }
+    forwarding.abort();
+    if let Some(failure) = lock(&halt).take() {
+        bail!(
+            "{}\nthe run stopped: this is not the jobs' fault, so they were put back without \
+             using an attempt; fix the cause and run again",
+            failure.message
+        );
+    }
     dispatched
+}
+
+/// A shutdown channel that follows `outside` (the signals) and that the run itself can also
+/// move to [`Shutdown::StopClaiming`] (a halt); the task forwarding `outside` is returned so
+/// it ends with the run.
+fn follow(
+    mut outside: watch::Receiver<Shutdown>,
+) -> (
+    watch::Sender<Shutdown>,
+    watch::Receiver<Shutdown>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (sender, receiver) = watch::channel(*outside.borrow());
+    let forward = sender.clone();
+    let task = tokio::spawn(async move {
+        while outside.changed().await.is_ok() {
+            let level = *outside.borrow();
+            raise(&forward, level);
+        }
+    });
+    (sender, receiver, task)
+}
+
+/// Moves a shutdown channel up to `level` (never back down).
+fn raise(channel: &watch::Sender<Shutdown>, level: Shutdown) {
+    channel.send_if_modified(|current| {
+        let higher = level > *current;
+        if higher {
+            *current = level;
+        }
+        higher
+    });
 }
 
 /// Claims jobs for the workers until drained or told to stop.
@@ -378,6 +423,10 @@ struct Completer<W> {
     slots_freed: Arc<tokio::sync::Notify>,
     /// The run to stop when one of its jobs fails for good.
     stop_run: Option<String>,
+    /// The first halt (the environment failed, see `Verdict::Halt`): the run's error.
+    halt: Arc<Mutex<Option<Failure>>>,
+    /// Moved to `StopClaiming` on a halt.
+    stop: watch::Sender<Shutdown>,
 }
 
 impl<W: Worker> Completer<W> {
@@ -389,6 +438,10 @@ impl<W: Worker> Completer<W> {
             let mut records = Vec::new();
             let mut finish = Vec::with_capacity(batch.len());
             for (job, worked) in batch.drain(..) {
+                if let verdict::Verdict::Halt(failure) = &worked.verdict {
+                    lock(&self.halt).get_or_insert_with(|| failure.clone());
+                    raise(&self.stop, Shutdown::StopClaiming);
+                }
                 let outcome = policy.outcome(&job, worked.verdict, now);
                 records.push(worked.record);
                 finish.push((job, outcome));

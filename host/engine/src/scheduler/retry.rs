@@ -1,7 +1,8 @@
 //! The one owner of the retry and give-up rule: a worker's [`Verdict`] becomes the
 //! [`Outcome`] the store records. A transient failure is retried after an exponential
 //! backoff with jitter while attempts remain, then fails with "gave up after N attempts"; a
-//! snooze waits without using the attempt; a fatal failure ends the job at once.
+//! snooze waits without using the attempt; a fatal failure ends the job at once; a halt (the
+//! environment failed, not the job) puts the job back at once without using the attempt.
 
 use super::verdict::Verdict;
 use baton_core::clock::format_ms;
@@ -56,6 +57,12 @@ impl RetryPolicy {
                 at: until,
                 snooze: true,
                 wait_reason: wait,
+            },
+            Verdict::Halt(failure) => Outcome::Retry {
+                wait_reason: format!("put back: {}", failure.message),
+                failure,
+                at: now,
+                snooze: true,
             },
             Verdict::Transient(failure) if job.attempt >= job.max_attempts => Outcome::Failed {
                 failure: Failure {
@@ -167,6 +174,23 @@ mod tests {
             } => assert_eq!(
                 (at, snooze, wait_reason.as_str()),
                 (5000, true, "rate host:x until T")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_halt_puts_the_job_back_without_using_its_attempt() {
+        let verdict = Verdict::Halt(Failure::coded("environment", "disk full"));
+        match policy().outcome(&job(3, 3), verdict, 1000) {
+            Outcome::Retry {
+                at,
+                snooze,
+                wait_reason,
+                ..
+            } => assert_eq!(
+                (at, snooze, wait_reason.as_str()),
+                (1000, true, "put back: disk full")
             ),
             other => panic!("{other:?}"),
         }

@@ -24,4 +24,9 @@ pub enum Verdict {
         /// What made it wait.
         failure: Failure,
     },
+    /// Baton's own environment failed, not the job (a full disk, a file size limit, an
+    /// unwritable state directory): the job goes back to the queue without using its attempt
+    /// and the run stops claiming, because every other job would fail the same way. The
+    /// run ends with this failure as its error.
+    Halt(Failure),
 }

@@ -1,0 +1,187 @@
+//! Data safety when the environment fails, through the real binary: a full disk or an
+//! unwritable artifact directory stops the run and costs no attempts; a damaged database
+//! and an unusable state directory are refused by name with the remedy.
+
+use crate::common::Project;
+use crate::common::fixture::{Reply, Server};
+use std::os::unix::process::CommandExt;
+
+/// A PDF of `size` bytes.
+fn pdf_of(size: usize) -> Vec<u8> {
+    let mut body = b"%PDF-1.7\n".to_vec();
+    body.resize(size, b'x');
+    body
+}
+
+/// A project whose queue downloads `count` PDFs of `size` bytes from `server`.
+fn download_queue(project: &Project, server: &Server, count: usize) {
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\nmax-attempts = 2\nmax-size = \"256MiB\"\nbackoff = \"50ms\"\n",
+    );
+    let lines: String = (0..count)
+        .map(|i| {
+            format!(
+                "{{\"id\": \"f{i}\", \"url\": \"{}\"}}\n",
+                server.url(&format!("/{i}.pdf"))
+            )
+        })
+        .collect();
+    project.write("artifacts.jsonl", &lines);
+    project
+        .baton(&["queue", "import", "artifacts.jsonl"])
+        .expect(0);
+}
+
+/// Every job is queued with no attempt used, and none failed.
+fn assert_untouched(project: &Project, count: usize) {
+    let jobs = crate::common::jobs(project);
+    assert_eq!(jobs.len(), count);
+    for job in &jobs {
+        assert_eq!(job["state"], "queued", "{job}");
+        assert_eq!(job["attempts"], 0, "an attempt was used: {job}");
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_and_costs_no_attempts() {
+    const LIMIT: u64 = 16 << 20;
+    let server = Server::start("127.0.0.6", |_| {
+        Reply::content("application/pdf", pdf_of(24 << 20))
+    });
+    let project = Project::new();
+    download_queue(&project, &server, 40);
+    // A file size limit stands in for a full disk: every write past it fails (EFBIG) the way
+    // a full file system fails it (ENOSPC), and the process is not killed for it.
+    let mut command = project.command(&["queue", "run", "--drain", "--workers", "4"]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = crate::common::Run(command.output().unwrap()).expect(30);
+    let stderr = run.stderr();
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(stderr.contains(".baton/artifacts/tmp/"), "{stderr}");
+    assert!(stderr.contains("without using an attempt"), "{stderr}");
+    assert_eq!(
+        stderr.matches("File too large").count(),
+        1,
+        "said more than once: {stderr}"
+    );
+    assert_untouched(&project, 40);
+    // With room again, the same jobs finish on their first attempt.
+    project
+        .baton(&["queue", "run", "--drain", "--workers", "4"])
+        .expect(0);
+    for job in crate::common::jobs(&project) {
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+    }
+}
+
+#[test]
+fn an_unwritable_artifact_directory_stops_the_run_naming_it() {
+    let server = Server::start("127.0.0.6", |_| {
+        Reply::content("application/pdf", pdf_of(1024))
+    });
+    let project = Project::new();
+    download_queue(&project, &server, 20);
+    // Root ignores permission bits, so make the directory impossible instead: a file where
+    // the artifact directory belongs.
+    project.write(".baton/artifacts", "not a directory\n");
+    let run = project
+        .baton(&["queue", "run", "--drain", "--workers", "4"])
+        .expect(30);
+    let stderr = run.stderr();
+    assert!(stderr.contains(".baton/artifacts/tmp"), "{stderr}");
+    assert!(stderr.contains("Not a directory"), "{stderr}");
+    assert_untouched(&project, 20);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join(".baton/artifacts")).unwrap(),
+        "not a directory\n",
+        "Baton changed a file it did not create"
+    );
+}
+
+#[test]
+fn a_damaged_database_is_refused_by_every_command_with_the_remedy() {
+    let project = Project::new();
+    project.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
+    let lines: String = (0..3000)
+        .map(|i| format!("{{\"id\": \"key-{i}\", \"url\": \"http://127.0.0.1:9/{i}\"}}\n"))
+        .collect();
+    project.write("artifacts.jsonl", &lines);
+    project
+        .baton(&["queue", "import", "artifacts.jsonl"])
+        .expect(0);
+    // Overwrite a page in the middle of the file, as a bad disk block would.
+    let db = project.path().join(".baton/baton.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = 4096;
+    let middle = bytes.len() / page / 2 * page;
+    bytes[middle..middle + page].fill(0xa5);
+    std::fs::write(&db, &bytes).unwrap();
+    for args in [
+        &["queue", "stats"][..],
+        &["queue", "list"],
+        &["queue", "run", "--drain"],
+        &["queue", "import", "artifacts.jsonl"],
+        &["job", "show", "key-1"],
+        &["queue", "retry-failed"],
+    ] {
+        let run = project.baton(args);
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 30, "{args:?} was not refused: {stderr}");
+        assert!(stderr.contains("is damaged"), "{args:?}: {stderr}");
+        assert!(stderr.contains("baton.db"), "{args:?}: {stderr}");
+        assert!(stderr.contains(".recover"), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes,
+        "a command changed the damaged database"
+    );
+    // Not a database at all: refused the same way.
+    std::fs::write(&db, vec![0x5a; 16384]).unwrap();
+    let run = project.baton(&["queue", "stats"]).expect(30);
+    assert!(run.stderr().contains("is damaged"), "{}", run.stderr());
+}
+
+#[test]
+fn an_unusable_state_directory_is_named_with_its_cause() {
+    let project = Project::new();
+    project.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
+    project.write(
+        "artifacts.jsonl",
+        "{\"id\": \"a\", \"url\": \"http://127.0.0.1:9/a\"}\n",
+    );
+    project.write(".baton", "a file where Baton's state directory belongs\n");
+    for args in [
+        &["queue", "import", "artifacts.jsonl"][..],
+        &["queue", "stats"],
+        &["queue", "run", "--drain"],
+    ] {
+        let run = project.baton(args);
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 30, "{args:?}: {stderr}");
+        assert!(stderr.contains(".baton"), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a directory"), "{args:?}: {stderr}");
+    }
+    // A database path that is a directory.
+    let other = Project::new();
+    other.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
+    std::fs::create_dir_all(other.path().join(".baton/baton.db")).unwrap();
+    let run = other.baton(&["queue", "stats"]).expect(30);
+    assert!(run.stderr().contains(".baton/baton.db"), "{}", run.stderr());
+    assert!(run.stderr().contains("directory"), "{}", run.stderr());
+}
