@@ -16,4 +16,5 @@ mod runtime_survives;
 mod safety;
 mod sandbox;
 mod scaffold;
+mod shared_limits;
 mod templates_and_csv;

@@ -130,7 +130,7 @@ pub async fn run(
     bench.queue.resolvers = vec!["noop".to_string()];
     bench.queue.download = false;
     let rt = Arc::new(rt()?);
-    let engine = Engine::start(&bench, 0).map_err(runtime)?;
+    let engine = Engine::start(&bench, Default::default()).map_err(runtime)?;
     let mut store = engine.store().map_err(runtime)?;
     let job = |key: String| NewJob {
         key,

@@ -326,7 +326,11 @@ async fn run_queue(
     if flags.workers == 0 {
         return Err(usage(anyhow!("--workers must be at least 1")));
     }
-    let engine = Engine::start(settings, flags.max_per_host).map_err(runtime)?;
+    let caps = root::KeyCaps {
+        per_host: flags.max_per_host,
+        per_resolver: flags.max_per_resolver,
+    };
+    let engine = Engine::start(settings, caps).map_err(runtime)?;
     let worker = setup::resolve_worker(
         settings,
         rt,

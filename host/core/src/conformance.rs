@@ -434,9 +434,53 @@ pub fn plugin_state_is_private_and_bounded(store: &mut dyn Store) {
     assert!(refused, "the per-plugin quota was never enforced");
 }
 
+/// Limiter slots: at most `cap` held per key across holders; freed ones, expired ones and a
+/// dead holder's are taken again; a heartbeat keeps a holder's.
+pub fn limit_slots_hold_their_cap_across_holders(store: &mut dyn Store) {
+    let take = |store: &mut dyn Store, now: i64, holder: &str| {
+        let holder = holder.to_string();
+        with(store, now, move |tx| {
+            tx.take_slot("host:x", 2, &holder, now + 100)
+        })
+    };
+    let a = take(store, 0, "a").expect("first slot");
+    assert!(take(store, 0, "b").is_some());
+    assert_eq!(
+        take(store, 1, "c"),
+        None,
+        "a third holder got a slot of two"
+    );
+    // Another key is independent.
+    let other = with(store, 1, |tx| tx.take_slot("host:y", 1, "c", 101));
+    assert!(other.is_some());
+    with(store, 2, |tx| tx.free_slot(a));
+    assert!(
+        take(store, 2, "c").is_some(),
+        "a freed slot was not taken again"
+    );
+    // "b" and "c" hold both; "c" keeps beating, "b" stops: after its lease, one slot frees.
+    let extended = with(store, 50, |tx| tx.extend_slots("c", 250, &[]));
+    assert_eq!(extended, 2, "c holds a host:x and a host:y slot");
+    assert_eq!(take(store, 99, "d"), None);
+    assert!(
+        take(store, 101, "d").is_some(),
+        "an expired slot was not freed"
+    );
+    assert_eq!(take(store, 102, "e"), None);
+    // A holder known dead frees its slots at once.
+    with(store, 103, |tx| {
+        tx.extend_slots("e", 400, &["c".to_string()]).map(|_| ())
+    });
+    assert!(
+        take(store, 104, "e").is_some(),
+        "a dead holder kept its slot"
+    );
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 13] = [
+    let checks: [fn(&mut dyn Store); 14] = [
+        limit_slots_hold_their_cap_across_holders,
         a_never_started_job_is_recovered_without_a_charge,
         run_jobs_wait_on_their_dependencies,
         a_stopped_run_cancels_what_has_not_started,

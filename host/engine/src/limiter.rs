@@ -1,9 +1,13 @@
 //! The limiter: per-key concurrency caps and token buckets (per second, minute and day) for
 //! keys such as `resolver:unpaywall` and `host:example.org`. Daily quotas are loaded from and
-//! flushed to the store, so they survive restarts. A caller that would wait too long is told
-//! until when, so its job can step aside (snooze) instead of holding a worker: that keeps one
+//! flushed to the store, so they survive restarts. Concurrency caps hold across every process
+//! on the store: besides the local count, a capped key takes a leased slot in the store
+//! ([`SharedSlots`]), which the holder's heartbeat extends and a crashed holder's expiry
+//! frees. A caller that would wait too long is told until when (or that it waits for a
+//! holder), so its job can step aside (snooze) instead of holding a worker: that keeps one
 //! busy key from starving the others.
 
+use crate::scheduler::writer::Writer;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,11 +82,51 @@ struct KeyState {
 /// Loads how much of a key's daily quota was used on a day (from the store).
 pub type QuotaLoader = Box<dyn Fn(&str, &str) -> u64 + Send + Sync>;
 
+/// The first wait between looks at a key whose slots other processes hold (nothing in this
+/// process is told when they free one); it doubles up to [`SHARED_POLL_MAX`].
+const SHARED_POLL_MIN: Duration = Duration::from_millis(10);
+/// The longest wait between looks at a key held by other processes.
+const SHARED_POLL_MAX: Duration = Duration::from_millis(200);
+
+/// Concurrency slots kept in the store (`QueueTx::take_slot`), so a key's cap holds across
+/// every process on it. A slot is leased to this process until `lease` from when it is
+/// taken; the scheduler's heartbeat extends it, and a crashed holder's slots free
+/// themselves when the lease runs out.
+pub struct SharedSlots {
+    /// Takes and frees slots in the writer's group commits.
+    pub writer: Writer,
+    /// This process's lease owner id: the holder of its slots.
+    pub holder: String,
+    /// How long a slot is held without a heartbeat.
+    pub lease: Duration,
+}
+
+impl SharedSlots {
+    /// Takes one of `cap` slots of `key`; `None` when other holders have them all.
+    async fn take(&self, key: &str, cap: u32) -> anyhow::Result<Option<i64>> {
+        let key = key.to_string();
+        let holder = self.holder.clone();
+        let lease = self.lease.as_millis() as i64;
+        self.writer
+            .submit(move |tx| {
+                let expires = tx.now() + lease;
+                tx.take_slot(&key, cap, &holder, expires)
+            })
+            .await
+    }
+
+    /// Frees a slot (in the next group commit).
+    fn free(&self, slot: i64) {
+        self.writer.send(move |tx| tx.free_slot(slot));
+    }
+}
+
 /// Per-key concurrency caps, token buckets and daily quotas, shared by every task of a
-/// process.
+/// process (and, for concurrency, with every process on the store through [`SharedSlots`]).
 pub struct Limiter {
     specs: Box<dyn Fn(&str) -> LimitSpec + Send + Sync>,
     load_quota: QuotaLoader,
+    shared: Option<SharedSlots>,
     keys: Mutex<HashMap<String, KeyState>>,
     denials: AtomicU64,
 }
@@ -91,10 +135,15 @@ pub struct Limiter {
 pub struct Permit {
     limiter: Arc<Limiter>,
     key: String,
+    /// The store slot held with it, if the key is capped and slots are shared.
+    slot: Option<i64>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        if let (Some(slot), Some(shared)) = (self.slot, &self.limiter.shared) {
+            shared.free(slot);
+        }
         let mut keys = self.limiter.lock();
         if let Some(state) = keys.get_mut(&self.key) {
             state.in_use = state.in_use.saturating_sub(1);
@@ -109,15 +158,18 @@ fn today() -> String {
 }
 
 impl Limiter {
-    /// A limiter whose key limits come from `specs` and whose daily counts start from
-    /// `load_quota` (the store's count for a key and day).
+    /// A limiter whose key limits come from `specs`, whose daily counts start from
+    /// `load_quota` (the store's count for a key and day), and whose concurrency caps hold
+    /// across processes through `shared` (`None`: within this process only).
     pub fn new(
         specs: impl Fn(&str) -> LimitSpec + Send + Sync + 'static,
         load_quota: QuotaLoader,
+        shared: Option<SharedSlots>,
     ) -> Arc<Limiter> {
         Arc::new(Limiter {
             specs: Box::new(specs),
             load_quota,
+            shared,
             keys: Mutex::new(HashMap::new()),
             denials: AtomicU64::new(0),
         })
@@ -213,6 +265,54 @@ impl Limiter {
         Ok(Permit {
             limiter: self.clone(),
             key: key.to_string(),
+            slot: None,
+        })
+    }
+
+    /// Gives back the rate tokens and the quota unit a permit took (its store slot was
+    /// refused, so it never ran).
+    fn refund(&self, key: &str) {
+        let mut keys = self.lock();
+        let Some(state) = keys.get_mut(key) else {
+            return;
+        };
+        for bucket in &mut state.buckets {
+            bucket.tokens = (bucket.tokens + 1.0).min(bucket.capacity);
+        }
+        if state.spec.per_day.is_some() {
+            state.day_used = state.day_used.saturating_sub(1);
+            state.unflushed = state.unflushed.saturating_sub(1);
+        }
+    }
+
+    /// Adds the store slot of a capped key to a local permit; the wait when other processes
+    /// hold every slot (or the store cannot be asked).
+    async fn share(self: &Arc<Self>, mut permit: Permit) -> Result<Permit, Wait> {
+        let Some(shared) = &self.shared else {
+            return Ok(permit);
+        };
+        let cap = {
+            let mut keys = self.lock();
+            self.state(&mut keys, &permit.key).spec.concurrency
+        };
+        let Some(cap) = cap else {
+            return Ok(permit);
+        };
+        let reason = match shared.take(&permit.key, cap).await {
+            Ok(Some(slot)) => {
+                permit.slot = Some(slot);
+                return Ok(permit);
+            }
+            Ok(None) => format!("concurrency {} ({cap}/{cap} across processes)", permit.key),
+            Err(e) => format!(
+                "concurrency {} (the store did not answer: {e:#})",
+                permit.key
+            ),
+        };
+        self.refund(&permit.key);
+        Err(Wait {
+            reason,
+            until: None,
         })
     }
 
@@ -220,9 +320,23 @@ impl Limiter {
     /// caller can step aside until `until`.
     pub async fn acquire(self: &Arc<Self>, key: &str, patience: Duration) -> Result<Permit, Wait> {
         let deadline = Instant::now() + patience;
+        let mut poll = SHARED_POLL_MIN;
         loop {
             let wait = match self.try_acquire(key) {
-                Ok(permit) => return Ok(permit),
+                Ok(permit) => match self.share(permit).await {
+                    Ok(permit) => return Ok(permit),
+                    Err(wait) => {
+                        // Held by other processes, which cannot wake us: look again shortly.
+                        self.denials.fetch_add(1, Ordering::Relaxed);
+                        let now = Instant::now();
+                        if now >= deadline {
+                            return Err(wait);
+                        }
+                        tokio::time::sleep(poll.min(deadline - now)).await;
+                        poll = (poll * 2).min(SHARED_POLL_MAX);
+                        continue;
+                    }
+                },
                 Err(wait) => wait,
             };
             self.denials.fetch_add(1, Ordering::Relaxed);
@@ -292,7 +406,11 @@ mod tests {
     use super::*;
 
     fn limiter(spec: LimitSpec, used_today: u64) -> Arc<Limiter> {
-        Limiter::new(move |_| spec.clone(), Box::new(move |_, _| used_today))
+        Limiter::new(
+            move |_| spec.clone(),
+            Box::new(move |_, _| used_today),
+            None,
+        )
     }
 
     #[test]

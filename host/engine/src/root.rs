@@ -3,7 +3,7 @@
 //! scheduler on a worker and installs signal handling. `queue run`, `pipeline run` and
 //! `bench` all go through [`Engine`].
 
-use crate::limiter::{LimitSpec, Limiter};
+use crate::limiter::{LimitSpec, Limiter, SharedSlots};
 use crate::owner;
 use crate::scheduler::worker::Worker;
 use crate::scheduler::writer::Writer;
@@ -37,17 +37,33 @@ pub fn runtime(settings: &Settings) -> Result<Runtime> {
     })
 }
 
-/// The limits of a limiter key: `[limits."KEY"]`, else `max_per_host` for `host:` keys
-/// (0: no cap).
+/// Concurrency caps given on the command line for keys without their own `[limits]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyCaps {
+    /// Downloads at once per host (`host:` keys); 0: no cap.
+    pub per_host: u32,
+    /// Jobs at once per resolver (`resolver:` keys); 0: no cap.
+    pub per_resolver: u32,
+}
+
+/// The limits of a limiter key: `[limits."KEY"]`, else the command line's caps for `host:`
+/// and `resolver:` keys.
 pub fn limit_specs(
     settings: &Settings,
-    max_per_host: u32,
+    caps: KeyCaps,
 ) -> impl Fn(&str) -> LimitSpec + Send + Sync + 'static {
     let limits = settings.limits.clone();
     move |key: &str| {
         let mut spec = limits.get(key).cloned().unwrap_or_default();
-        if key.starts_with("host:") && spec.concurrency.is_none() && max_per_host > 0 {
-            spec.concurrency = Some(max_per_host);
+        let cap = if key.starts_with("host:") {
+            caps.per_host
+        } else if key.starts_with("resolver:") {
+            caps.per_resolver
+        } else {
+            0
+        };
+        if spec.concurrency.is_none() && cap > 0 {
+            spec.concurrency = Some(cap);
         }
         spec
     }
@@ -73,28 +89,35 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the configured store (`store::open`), starts the writer on it and builds the
-    /// limiter (`max_per_host` caps `host:` keys without their own `[limits]`; 0: no cap).
-    pub fn start(settings: &Settings, max_per_host: u32) -> Result<Engine> {
+    /// limiter, whose concurrency caps (`[limits]`, else `caps`) hold across every process
+    /// on the store.
+    pub fn start(settings: &Settings, caps: KeyCaps) -> Result<Engine> {
         let store = crate::store::open(&settings.store)?;
         let reader = Mutex::new(store.reopen()?);
         let dead_owners = owner::dead_local_owners(&store.lease_owners()?);
         let quota_reader = Mutex::new(store.reopen()?);
+        let (writer, writer_thread) = Writer::start(store).context("cannot start the writer")?;
+        let owner = owner::owner_id();
         let limiter = Limiter::new(
-            limit_specs(settings, max_per_host),
+            limit_specs(settings, caps),
             Box::new(move |key, day| {
                 quota_reader
                     .lock()
                     .map(|store| store.quota_used(key, day).unwrap_or(0))
                     .unwrap_or(0)
             }),
+            Some(SharedSlots {
+                writer: writer.clone(),
+                holder: owner.clone(),
+                lease: settings.queue.lease,
+            }),
         );
-        let (writer, writer_thread) = Writer::start(store).context("cannot start the writer")?;
         Ok(Engine {
             writer,
             reader,
             writer_thread,
             limiter,
-            owner: owner::owner_id(),
+            owner,
             dead_owners,
             lease: settings.queue.lease,
             max_recoveries: settings.queue.max_recoveries,

@@ -10,6 +10,7 @@ mod migrations;
 mod plugin_state;
 mod queue;
 mod runs;
+mod slots;
 mod stats;
 
 use anyhow::{Context, Result};
@@ -220,6 +221,24 @@ impl QueueTx for SqliteTx<'_> {
             serde_json::json!({"run": run_id, "state": state.as_str()}),
         ));
         Ok(())
+    }
+
+    fn take_slot(
+        &mut self,
+        key: &str,
+        cap: u32,
+        holder: &str,
+        expires: i64,
+    ) -> Result<Option<i64>> {
+        slots::take(&self.tx, key, cap, holder, expires, self.now)
+    }
+
+    fn free_slot(&mut self, slot: i64) -> Result<()> {
+        slots::free(&self.tx, slot)
+    }
+
+    fn extend_slots(&mut self, holder: &str, expires: i64, dead: &[String]) -> Result<usize> {
+        slots::extend(&self.tx, holder, expires, dead)
     }
 
     fn record_stage(&mut self, record: &StageRecord) -> Result<()> {

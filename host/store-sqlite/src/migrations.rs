@@ -100,24 +100,40 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 4: a failure's stable code (e.g. a plugin error's `trap`) beside its message.
     "ALTER TABLE jobs ADD COLUMN error_code TEXT;",
+    // 5: limiter concurrency slots shared by every process on the store, leased like jobs.
+    "CREATE TABLE limit_slots (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        expires INTEGER NOT NULL
+    );
+    CREATE INDEX limit_slots_key ON limit_slots (key, expires);
+    CREATE INDEX limit_slots_holder ON limit_slots (holder);",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this
-/// build.
+/// build. The version is read and every pending migration applied inside one write
+/// transaction, so processes opening a new database at once migrate it exactly once.
 pub fn apply(conn: &mut Connection) -> Result<()> {
-    let current: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let read = |conn: &Connection| -> rusqlite::Result<usize> {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+    };
+    if read(conn)? == MIGRATIONS.len() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current = read(&tx)?;
     if current > MIGRATIONS.len() {
         bail!(
             "the database is at schema version {current}, newer than this baton ({}); upgrade baton",
             MIGRATIONS.len()
         );
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for sql in MIGRATIONS.iter().skip(current) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
     }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    tx.commit()?;
     Ok(())
 }
 

@@ -109,6 +109,20 @@ pub trait QueueTx {
 
     /// Records a stage's success for the stage cache (replacing the previous one).
     fn record_stage(&mut self, record: &StageRecord) -> Result<()>;
+
+    /// Takes one of the `cap` concurrency slots of limiter key `key` (e.g. `host:x`) for
+    /// `holder` (a lease owner) until `expires` (Unix milliseconds). Slots are shared by
+    /// every process on the store; expired ones (a crashed holder's) are freed first.
+    /// Returns the slot's id, or `None` when `cap` slots are held.
+    fn take_slot(&mut self, key: &str, cap: u32, holder: &str, expires: i64)
+    -> Result<Option<i64>>;
+
+    /// Frees a slot taken by [`QueueTx::take_slot`] (nothing if it is gone).
+    fn free_slot(&mut self, slot: i64) -> Result<()>;
+
+    /// Extends every slot `holder` holds to `expires` (its heartbeat); frees all slots of
+    /// `dead` holders (processes known to be gone). Returns how many were extended.
+    fn extend_slots(&mut self, holder: &str, expires: i64, dead: &[String]) -> Result<usize>;
 }
 
 /// Reads, outside any write transaction.

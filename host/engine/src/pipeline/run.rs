@@ -359,7 +359,7 @@ pub async fn run(
     shutdown: watch::Receiver<Shutdown>,
 ) -> Result<RunResult> {
     let started = std::time::Instant::now();
-    let engine = Engine::start(settings, 0)?;
+    let engine = Engine::start(settings, Default::default())?;
     let (run_id, selected) = enqueue(
         engine.store()?.as_mut(),
         &graph,

@@ -164,6 +164,8 @@ pub async fn run<W: Worker>(
 ) -> Result<()> {
     let dead_owners = options.dead_owners.clone();
     let max_recoveries = options.max_recoveries;
+    let owner = options.owner.clone();
+    let lease = options.lease.as_millis() as i64;
     let logs: HashMap<String, Option<HashSet<(i64, i64)>>> = match &options.start_logs {
         Some(dir) => dead_owners
             .iter()
@@ -177,6 +179,8 @@ pub async fn run<W: Worker>(
                 Some(Some(started)) => started.contains(&(id, fence)),
                 _ => true,
             };
+            // Limiter slots of processes that are gone are free at once, not at their expiry.
+            tx.extend_slots(&owner, now_ms() + lease, &dead_owners)?;
             tx.recover(&dead_owners, max_recoveries, &was_started)
         })
         .await?;
@@ -519,10 +523,12 @@ async fn upkeep<W: Worker>(
             next_recovery = Instant::now() + options.lease / 2;
         }
         let max_recoveries = options.max_recoveries;
+        let owner = options.owner.clone();
         let extra = worker.upkeep();
         let result = writer
             .submit(move |tx| {
                 tx.heartbeat(&leases, lease_until)?;
+                tx.extend_slots(&owner, lease_until, &[])?;
                 let recovered = if recover {
                     tx.recover(&[], max_recoveries, &|_, _, _| true)?
                 } else {

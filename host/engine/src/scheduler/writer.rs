@@ -102,6 +102,21 @@ impl Writer {
         let _ = self.tx.send(None);
     }
 
+    /// Queues `change` for the next group commit without waiting for it: for what must
+    /// happen even where nothing can wait (a `Drop`); a failure is logged by the writer.
+    pub fn send<F>(&self, change: F)
+    where
+        F: FnOnce(&mut dyn QueueTx) -> Result<()> + Send + 'static,
+    {
+        let (reply, _ignored) = oneshot::channel();
+        let request = Pending {
+            change: Some(change),
+            reply_value: None,
+            reply,
+        };
+        let _ = self.tx.send(Some(Box::new(request)));
+    }
+
     /// Applies `change` in the next group commit and returns its reply once committed. If
     /// any change of the group fails, the whole group is rolled back and each gets the error.
     pub async fn submit<R, F>(&self, change: F) -> Result<R>
