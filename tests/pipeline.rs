@@ -489,6 +489,33 @@ fn kill_9_mid_run_then_resume_runs_every_stage_once_to_success() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
         .unwrap();
+    // The dead run is shown as interrupted, with how to resume it; its jobs are not waiting
+    // work-queue jobs.
+    let stats = project
+        .baton(&["queue", "stats", "--format", "json"])
+        .expect(0)
+        .json();
+    let open = stats["runs"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{stats}");
+    assert_eq!(open[0]["id"], run_id.as_str());
+    assert_eq!(open[0]["state"], "interrupted", "{stats}");
+    assert!(open[0]["unfinished"].as_u64().unwrap() >= 4, "{stats}");
+    assert!(stats["oldest_ready_ms"].is_null(), "{stats}");
+    let resume = format!("baton pipeline run chain --resume {run_id}");
+    let table = project.baton(&["queue", "stats"]).expect(0);
+    assert!(table.stdout().contains("interrupted"), "{}", table.stdout());
+    assert!(table.stdout().contains(&resume), "{}", table.stdout());
+    let logs = project.baton(&["pipeline", "logs", &run_id]).expect(0);
+    assert!(logs.stderr().contains(&resume), "{}", logs.stderr());
+    // Following a dead run ends at once instead of waiting for lines that never come.
+    let followed = project
+        .baton(&["pipeline", "logs", &run_id, "--follow"])
+        .expect(10);
+    assert!(
+        followed.stderr().contains("was interrupted"),
+        "{}",
+        followed.stderr()
+    );
     let resumed = project
         .baton(&[
             "pipeline", "run", "chain", "--resume", &run_id, "--format", "json",
@@ -514,6 +541,11 @@ fn kill_9_mid_run_then_resume_runs_every_stage_once_to_success() {
     }
     let last = std::fs::read_to_string(project.path().join("out/s5/v.txt")).unwrap();
     assert_eq!(last, "seed\n0\n1\n2\n3\n4\n5\n");
+    let stats = project
+        .baton(&["queue", "stats", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(stats["runs"], serde_json::json!([]), "{stats}");
     // The ledger file holds the whole story: the run started, each stage enqueued once, the
     // unfinished ones resumed, the run finished.
     let ledger = crate::common::ledger(&project);

@@ -539,6 +539,7 @@ fn stats_json_is_the_documented_document() {
             "oldest_ready_ms",
             "recoveries",
             "resolvers",
+            "runs",
             "states",
             "total"
         ]

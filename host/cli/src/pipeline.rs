@@ -369,6 +369,11 @@ async fn logs(settings: &Settings, run: Option<&str>, follow: bool) -> CliResult
     };
     let file =
         std::fs::File::open(&path).map_err(|e| usage(anyhow!("no log {}: {e}", path.display())))?;
+    let run_id = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let store = baton_engine::store::open_read_only(&settings.store).map_err(runtime)?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = String::new();
     loop {
@@ -380,6 +385,17 @@ async fn logs(settings: &Settings, run: Option<&str>, follow: bool) -> CliResult
                 return Ok(Exit::Success);
             }
             continue;
+        }
+        // The log ends here for good when the run's process is gone.
+        if let Some(store) = &store
+            && let Some(note) = interrupted(store.as_ref(), &run_id).map_err(runtime)?
+        {
+            eprintln!("{INFO} {}", output::safe(&note, false));
+            return Ok(if follow {
+                Exit::Degraded
+            } else {
+                Exit::Success
+            });
         }
         if !follow {
             return Ok(Exit::Success);
@@ -393,6 +409,29 @@ async fn logs(settings: &Settings, run: Option<&str>, follow: bool) -> CliResult
             .seek(std::io::SeekFrom::Start(position))
             .map_err(runtime)?;
     }
+}
+
+/// Why run `run_id` will not go on, when it was left running by a process that is gone.
+fn interrupted(
+    store: &dyn baton_core::store::StoreRead,
+    run_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(run) = store.run(run_id)? else {
+        return Ok(None);
+    };
+    let Some(owner) = run
+        .owner
+        .filter(|_| run.state == baton_core::store::RunState::Running)
+    else {
+        return Ok(None);
+    };
+    if baton_engine::owner::dead_local_owners(std::slice::from_ref(&owner)).is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "run {run_id} was interrupted: its process ({owner}) is gone; resume it with `baton pipeline run {} --resume {run_id}`",
+        run.pipeline
+    )))
 }
 
 async fn doctor(

@@ -442,7 +442,8 @@ async fn progress_line(counters: Arc<Counters>, started: Instant) {
 async fn stats(settings: &Settings, watch: bool, format: Format) -> CliResult {
     let store = store(settings)?;
     loop {
-        let stats = store.stats(now_ms()).map_err(runtime)?;
+        let mut stats = store.stats(now_ms()).map_err(runtime)?;
+        baton_engine::owner::judge_runs(&mut stats.runs);
         if format == Format::Json {
             output::json(&stats);
         } else {
@@ -482,6 +483,26 @@ async fn stats(settings: &Settings, watch: bool, format: Format) -> CliResult {
                 .collect();
             if !rows.is_empty() {
                 output::table(&["host", "downloads", "bytes"], &rows);
+                println!();
+            }
+            for run in &stats.runs {
+                let who = match (run.state, &run.owner) {
+                    ("interrupted", _) => format!(
+                        "interrupted: its process is gone; resume it with `baton pipeline run {} --resume {}`",
+                        run.pipeline, run.id
+                    ),
+                    (_, Some(owner)) => format!("running in {owner}"),
+                    (_, None) => "running".to_string(),
+                };
+                println!(
+                    "run {} ({}): {} jobs unfinished, {}",
+                    output::safe(&run.id, false),
+                    output::safe(&run.pipeline, false),
+                    run.unfinished,
+                    output::safe(&who, false)
+                );
+            }
+            if !stats.runs.is_empty() {
                 println!();
             }
             println!(

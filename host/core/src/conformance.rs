@@ -270,6 +270,7 @@ fn run_record(id: &str) -> RunRecord {
         finished_at: None,
         state: RunState::Running,
         options: json!({"force": false}),
+        owner: Some("live:1:1".into()),
     }
 }
 
@@ -334,17 +335,28 @@ pub fn a_resumed_run_requeues_what_did_not_finish(store: &mut dyn Store) {
     let held = claim_in(store, Some("r3"), "dead:1:1", 10, 10, 100_000);
     assert_eq!(held.len(), 1);
     assert_eq!(
-        with(store, 20, |tx| tx.resume_run("r3", &[])),
+        with(store, 20, |tx| tx.resume_run("r3", &[], "live:1:1")),
         1,
         "only the blocked job (the running one is alive)"
     );
     assert_eq!(
-        with(store, 30, |tx| tx
-            .resume_run("r3", &["dead:1:1".to_string()])),
+        with(store, 30, |tx| tx.resume_run(
+            "r3",
+            &["dead:1:1".to_string()],
+            "new:2:2"
+        )),
         2
     );
     assert_eq!(state(store, "r3/a"), JobState::Queued);
     assert_eq!(state(store, "r3/b"), JobState::Blocked);
+    assert_eq!(
+        store.run("r3").unwrap().unwrap().owner.as_deref(),
+        Some("new:2:2"),
+        "the resuming process owns the run"
+    );
+    let open = store.stats(31).unwrap().runs;
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].id.as_str(), open[0].unfinished), ("r3", 2));
     assert!(
         !finish(
             store,

@@ -42,3 +42,15 @@ pub fn alive(pid: i32) -> bool {
     let result = unsafe { libc::kill(pid, 0) };
     result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
+
+/// Marks the open runs whose process on this host is gone as `interrupted` (their jobs wait
+/// for `pipeline run --resume`, not for a worker).
+pub fn judge_runs(runs: &mut [baton_core::store::OpenRun]) {
+    let owners: Vec<String> = runs.iter().filter_map(|run| run.owner.clone()).collect();
+    let dead = dead_local_owners(&owners);
+    for run in runs {
+        if run.owner.as_ref().is_some_and(|owner| dead.contains(owner)) {
+            run.state = "interrupted";
+        }
+    }
+}

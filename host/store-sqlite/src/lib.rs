@@ -205,8 +205,15 @@ impl QueueTx for SqliteTx<'_> {
         queue::start_run(&self.tx, run, jobs, self.now, &mut self.events)
     }
 
-    fn resume_run(&mut self, run_id: &str, dead_owners: &[String]) -> Result<usize> {
-        queue::resume_run(&self.tx, run_id, dead_owners, self.now, &mut self.events)
+    fn resume_run(&mut self, run_id: &str, dead_owners: &[String], owner: &str) -> Result<usize> {
+        queue::resume_run(
+            &self.tx,
+            run_id,
+            dead_owners,
+            owner,
+            self.now,
+            &mut self.events,
+        )
     }
 
     fn cancel_run(&mut self, run_id: &str, reason: &str) -> Result<usize> {

@@ -109,6 +109,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX limit_slots_key ON limit_slots (key, expires);
     CREATE INDEX limit_slots_holder ON limit_slots (holder);",
+    // 6: the process running a pipeline run, so a run whose process died is shown as such.
+    "ALTER TABLE runs ADD COLUMN owner TEXT;",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this

@@ -674,13 +674,15 @@ pub fn start_run(
 ) -> Result<()> {
     let run_id = run.id.as_str();
     tx.execute(
-        "INSERT INTO runs (id, pipeline, started_at, state, options) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO runs (id, pipeline, started_at, state, options, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             run.id,
             run.pipeline,
             run.started_at,
             run.state.as_str(),
-            run.options.to_string()
+            run.options.to_string(),
+            run.owner
         ],
     )
     .with_context(|| format!("cannot record run {run_id}"))?;
@@ -762,9 +764,14 @@ pub fn resume_run(
     tx: &Transaction<'_>,
     run_id: &str,
     dead_owners: &[String],
+    owner: &str,
     now: i64,
     events: &mut Vec<Event>,
 ) -> Result<usize> {
+    tx.execute(
+        "UPDATE runs SET owner = ?2, state = 'running', finished_at = NULL WHERE id = ?1",
+        params![run_id, owner],
+    )?;
     let mut stmt = tx.prepare(
         "SELECT id, key, state, lease_owner, lease_expires FROM jobs
          WHERE run_id = ?1 AND state NOT IN ('done')",

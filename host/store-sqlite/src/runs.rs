@@ -2,7 +2,7 @@
 //! in `queue::start_run`), how a run ended, its job keys, and each stage's last success.
 
 use anyhow::{Context, Result};
-use baton_core::store::{RunRecord, RunState, StageRecord};
+use baton_core::store::{OpenRun, RunRecord, RunState, StageRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// Records how run `run_id` ended at `now`.
@@ -14,9 +14,19 @@ pub fn finish_run(tx: &Transaction<'_>, run_id: &str, state: RunState, now: i64)
 
 /// The run `run_id`.
 pub fn run(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
-    let row: Option<(String, String, i64, Option<i64>, String, String)> = conn
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<i64>,
+        String,
+        String,
+        Option<String>,
+    );
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT id, pipeline, started_at, finished_at, state, options FROM runs WHERE id = ?1",
+            "SELECT id, pipeline, started_at, finished_at, state, options, owner
+             FROM runs WHERE id = ?1",
             params![run_id],
             |r| {
                 Ok((
@@ -26,11 +36,12 @@ pub fn run(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((id, pipeline, started_at, finished_at, state, options)) = row else {
+    let Some((id, pipeline, started_at, finished_at, state, options, owner)) = row else {
         return Ok(None);
     };
     Ok(Some(RunRecord {
@@ -41,7 +52,31 @@ pub fn run(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
         state: RunState::parse(&state)
             .with_context(|| format!("run {run_id} has an unknown state `{state}`"))?,
         options: serde_json::from_str(&options).unwrap_or(serde_json::Value::Null),
+        owner,
     }))
+}
+
+/// Runs not finished, oldest first, with their unfinished jobs counted.
+pub fn open_runs(conn: &Connection) -> Result<Vec<OpenRun>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.id, r.pipeline, r.owner, r.started_at,
+                (SELECT COUNT(*) FROM jobs j WHERE j.run_id = r.id
+                   AND j.state IN ('queued', 'running', 'blocked'))
+         FROM runs r WHERE r.state = 'running' ORDER BY r.started_at, r.id",
+    )?;
+    let runs = stmt
+        .query_map([], |r| {
+            Ok(OpenRun {
+                id: r.get(0)?,
+                pipeline: r.get(1)?,
+                owner: r.get(2)?,
+                started_at: r.get(3)?,
+                unfinished: r.get(4)?,
+                state: "running",
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(runs)
 }
 
 /// The keys of run `run_id`'s jobs.

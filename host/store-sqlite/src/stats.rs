@@ -1,6 +1,8 @@
 //! `queue stats`: counts per state, per resolver and per host, throughput over the last
-//! minute, the age of the oldest ready job, recoveries and limiter denials. The JSON form is
-//! documented in docs/queue.md and stable.
+//! minute, the age of the oldest ready work-queue job (a pipeline run's jobs wait for their
+//! run's process, not for any worker: they are counted per open run instead), recoveries,
+//! limiter denials and the open runs. The JSON form is documented in docs/queue.md and
+//! stable.
 
 use anyhow::Result;
 use baton_core::model::JobState;
@@ -52,7 +54,8 @@ pub fn collect(conn: &Connection, now: i64) -> Result<QueueStats> {
         |r| r.get(0),
     )?;
     let oldest: Option<i64> = conn.query_row(
-        "SELECT MIN(MAX(run_after, created_at)) FROM jobs WHERE state = 'queued' AND run_after <= ?1",
+        "SELECT MIN(MAX(run_after, created_at)) FROM jobs
+         WHERE state = 'queued' AND run_after <= ?1 AND run_id IS NULL",
         params![now],
         |r| r.get(0),
     )?;
@@ -65,5 +68,6 @@ pub fn collect(conn: &Connection, now: i64) -> Result<QueueStats> {
         oldest_ready_ms: oldest.map(|t| (now - t).max(0)),
         recoveries: super::queue::counter(conn, "recoveries")?,
         limiter_denials: super::queue::counter(conn, "limiter_denials")?,
+        runs: super::runs::open_runs(conn)?,
     })
 }

@@ -10,8 +10,8 @@
 mod types;
 
 pub use types::{
-    Claim, HostStats, ManifestRow, Offer, Pending, QueueStats, Recovered, RunRecord, RunState,
-    StageRecord,
+    Claim, HostStats, ManifestRow, Offer, OpenRun, Pending, QueueStats, Recovered, RunRecord,
+    RunState, StageRecord,
 };
 
 use crate::event::Event;
@@ -98,8 +98,8 @@ pub trait QueueTx {
 
     /// Puts the unfinished jobs of a run back (blocked or queued, attempts reset); running
     /// jobs are included only when their owner is in `dead_owners` or their lease expired.
-    /// Returns how many.
-    fn resume_run(&mut self, run_id: &str, dead_owners: &[String]) -> Result<usize>;
+    /// The run is running again, owned by `owner`. Returns how many jobs.
+    fn resume_run(&mut self, run_id: &str, dead_owners: &[String], owner: &str) -> Result<usize>;
 
     /// Cancels every job of a run that has not started; returns how many.
     fn cancel_run(&mut self, run_id: &str, reason: &str) -> Result<usize>;

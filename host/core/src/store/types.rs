@@ -110,6 +110,9 @@ pub struct RunRecord {
     pub state: RunState,
     /// The run's options (JSON), e.g. `{"force": true}`.
     pub options: serde_json::Value,
+    /// The lease owner (`host:pid:start-ms`) of the process running it (the last one that
+    /// started or resumed it); `None` for runs recorded before owners were.
+    pub owner: Option<String>,
 }
 
 /// A stage's last success, as the stage cache keeps it.
@@ -155,10 +158,33 @@ pub struct QueueStats {
     pub hosts: BTreeMap<String, HostStats>,
     /// Jobs that ended (done, skipped, failed) per second over the last minute.
     pub jobs_per_second: f64,
-    /// Milliseconds the oldest ready (queued, due) job has waited; null when none.
+    /// Milliseconds the oldest ready (queued, due) work-queue job has waited; null when none.
+    /// A pipeline run's jobs are not counted here: they wait for their run's process (see
+    /// `runs`).
     pub oldest_ready_ms: Option<i64>,
     /// Leases recovered from lost workers, ever.
     pub recoveries: i64,
     /// Times a limiter made a job or request wait, ever.
     pub limiter_denials: i64,
+    /// Pipeline runs not finished, oldest first.
+    pub runs: Vec<OpenRun>,
+}
+
+/// A pipeline run that has not finished, in the `queue stats` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenRun {
+    /// The run id.
+    pub id: String,
+    /// Its pipeline.
+    pub pipeline: String,
+    /// Its process's lease owner, if recorded.
+    pub owner: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Its jobs not done, skipped, failed or cancelled: waiting for its process (only the
+    /// run's own process claims them).
+    pub unfinished: i64,
+    /// `running`, or `interrupted` when its process is known to be gone: its jobs then wait
+    /// for `pipeline run PIPELINE --resume ID`, not for a worker.
+    pub state: &'static str,
 }

@@ -224,6 +224,7 @@ fn enqueue(
     graph: &Graph,
     request: &RunRequest,
     dead_owners: &[String],
+    owner: &str,
 ) -> Result<(String, BTreeSet<usize>)> {
     if let Some(run_id) = &request.resume {
         match store.run(run_id)? {
@@ -244,7 +245,9 @@ fn enqueue(
                     .and_then(|id| graph.index.get(id).copied())
             })
             .collect();
-        commit(store, now_ms(), |tx| tx.resume_run(run_id, dead_owners))?;
+        commit(store, now_ms(), |tx| {
+            tx.resume_run(run_id, dead_owners, owner)
+        })?;
         return Ok((run_id.clone(), stages));
     }
     let selected = plan::select(graph, &request.filters).map_err(|e| anyhow!(e))?;
@@ -282,6 +285,7 @@ fn enqueue(
         finished_at: None,
         state: RunState::Running,
         options: serde_json::json!({"force": request.force}),
+        owner: Some(owner.to_string()),
     };
     commit(store, now_ms(), |tx| tx.start_run(&record, &jobs))?;
     Ok((run_id, selected))
@@ -365,6 +369,7 @@ pub async fn run(
         &graph,
         &request,
         &engine.dead_owners,
+        &engine.owner,
     )?;
     let runs_dir = settings.state_dir.join("runs");
     let run_dir = runs_dir.join(&run_id);
