@@ -9,6 +9,7 @@ mod compile_cache;
 mod first_party;
 mod jq_language;
 mod json_schema_suite;
+mod kill_campaign;
 mod other_languages;
 mod pipeline;
 mod queue;

@@ -6,6 +6,7 @@
 
 mod artifacts;
 mod integrity;
+mod journal;
 mod migrations;
 mod plugin_state;
 mod queue;
@@ -346,6 +347,8 @@ impl Store for SqliteStore {
         now: i64,
         change: &mut dyn FnMut(&mut dyn QueueTx) -> Result<()>,
     ) -> Result<Vec<Event>> {
+        // Before a process's first write, the ledger gets what a killed one left out.
+        journal::catch_up(&mut self.conn, &mut self.ledger, &self.ledger_dir)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -357,12 +360,15 @@ impl Store for SqliteStore {
         };
         change(&mut sqlite)?;
         let SqliteTx { tx, events, .. } = sqlite;
-        queue::insert_events(&tx, &events)?;
+        let lines = queue::insert_events(&tx, &events)?;
+        // Held from before the commit until the lines are written: a catch-up in another
+        // process waits instead of writing them too.
+        let _journaling = self.ledger.lock()?;
         tx.commit()
             .with_context(|| format!("cannot commit to {}", self.path.display()))?;
         // The change is durable; a ledger file that cannot be written is reported, and the
-        // events stay in the store's `events` table.
-        if let Err(e) = self.ledger.append(&events) {
+        // events stay in the store's `events` table (the next open writes what is missing).
+        if let Err(e) = self.ledger.append(&lines) {
             tracing::error!("ledger file: {e:#}");
         }
         Ok(events)

@@ -4,24 +4,24 @@
 
 use anyhow::{Context, Result};
 use baton_core::event::Event;
+use baton_core::ledger::LedgerLine;
 use baton_core::model::{Attempt, Claimed, Failure, Job, JobKind, JobState, NewJob, Outcome};
 use baton_core::store::{Claim, Offer, Pending, Recovered, RunRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
-/// Applies `events` to the `events` table inside `tx`.
-pub fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Result<()> {
+/// Applies `events` to the `events` table inside `tx`; returns their ledger lines, each with
+/// its row id as `seq`.
+pub fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Result<Vec<LedgerLine>> {
     let mut stmt =
         tx.prepare_cached("INSERT INTO events (at, job_id, event, data) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut lines = Vec::with_capacity(events.len());
     for event in events {
-        stmt.execute(params![
-            event.at,
-            event.job_id,
-            event.event,
-            event.to_json().to_string()
-        ])?;
+        let object = event.to_json().to_string();
+        stmt.execute(params![event.at, event.job_id, event.event, object])?;
+        lines.push(LedgerLine::new(event.at, tx.last_insert_rowid(), &object));
     }
-    Ok(())
+    Ok(lines)
 }
 
 /// Inserts jobs; returns for each its new id, or `None` for a duplicate key (unchanged).
