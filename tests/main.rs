@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod compile_cache;
+mod egress;
 mod first_party;
 mod jq_language;
 mod json_schema_suite;

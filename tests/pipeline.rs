@@ -465,9 +465,8 @@ fn kill_9_mid_run_then_resume_runs_every_stage_once_to_success() {
         ));
     }
     project.write("pipelines/chain.toml", &stages);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
-        .current_dir(project.path())
-        .env("BATON_CACHE_DIR", crate::common::shared_cache())
+    let mut child = project
+        .command(&[])
         .args(["pipeline", "run", "chain"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -246,9 +246,8 @@ fn kill_9_mid_drain_then_drain_again_ends_every_job_exactly_once() {
     project
         .baton(&["queue", "import", "artifacts.jsonl"])
         .expect(0);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
-        .current_dir(project.path())
-        .env("BATON_CACHE_DIR", crate::common::shared_cache())
+    let mut child = project
+        .command(&[])
         .args([
             "queue",
             "run",
@@ -653,9 +652,8 @@ fn spawn_run(project: &Project) -> std::process::Child {
 }
 
 fn spawn_run_with(project: &Project, extra: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
-        .current_dir(project.path())
-        .env("BATON_CACHE_DIR", crate::common::shared_cache())
+    project
+        .command(&[])
         .args([
             "queue",
             "run",

@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 server for tests, bound to a loopback address, answering each request
-//! through a routing function and recording what it was asked.
+//! through a routing function and recording what it was asked (paths, and each request's
+//! headers).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -49,10 +50,30 @@ impl Reply {
     }
 }
 
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    /// Header names lowercased, values trimmed, in the order sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// The value of header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A running server; it stops accepting when dropped with the test process.
 pub struct Server {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<String>>>,
+    received: Arc<Mutex<Vec<Received>>>,
     load: Arc<Load>,
 }
 
@@ -70,21 +91,25 @@ impl Server {
         let listener = TcpListener::bind((ip, 0)).expect("bind fixture server");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Vec::new()));
         let load = Arc::new(Load::default());
         let seen = requests.clone();
+        let heard = received.clone();
         let counted = load.clone();
         let route = Arc::new(route);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let route = route.clone();
                 let seen = seen.clone();
+                let heard = heard.clone();
                 let load = counted.clone();
-                std::thread::spawn(move || serve(stream, &*route, &seen, &load));
+                std::thread::spawn(move || serve(stream, &*route, &seen, &heard, &load));
             }
         });
         Server {
             addr,
             requests,
+            received,
             load,
         }
     }
@@ -100,6 +125,11 @@ impl Server {
 
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Every request with its headers, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
     }
 
     /// The most requests this server was answering at the same time.
@@ -125,19 +155,30 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, seen: &Mutex<Vec<String>>, load: &Load) {
+fn serve(
+    stream: TcpStream,
+    route: &dyn Fn(&str) -> Reply,
+    seen: &Mutex<Vec<String>>,
+    heard: &Mutex<Vec<Received>>,
+    load: &Load,
+) {
     use std::sync::atomic::Ordering::SeqCst;
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some((name, value)) = line.split_once(':') {
+                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                }
+            }
         }
     }
     let path = request_line
@@ -146,6 +187,10 @@ fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, seen: &Mutex<Vec<Stri
         .unwrap_or("/")
         .to_string();
     seen.lock().unwrap().push(path.clone());
+    heard.lock().unwrap().push(Received {
+        path: path.clone(),
+        headers,
+    });
     load.arrivals
         .lock()
         .unwrap()

@@ -23,15 +23,32 @@ pub fn shared_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
 }
 
+/// What the harness grants the downloader: the fixture servers live on loopback, which the
+/// default egress policy refuses, so every project but a [`Project::strict`] one runs with
+/// `BATON_ALLOW_ADDRESSES` set to this (a project's `baton.toml` still beats it).
+pub const FIXTURE_ADDRESSES: &str = "127.0.0.0/8";
+
 /// A project directory with its own `.baton/`.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// Whether `baton` runs with the loopback grant ([`FIXTURE_ADDRESSES`]).
+    grant_loopback: bool,
 }
 
 impl Project {
+    /// A project whose downloads may reach the fixture servers on 127.0.0.0/8.
     pub fn new() -> Project {
         Project {
             dir: tempfile::tempdir().expect("temp dir"),
+            grant_loopback: true,
+        }
+    }
+
+    /// A project with Baton's default egress policy: public addresses only.
+    pub fn strict() -> Project {
+        Project {
+            grant_loopback: false,
+            ..Project::new()
         }
     }
 
@@ -48,12 +65,8 @@ impl Project {
         path
     }
 
-    /// `baton ARGS` in this project, with a clean BATON_* environment.
-    pub fn baton(&self, args: &[&str]) -> Run {
-        Run(self.command(args).output().expect("run baton"))
-    }
-
-    /// The command `baton` runs, to spawn or adjust before running.
+    /// `baton ARGS` in this project, with a clean BATON_* environment, the shared compile
+    /// cache and, unless [`Project::strict`], the loopback grant; to spawn or adjust.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
         command.current_dir(self.path()).args(args);
@@ -63,7 +76,15 @@ impl Project {
             }
         }
         command.env("BATON_CACHE_DIR", shared_cache());
+        if self.grant_loopback {
+            command.env("BATON_ALLOW_ADDRESSES", FIXTURE_ADDRESSES);
+        }
         command
+    }
+
+    /// `baton ARGS` in this project (see [`Project::command`]), run to its end.
+    pub fn baton(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().expect("run baton"))
     }
 }
 

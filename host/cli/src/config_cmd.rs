@@ -105,9 +105,15 @@ fn init(cwd: &Path, force: bool) -> CliResult {
             text.push_str(&format!("\n[{table}]\n"));
             section = table;
         }
+        // Lists are TOML arrays; every other default is written as a string.
+        let value = if setting.default.starts_with('[') {
+            setting.default.to_string()
+        } else {
+            format!("\"{}\"", setting.default)
+        };
         text.push_str(&format!(
-            "# {} (env {})\n# {key} = \"{}\"\n",
-            setting.help, setting.env, setting.default
+            "# {} (env {})\n# {key} = {value}\n",
+            setting.help, setting.env
         ));
     }
     text.push_str(

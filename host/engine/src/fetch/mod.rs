@@ -1,53 +1,52 @@
-//! Downloading a candidate: HTTP(S) with redirects, connect and read timeouts, the per-host
-//! limiter on every hop, content checks (expected content type, magic bytes, size cap, no
-//! truncation) and streaming into the content-addressed store while hashing.
+//! Downloading a candidate: HTTP(S) with redirects, connect and read timeouts, the egress
+//! policy on the candidate and every hop (`policy`: schemes, hosts, checked addresses, no
+//! downgrade; resolver headers stay with the candidate's origin), the per-host limiter on
+//! every hop, content checks (expected content type, magic bytes, size cap, no truncation)
+//! and streaming into the content-addressed store while hashing. Connections are `conn`'s.
 
+pub mod conn;
+pub mod policy;
 pub mod store;
+
+#[cfg(test)]
+mod https_tests;
 
 use crate::limiter::Limiter;
 use baton_core::digest::Hasher;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use policy::EgressPolicy;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use store::ContentStore;
+use tokio_rustls::rustls;
 use url::Url;
-use wasmtime_wasi_http::RequestOptions;
 
-/// How downloads behave.
+/// How downloads behave (from `[queue]`, see `queue::setup::fetch_settings`).
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
-    /// Bound on connecting.
+    /// Bound on resolving, connecting, TLS and the HTTP handshake (`queue.connect-timeout`,
+    /// default 10 s).
     pub connect_timeout: Duration,
-    /// The longest silence while reading a response.
+    /// The longest wait for the response head and between body bytes (`queue.read-timeout`,
+    /// default 30 s).
     pub read_timeout: Duration,
-    /// The largest download, in bytes.
+    /// The largest download, in bytes (`queue.max-size`, default 256 MiB).
     pub max_size: u64,
-    /// Content types accepted when the candidate names none; empty: anything.
+    /// Content types accepted when the candidate names none; empty: anything
+    /// (`queue.accept`).
     pub accept: Vec<String>,
-    /// Redirect hops followed.
+    /// Redirect hops followed (5).
     pub max_redirects: u32,
-    /// How long a request may wait for the host limiter before its job steps aside.
+    /// How long a request may wait for the host limiter before its job steps aside (250 ms).
     pub patience: Duration,
-    /// The `User-Agent` sent.
+    /// The `User-Agent` sent (`baton/VERSION`).
     pub user_agent: String,
-}
-
-impl FetchSettings {
-    /// Downloads as configured in `[queue]`: 5 redirect hops, 250 ms of patience for the
-    /// host limiter, `baton/VERSION` as the user agent.
-    pub fn from_settings(download: &crate::settings::DownloadSettings) -> FetchSettings {
-        FetchSettings {
-            connect_timeout: download.connect_timeout,
-            read_timeout: download.read_timeout,
-            max_size: download.max_size,
-            accept: download.accept.clone(),
-            max_redirects: 5,
-            patience: Duration::from_millis(250),
-            user_agent: format!("baton/{}", env!("CARGO_PKG_VERSION")),
-        }
-    }
+    /// Where downloads may go (`queue.allow-schemes`, `queue.allow-hosts`,
+    /// `queue.allow-addresses`, `queue.allow-downgrade`).
+    pub egress: EgressPolicy,
 }
 
 /// What was stored.
@@ -102,15 +101,14 @@ pub struct Fetcher {
     pub limiter: Arc<Limiter>,
     /// Where downloads are stored, by SHA-256.
     pub store: ContentStore,
+    /// The TLS client configuration: Mozilla's roots ([`conn::default_tls`]) unless a test
+    /// trusts its own CA.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
-type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
-
-fn empty_body() -> Body {
-    http_body_util::Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
+/// Request headers a resolver may not set: Baton writes `Host` itself (from the URL, never
+/// with userinfo) and frames the request itself.
+const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
 
 /// Magic bytes a content type must start with, where known.
 fn magic(content_type: &str) -> Option<&'static [u8]> {
@@ -164,11 +162,14 @@ fn strip_credentials(url: &mut Url) {
     let _ = url.set_password(None);
 }
 
-/// A URL as the request line takes it.
-fn to_uri(url: &Url) -> Result<http::Uri, FetchError> {
-    url.as_str()
-        .parse()
-        .map_err(|e| FetchError::Permanent(format!("bad URL {url}: {e}")))
+/// The request target of `url` in origin form (RFC 9112 §3.2.1): path and query, no
+/// scheme, host or userinfo.
+fn request_target(url: &Url) -> Result<http::Uri, String> {
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    target.parse().map_err(|e| format!("bad URL {url}: {e}"))
 }
 
 /// The `Host` header value: host and non-default port, never userinfo (RFC 9110 §7.2).
@@ -295,7 +296,21 @@ impl<'a> Decoding<'a> {
 }
 
 impl Fetcher {
-    /// Downloads `url` (with `headers`), expecting `expected` content type if given.
+    /// A fetcher trusting Mozilla's roots ([`conn::default_tls`]).
+    pub fn new(settings: FetchSettings, limiter: Arc<Limiter>, store: ContentStore) -> Fetcher {
+        Fetcher {
+            settings,
+            limiter,
+            store,
+            tls: conn::default_tls(),
+        }
+    }
+
+    /// Downloads `url` (with the resolver's `headers`), expecting `expected` content type if
+    /// given. The candidate and every redirect hop pass the egress policy; a refusal is a
+    /// permanent failure naming the URL, what refused it and the setting that would allow
+    /// it. The resolver's headers go to the candidate's origin only (RFC 6454): after a hop
+    /// to another origin none of them is sent again, `Authorization` and `Cookie` included.
     pub async fn fetch(
         &self,
         url: &str,
@@ -306,12 +321,13 @@ impl Fetcher {
             Url::parse(url.trim()).map_err(|e| FetchError::Permanent(format!("bad URL: {e}")))?;
         current.set_fragment(None);
         strip_credentials(&mut current);
+        let policy = &self.settings.egress;
+        policy
+            .check_url(&current)
+            .map_err(|reason| FetchError::Permanent(format!("refused {current}: {reason}")))?;
+        let mut carried = headers;
+        let mut previous: Option<Url> = None;
         for _ in 0..=self.settings.max_redirects {
-            if !matches!(current.scheme(), "http" | "https") {
-                return Err(FetchError::Permanent(format!(
-                    "unsupported scheme in {current}"
-                )));
-            }
             let host = current
                 .host_str()
                 .ok_or_else(|| FetchError::Permanent(format!("URL without a host: {current}")))?
@@ -327,7 +343,21 @@ impl Fetcher {
                         .unwrap_or_else(|| Instant::now() + Duration::from_millis(500)),
                     reason: wait.reason,
                 })?;
-            let response = self.send(&current, headers).await?;
+            let response = match self.send(&current, carried).await {
+                Ok(response) => response,
+                Err(conn::ConnectError::Refused(reason)) => {
+                    let via = previous
+                        .as_ref()
+                        .map(|p| format!(" (redirected from {p})"))
+                        .unwrap_or_default();
+                    return Err(FetchError::Permanent(format!(
+                        "refused {current}{via}: {reason}"
+                    )));
+                }
+                Err(conn::ConnectError::Failed(reason)) => {
+                    return Err(FetchError::Transient(reason));
+                }
+            };
             let status = response.status();
             let wait = retry_after(response.headers(), SystemTime::now());
             if status.is_redirection() {
@@ -338,10 +368,19 @@ impl Fetcher {
                     .ok_or_else(|| {
                         FetchError::Permanent(format!("{status} without a location from {current}"))
                     })?;
-                current = resolve_location(&current, location).ok_or_else(|| {
+                let mut next = resolve_location(&current, location).ok_or_else(|| {
                     FetchError::Permanent(format!("bad redirect location from {current}"))
                 })?;
-                strip_credentials(&mut current);
+                strip_credentials(&mut next);
+                policy.check_hop(&current, &next).map_err(|reason| {
+                    FetchError::Permanent(format!(
+                        "refused redirect from {current} to {next}: {reason}"
+                    ))
+                })?;
+                if !policy::same_origin(&current, &next) {
+                    carried = &[];
+                }
+                previous = Some(std::mem::replace(&mut current, next));
                 continue;
             }
             if status == http::StatusCode::TOO_MANY_REQUESTS {
@@ -380,41 +419,49 @@ impl Fetcher {
         )))
     }
 
+    /// One GET of `url` on a connection of its own (see [`conn::connect`]), with Baton's
+    /// headers and the resolver's `headers` (but never the reserved ones), waiting up to
+    /// the read timeout for the response head.
     async fn send(
         &self,
         url: &Url,
         headers: &[(String, String)],
-    ) -> Result<http::Response<Body>, FetchError> {
-        let uri = to_uri(url)?;
-        let mut request = http::Request::get(uri.clone())
+    ) -> Result<http::Response<Incoming>, conn::ConnectError> {
+        let failed = conn::ConnectError::Failed;
+        let mut request = http::Request::get(request_target(url).map_err(failed)?)
             .header(http::header::USER_AGENT, &self.settings.user_agent)
             .header(http::header::HOST, host_header(url))
             .header(http::header::ACCEPT_ENCODING, "identity");
         for (name, value) in headers {
+            if RESERVED_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) {
+                continue;
+            }
             request = request.header(name.as_str(), value.as_str());
         }
         let request = request
-            .body(empty_body())
-            .map_err(|e| FetchError::Permanent(format!("bad request for {uri}: {e}")))?;
-        let options = RequestOptions {
-            connect_timeout: Some(self.settings.connect_timeout),
-            first_byte_timeout: Some(self.settings.read_timeout),
-            between_bytes_timeout: Some(self.settings.read_timeout),
-        };
-        let sent = tokio::time::timeout(
-            self.settings.connect_timeout + self.settings.read_timeout,
-            wasmtime_wasi_http::default_send_request(request, Some(options)),
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| conn::ConnectError::Failed(format!("bad request for {url}: {e}")))?;
+        let mut sender = conn::connect(
+            url,
+            &self.settings.egress,
+            &self.tls,
+            self.settings.connect_timeout,
         )
-        .await
-        .map_err(|_| FetchError::Transient(format!("timed out waiting for {uri}")))?;
-        let (response, io) = sent.map_err(|e| FetchError::Transient(format!("{uri}: {e}")))?;
-        tokio::spawn(io);
-        Ok(response.map(|b| b.boxed_unsync()))
+        .await?;
+        tokio::time::timeout(self.settings.read_timeout, sender.send_request(request))
+            .await
+            .map_err(|_| {
+                failed(format!(
+                    "{url}: no response within {} (queue.read-timeout)",
+                    humantime::format_duration(self.settings.read_timeout)
+                ))
+            })?
+            .map_err(|e| failed(format!("{url}: {e}")))
     }
 
     async fn store_body(
         &self,
-        response: http::Response<Body>,
+        response: http::Response<Incoming>,
         uri: &Url,
         host: String,
         expected: Option<&str>,
@@ -469,7 +516,18 @@ impl Fetcher {
             .map_err(|reason| FetchError::Permanent(format!("{uri}: {reason}")))?;
         let mut received = 0u64;
         let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let frame = tokio::time::timeout(self.settings.read_timeout, body.frame())
+                .await
+                .map_err(|_| {
+                    FetchError::Transient(format!(
+                        "{uri}: no data for {} (queue.read-timeout)",
+                        humantime::format_duration(self.settings.read_timeout)
+                    ))
+                })?;
+            let Some(frame) = frame else {
+                break;
+            };
             let frame = frame.map_err(|e| FetchError::Transient(format!("{uri}: body: {e}")))?;
             let Some(data) = frame.data_ref() else {
                 continue;
@@ -594,7 +652,9 @@ mod tests {
         assert_eq!(host_header(&url), "h.example:8080");
         strip_credentials(&mut url);
         assert_eq!(url.as_str(), "http://h.example:8080/x");
-        assert_eq!(to_uri(&url).unwrap().to_string(), "http://h.example:8080/x");
+        assert_eq!(request_target(&url).unwrap().to_string(), "/x");
+        let url = Url::parse("http://u:p@h.example/a/b?q=1&r").unwrap();
+        assert_eq!(request_target(&url).unwrap().to_string(), "/a/b?q=1&r");
         let url = Url::parse("https://h.example/x").unwrap();
         assert_eq!(host_header(&url), "h.example");
     }

@@ -8,13 +8,14 @@ use crate::fetch::{FetchSettings, Fetcher};
 use crate::limiter::Limiter;
 use crate::plugins;
 use crate::scheduler::retry::{Backoff, RetryPolicy};
-use crate::settings::Settings;
+use crate::settings::{DownloadSettings, Settings};
 use anyhow::{Result, anyhow};
 use baton_core::store::StoreRead;
 use baton_runtime::Runtime;
 use baton_runtime::inspect::World;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What `queue run` may override.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,21 @@ pub fn retry_policy(settings: &Settings) -> RetryPolicy {
             base: settings.queue.backoff,
             max: settings.queue.backoff_max,
         },
+    }
+}
+
+/// Downloads as configured in `[queue]`, with 5 redirect hops, 250 ms of patience for the
+/// host limiter and `baton/VERSION` as the user agent.
+pub fn fetch_settings(download: &DownloadSettings) -> FetchSettings {
+    FetchSettings {
+        connect_timeout: download.connect_timeout,
+        read_timeout: download.read_timeout,
+        max_size: download.max_size,
+        accept: download.accept.clone(),
+        max_redirects: 5,
+        patience: Duration::from_millis(250),
+        user_agent: format!("baton/{}", env!("CARGO_PKG_VERSION")),
+        egress: download.egress.clone(),
     }
 }
 
@@ -68,11 +84,7 @@ pub async fn resolve_worker(
         Ok(swept) => tracing::info!("swept {swept} partial download(s) of stopped processes"),
         Err(e) => tracing::warn!("{e:#}"),
     }
-    let fetcher = Fetcher {
-        settings: FetchSettings::from_settings(&settings.download),
-        limiter: limiter.clone(),
-        store,
-    };
+    let fetcher = Fetcher::new(fetch_settings(&settings.download), limiter.clone(), store);
     Ok(ResolveWorker {
         runtime,
         plugins: loaded,

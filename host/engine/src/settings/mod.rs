@@ -178,6 +178,30 @@ pub const SETTINGS: &[Setting] = &[
         default: "30s",
         help: "longest wait for the first and between bytes of a download",
     },
+    Setting {
+        key: "queue.allow-schemes",
+        env: "BATON_ALLOW_SCHEMES",
+        default: r#"["https", "http"]"#,
+        help: "schemes a download (candidate or redirect hop) may use: https, http",
+    },
+    Setting {
+        key: "queue.allow-hosts",
+        env: "BATON_ALLOW_HOSTS",
+        default: r#"["*"]"#,
+        help: "host patterns a download may reach (globs, case-insensitive; `*` matches dots too)",
+    },
+    Setting {
+        key: "queue.allow-addresses",
+        env: "BATON_ALLOW_ADDRESSES",
+        default: "[]",
+        help: "address ranges (CIDR) a download may reach beyond public addresses, e.g. [\"10.0.0.0/8\"]; loopback, private, link-local and metadata addresses are refused otherwise",
+    },
+    Setting {
+        key: "queue.allow-downgrade",
+        env: "BATON_ALLOW_DOWNGRADE",
+        default: "false",
+        help: "follow a redirect from https to http",
+    },
 ];
 
 /// Where a setting's effective value came from.
@@ -405,14 +429,9 @@ impl Config {
         baton_core::units::parse_duration(self.text(key)).unwrap_or_default()
     }
 
-    /// A comma-separated list setting.
+    /// A list setting (validated at load; see [`parse_list`]).
     fn list(&self, key: &str) -> Vec<String> {
-        self.text(key)
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
+        parse_list(self.text(key)).unwrap_or_default()
     }
 
     /// A boolean setting (validated at load).
@@ -513,8 +532,72 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// A list setting's items: a TOML array of strings (`["a", "b"]`, as `baton.toml` writes
+/// it and as `BATON_*` may give it) or one comma-separated string (`a, b`). Blank items are
+/// dropped.
+fn parse_list(text: &str) -> Result<Vec<String>, String> {
+    let text = text.trim();
+    let items: Vec<String> = if text.starts_with('[') {
+        #[derive(serde::Deserialize)]
+        struct List {
+            v: Vec<String>,
+        }
+        toml::from_str::<List>(&format!("v = {text}"))
+            .map_err(|_| format!("`{text}` is not a list of strings"))?
+            .v
+    } else {
+        text.split(',').map(String::from).collect()
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_string())
+        .filter(|item| !item.is_empty())
+        .collect())
+}
+
+/// Problems with the download policy's lists, each naming the bad item.
+fn check_egress(key: &str, text: &str) -> Result<(), String> {
+    let items = parse_list(text)?;
+    let first_error = |check: &dyn Fn(&str) -> Result<(), String>| {
+        items.iter().map(|item| check(item)).find_map(Result::err)
+    };
+    let problem = match key {
+        "queue.allow-schemes" if items.is_empty() => Some(format!(
+            "must name at least one of {} (turn downloads off with queue.download = false)",
+            crate::fetch::policy::SCHEMES.join(", ")
+        )),
+        "queue.allow-schemes" => first_error(&|item| {
+            crate::fetch::policy::SCHEMES
+                .contains(&item.to_ascii_lowercase().as_str())
+                .then_some(())
+                .ok_or_else(|| {
+                    format!(
+                        "`{item}` is not a scheme Baton downloads ({})",
+                        crate::fetch::policy::SCHEMES.join(", ")
+                    )
+                })
+        }),
+        "queue.allow-hosts" if items.is_empty() => {
+            Some("must name at least one pattern (`[\"*\"]`: any host)".into())
+        }
+        "queue.allow-hosts" => {
+            first_error(&|item| crate::fetch::policy::host_glob(item).map(|_| ()))
+        }
+        _ => first_error(&|item| crate::fetch::policy::parse_range(item).map(|_| ())),
+    };
+    problem.map_or(Ok(()), Err)
+}
+
 fn check_value(key: &str, text: &str) -> Result<(), String> {
     match key {
+        "queue.allow-schemes" | "queue.allow-hosts" | "queue.allow-addresses" => {
+            check_egress(key, text)
+        }
+        "queue.resolvers" => match parse_list(text) {
+            Ok(chain) if chain.is_empty() => Err("must not be empty".into()),
+            other => other.map(|_| ()),
+        },
+        "queue.accept" => parse_list(text).map(|_| ()),
         "queue.workers" | "queue.max-attempts" => match text.parse::<u32>() {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(format!("`{text}` is not a positive whole number")),
@@ -523,11 +606,10 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
             .parse::<u32>()
             .map(|_| ())
             .map_err(|_| format!("`{text}` is not a whole number")),
-        "queue.download" | "pipeline.allow-commands" => text
+        "queue.download" | "queue.allow-downgrade" | "pipeline.allow-commands" => text
             .parse::<bool>()
             .map(|_| ())
             .map_err(|_| format!("`{text}` is not true or false")),
-        "queue.accept" => Ok(()),
         "queue.max-size" => baton_core::units::parse_size(text).map(|_| ()),
         "queue.lease" => match baton_core::units::parse_duration(text) {
             Ok(lease) if lease >= Duration::from_secs(1) => Ok(()),
@@ -684,6 +766,65 @@ mod tests {
         );
         assert!(error.contains("queue.lease (from file)"), "{error}");
         assert!(error.contains("at least 1s"), "{error}");
+    }
+
+    #[test]
+    fn list_settings_take_a_toml_array_or_a_comma_separated_string() {
+        assert_eq!(parse_list(r#"["a", " b ", ""]"#).unwrap(), ["a", "b"]);
+        assert_eq!(parse_list("a, b,,c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(parse_list("[]").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_list("").unwrap(), Vec::<String>::new());
+        assert!(parse_list("[1, 2]").is_err());
+        assert!(parse_list("[\"a\"").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[queue]\naccept = [\"application/pdf\", \"application/epub+zip\"]\nallow-addresses = [\"10.0.0.0/8\", \"::1\"]\nallow-hosts = \"*.org, *.net\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(dir.path(), None, &Overrides::default(), &no_env).unwrap();
+        assert_eq!(
+            settings.download.accept,
+            ["application/pdf", "application/epub+zip"]
+        );
+        let egress = &settings.download.egress;
+        assert!(egress.check_address("10.1.2.3".parse().unwrap()).is_ok());
+        assert!(egress.check_address("::1".parse().unwrap()).is_ok());
+        assert!(egress.check_address("127.0.0.1".parse().unwrap()).is_err());
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        assert!(egress.check_url(&url("https://a.org/x")).is_ok());
+        assert!(egress.check_url(&url("http://a.net/x")).is_ok());
+        assert!(egress.check_url(&url("http://a.com/x")).is_err());
+    }
+
+    #[test]
+    fn bad_egress_values_are_refused_naming_the_key_and_the_item() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[queue]\nallow-schemes = [\"gopher\"]\nallow-hosts = [\"{a\"]\nallow-addresses = [\"10.0.0.0/8\", \"10.0.0.1/99\"]\nallow-downgrade = 1\n",
+        )
+        .unwrap();
+        let error = Config::load(dir.path(), None, &[], &no_env)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "queue.allow-schemes (from file): `gopher` is not a scheme Baton downloads (https, http)",
+            "queue.allow-hosts (from file): `{a` is not a host pattern",
+            "queue.allow-addresses (from file): `10.0.0.1/99` is not an address range",
+            "queue.allow-downgrade (from file): `1` is not true or false",
+        ] {
+            assert!(error.contains(needle), "missing `{needle}` in:\n{error}");
+        }
+        let env = |name: &str| (name == "BATON_ALLOW_SCHEMES").then(String::new);
+        let empty = tempfile::tempdir().unwrap();
+        let error = Config::load(empty.path(), None, &[], &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("queue.allow-schemes (from env): must name at least one of https, http"),
+            "{error}"
+        );
     }
 
     #[test]

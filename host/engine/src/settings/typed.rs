@@ -5,6 +5,7 @@
 
 use super::Config;
 use super::plugins::PluginEntry;
+use crate::fetch::policy::{EgressPolicy, parse_range};
 use crate::limiter::LimitSpec;
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
@@ -94,7 +95,7 @@ pub struct QueueSettings {
 /// The downloader's settings (from `[queue]`).
 #[derive(Debug, Clone)]
 pub struct DownloadSettings {
-    /// `queue.connect-timeout`.
+    /// `queue.connect-timeout`: bound on resolving, connecting, TLS and the handshake.
     pub connect_timeout: Duration,
     /// `queue.read-timeout`: the longest silence while reading a response.
     pub read_timeout: Duration,
@@ -102,6 +103,10 @@ pub struct DownloadSettings {
     pub max_size: u64,
     /// `queue.accept`: content types accepted (empty: any that passes the magic check).
     pub accept: Vec<String>,
+    /// Where downloads may go: `queue.allow-schemes` (default https and http),
+    /// `queue.allow-hosts` (default any), `queue.allow-addresses` (ranges granted beyond
+    /// public addresses, default none) and `queue.allow-downgrade` (default false).
+    pub egress: EgressPolicy,
 }
 
 /// `[pipeline]`.
@@ -210,6 +215,17 @@ impl Settings {
                 read_timeout: config.duration("queue.read-timeout"),
                 max_size: config.size("queue.max-size"),
                 accept: config.list("queue.accept"),
+                egress: EgressPolicy::new(
+                    config.list("queue.allow-schemes"),
+                    config.list("queue.allow-hosts"),
+                    config
+                        .list("queue.allow-addresses")
+                        .iter()
+                        .filter_map(|range| parse_range(range).ok())
+                        .collect(),
+                    config.flag("queue.allow-downgrade"),
+                )
+                .map_err(|e| anyhow!("queue download policy: {e}"))?,
             },
             pipeline: PipelineSettings {
                 allow_commands: config.flag("pipeline.allow-commands"),
