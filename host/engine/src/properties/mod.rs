@@ -7,6 +7,7 @@
 
 mod env_file;
 mod import;
+mod pipeline;
 
 use proptest::prelude::*;
 
