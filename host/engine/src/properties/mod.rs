@@ -5,6 +5,7 @@
 //! line. This module holds only what they share; failing cases found by a property are kept
 //! as ordinary regression tests beside the code they exercise, so proptest persists nothing.
 
+mod config;
 mod env_file;
 mod import;
 mod pipeline;
