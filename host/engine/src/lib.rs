@@ -14,3 +14,6 @@ pub mod root;
 pub mod scheduler;
 pub mod settings;
 pub mod store;
+
+#[cfg(test)]
+mod properties;

@@ -27,6 +27,20 @@ pub struct EgressPolicy {
     allow_downgrade: bool,
 }
 
+#[cfg(test)]
+impl EgressPolicy {
+    /// The configured schemes, host patterns, granted ranges and downgrade flag, as given
+    /// (for the settings properties).
+    pub(crate) fn parts(&self) -> (Vec<String>, Vec<String>, Vec<String>, bool) {
+        (
+            self.schemes.clone(),
+            self.host_patterns.clone(),
+            self.granted.iter().map(ToString::to_string).collect(),
+            self.allow_downgrade,
+        )
+    }
+}
+
 impl Default for EgressPolicy {
     fn default() -> EgressPolicy {
         EgressPolicy::new(

@@ -119,16 +119,20 @@ pub struct PipelineFile {
     pub pipelines: BTreeMap<String, Located<PipelineDef>>,
 }
 
-/// Line numbers of byte offsets, from the positions of the newlines (found once).
-struct Lines(Vec<usize>);
+/// Line numbers of byte offsets, from the positions of the newlines (found once), and the
+/// number of the last line.
+struct Lines(Vec<usize>, usize);
 
 impl Lines {
     fn new(text: &str) -> Lines {
-        Lines(text.match_indices('\n').map(|(i, _)| i).collect())
+        let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+        let last = newlines.len() + usize::from(!text.is_empty() && !text.ends_with('\n'));
+        Lines(newlines, last.max(1))
     }
 
+    /// The line of `offset`; the end of a text ending in a newline is on its last line.
     fn of(&self, offset: usize) -> usize {
-        self.0.partition_point(|&newline| newline < offset) + 1
+        (self.0.partition_point(|&newline| newline < offset) + 1).min(self.1)
     }
 }
 
@@ -172,7 +176,8 @@ pub fn parse(text: &str, shown: &Path) -> Result<PipelineFile, String> {
     })
 }
 
-/// Every pipeline file of the project, sorted by name; parse errors are collected.
+/// Every pipeline file of the project, sorted by name; parse errors (and text that is not
+/// UTF-8, by its first line that is not) are collected.
 pub fn load_all(root: &Path) -> Result<(Vec<PipelineFile>, Vec<String>)> {
     let dir = root.join(PIPELINE_DIR);
     let mut files = Vec::new();
@@ -189,12 +194,45 @@ pub fn load_all(root: &Path) -> Result<(Vec<PipelineFile>, Vec<String>)> {
     paths.sort();
     for path in paths {
         let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        match parse(&text, &shown) {
-            Ok(file) => files.push(file),
-            Err(e) => errors.push(e),
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => match parse(&text, &shown) {
+                Ok(file) => files.push(file),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                errors.push(format!("{}:{line}: not UTF-8 text", shown.display()));
+            }
         }
     }
     Ok((files, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `properties::pipeline`: an error at the end of a file ending in a newline
+    /// named the line after the last, and a file that was not UTF-8 stopped the loading of
+    /// every file without naming a line.
+    #[test]
+    fn errors_name_a_line_of_the_file() {
+        let error = parse("'''\n", Path::new("pipelines/p.toml")).unwrap_err();
+        assert!(error.starts_with("pipelines/p.toml:1: "), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(PIPELINE_DIR)).unwrap();
+        std::fs::write(dir.path().join("pipelines/a.toml"), b"# ok\n# \xff\n").unwrap();
+        std::fs::write(
+            dir.path().join("pipelines/b.toml"),
+            "[[stage]]\nid = \"s\"\n",
+        )
+        .unwrap();
+        let (files, errors) = load_all(dir.path()).unwrap();
+        assert_eq!(errors, ["pipelines/a.toml:2: not UTF-8 text"]);
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].stages[0].line, 1);
+    }
 }

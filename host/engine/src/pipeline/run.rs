@@ -110,32 +110,80 @@ pub fn dry_plan(
 
 /// Reads an env file in the common dotenv dialect (dotenvy): `KEY=VALUE` lines, an optional
 /// `export` prefix, single quotes (literal), double quotes (escapes, several lines),
-/// `#` comments, `${VAR}` substitution. A line that does not parse is named by its number.
+/// `#` comments, `${VAR}` substitution. A byte-order mark is dropped and the last line needs
+/// no newline. A line that does not parse, or is not UTF-8, is named by its number.
 pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let upto = e.utf8_error().valid_up_to();
+        let number = bytes[..upto].iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow!("{}:{number}: not UTF-8 text", path.display())
+    })?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    // dotenvy refuses white space after the last line when no newline follows it.
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let taken = std::cell::Cell::new(0);
+    let lines = OneLineAtATime {
+        rest: text.as_bytes(),
+        taken: &taken,
+    };
+    // Where the last pair read ends: dotenvy has read up to there, a whole line at a time.
+    let mut parsed = 0;
     let mut vars = HashMap::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
+    for item in dotenvy::from_read_iter(lines) {
         match item {
             Ok((key, value)) => {
                 vars.insert(key, value);
+                parsed = taken.get();
             }
-            Err(dotenvy::Error::LineParse(line, column)) => {
-                let number = text
+            Err(dotenvy::Error::LineParse(..)) => {
+                // The lines dotenvy skips (blank, comments) are one line each, so the line
+                // that failed is the first other one after the last pair.
+                let before = text[..parsed].matches('\n').count();
+                let (offset, line) = text[parsed..]
                     .lines()
-                    .position(|l| l.contains(line.lines().next().unwrap_or(&line)))
-                    .map_or(0, |n| n + 1);
+                    .enumerate()
+                    .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                    .unwrap_or((0, ""));
                 bail!(
-                    "{}:{number}: cannot parse `{}` at column {} (expected KEY=VALUE, optionally quoted)",
+                    "{}:{}: cannot parse `{}` (expected KEY=VALUE, optionally quoted)",
                     path.display(),
-                    line.trim(),
-                    column + 1
+                    before + offset + 1,
+                    line.trim()
                 );
             }
             Err(e) => bail!("{}: {e}", path.display()),
         }
     }
     Ok(vars)
+}
+
+/// Hands text to a reader one line (at most) per `read`, and counts the bytes handed out:
+/// dotenvy reads whole lines through a `BufReader`, which then holds nothing more, so the
+/// count is where dotenvy stands.
+struct OneLineAtATime<'a> {
+    rest: &'a [u8],
+    taken: &'a std::cell::Cell<usize>,
+}
+
+impl std::io::Read for OneLineAtATime<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let line = self
+            .rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.rest.len(), |i| i + 1);
+        let n = line.min(buf.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        self.taken.set(self.taken.get() + n);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +208,35 @@ mod tests {
         std::fs::write(&path, "OK=1\nnot a line\n").unwrap();
         let error = read_env_file(&path).unwrap_err().to_string();
         assert!(error.contains(":2:"), "{error}");
+    }
+
+    /// Found by `properties::env_file`: a refused line was looked up by its text, so an
+    /// earlier line holding the same text took its number; a byte-order mark, white space
+    /// after a last line without a newline, and bytes that are not UTF-8 were refused
+    /// without a line (or at all).
+    #[test]
+    fn env_file_errors_name_the_failing_line_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        for (text, line) in [
+            ("# bad\nbad\n", 2),
+            ("A='x y'\nB=x y\n", 2),
+            ("A=\"one\ntwo\"\n\n# c\n  \nB\n", 6),
+            ("A=1\nB='open\nC=2\n", 2),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = read_env_file(&path).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{}:{line}: ", path.display())),
+                "{text:?}: {error}"
+            );
+        }
+        std::fs::write(&path, b"A=1\nB=\xff\n").unwrap();
+        let error = read_env_file(&path).unwrap_err().to_string();
+        assert!(error.ends_with(".env:2: not UTF-8 text"), "{error}");
+        std::fs::write(&path, "\u{feff}A=1\nB=2 ").unwrap();
+        let vars = read_env_file(&path).unwrap();
+        assert_eq!((vars["A"].as_str(), vars["B"].as_str()), ("1", "2"));
     }
 }
 

@@ -264,20 +264,24 @@ fn find_config_file(start: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// A section of scalar settings, each key with where it is written (so an unknown one can
+/// be named by its line).
+type Section = BTreeMap<toml::Spanned<String>, toml::Value>;
+
 /// The parts of `baton.toml` Baton understands; anything else is an error.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileModel {
     #[serde(default)]
-    store: BTreeMap<String, toml::Value>,
+    store: Section,
     #[serde(default)]
-    runtime: BTreeMap<String, toml::Value>,
+    runtime: Section,
     #[serde(default)]
-    defaults: BTreeMap<String, toml::Value>,
+    defaults: Section,
     #[serde(default)]
-    queue: BTreeMap<String, toml::Value>,
+    queue: Section,
     #[serde(default)]
-    pipeline: BTreeMap<String, toml::Value>,
+    pipeline: Section,
     #[serde(default)]
     limits: BTreeMap<String, crate::limiter::LimitSpec>,
     #[serde(default)]
@@ -313,11 +317,12 @@ impl Config {
                 .unwrap_or_else(|| cwd.to_path_buf()),
             None => cwd.to_path_buf(),
         };
-        let model = match &file {
+        let (model, text) = match &file {
             Some(path) => parse_file(path)?,
-            None => FileModel::default(),
+            None => (FileModel::default(), String::new()),
         };
-        let model_keys: Vec<(&'static str, Vec<String>)> = [
+        let line = |offset: usize| text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1;
+        let model_keys: Vec<(&'static str, Vec<(String, usize)>)> = [
             ("store", &model.store),
             ("runtime", &model.runtime),
             ("defaults", &model.defaults),
@@ -325,7 +330,13 @@ impl Config {
             ("pipeline", &model.pipeline),
         ]
         .into_iter()
-        .map(|(section, table)| (section, table.keys().cloned().collect()))
+        .map(|(section, table)| {
+            let keys = table
+                .keys()
+                .map(|key| (key.get_ref().clone(), line(key.span().start)))
+                .collect();
+            (section, keys)
+        })
         .collect();
         let mut values = BTreeMap::new();
         for setting in SETTINGS {
@@ -466,10 +477,17 @@ impl Config {
     }
 }
 
-fn parse_file(path: &Path) -> Result<FileModel> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim()))
+/// The file's model and its text (for the lines of its keys).
+fn parse_file(path: &Path) -> Result<(FileModel, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow!("{}: line {line} is not UTF-8 text", path.display())
+    })?;
+    let model = toml::from_str(&text)
+        .map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    Ok((model, text))
 }
 
 fn file_value(model: &FileModel, key: &str) -> Option<String> {
@@ -488,26 +506,26 @@ fn file_value(model: &FileModel, key: &str) -> Option<String> {
     })
 }
 
-/// Keys of the known sections that are not settings, each with the closest setting of its
-/// section (a mistyped `[queue] wrokers` must not be silently ignored).
-fn unknown_keys(sections: &[(&'static str, Vec<String>)]) -> Vec<String> {
+/// Keys of the known sections that are not settings, each with its line and the closest
+/// setting of its section (a mistyped `[queue] wrokers` must not be silently ignored).
+fn unknown_keys(sections: &[(&'static str, Vec<(String, usize)>)]) -> Vec<String> {
     let mut problems = Vec::new();
     for (section, keys) in sections {
         let known: Vec<&str> = SETTINGS
             .iter()
             .filter_map(|s| s.key.strip_prefix(section)?.strip_prefix('.'))
             .collect();
-        for key in keys.iter().filter(|k| !known.contains(&k.as_str())) {
+        for (key, line) in keys.iter().filter(|(k, _)| !known.contains(&k.as_str())) {
             let closest = known
                 .iter()
                 .min_by_key(|candidate| edit_distance(key, candidate))
                 .filter(|candidate| edit_distance(key, candidate) <= key.len().max(3) / 2);
             problems.push(match closest {
-                Some(candidate) => {
-                    format!("unknown key `{section}.{key}` (did you mean `{section}.{candidate}`?)")
-                }
+                Some(candidate) => format!(
+                    "line {line}: unknown key `{section}.{key}` (did you mean `{section}.{candidate}`?)"
+                ),
                 None => format!(
-                    "unknown key `{section}.{key}` (known: {})",
+                    "line {line}: unknown key `{section}.{key}` (known: {})",
                     known.join(", ")
                 ),
             });
@@ -757,15 +775,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("unknown key `queue.wrokers` (did you mean `queue.workers`?)"),
+            error.contains("line 2: unknown key `queue.wrokers` (did you mean `queue.workers`?)"),
             "{error}"
         );
         assert!(
-            error.contains("unknown key `runtime.zzz` (known: "),
+            error.contains("line 5: unknown key `runtime.zzz` (known: "),
             "{error}"
         );
         assert!(error.contains("queue.lease (from file)"), "{error}");
         assert!(error.contains("at least 1s"), "{error}");
+    }
+
+    /// A file that is not UTF-8 is refused naming the line (it was refused without one).
+    #[test]
+    fn text_that_is_not_utf8_is_refused_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            b"[queue]\nworkers = \"\xff\"\n",
+        )
+        .unwrap();
+        let error = Config::load(dir.path(), None, &[], &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("baton.toml: line 2 is not UTF-8 text"),
+            "{error}"
+        );
     }
 
     #[test]
