@@ -18,5 +18,6 @@ mod runtime_survives;
 mod safety;
 mod sandbox;
 mod scaffold;
+mod scale_out;
 mod shared_limits;
 mod templates_and_csv;

@@ -5,6 +5,7 @@
 mod bench;
 mod config_cmd;
 mod exit;
+mod hosts;
 mod job;
 mod open;
 mod output;
@@ -83,6 +84,9 @@ enum Command {
     /// Create, show, validate and query the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
+    /// with their last heartbeat, and the leader that runs maintenance.
+    Hosts,
     /// Benchmarks through the real store, scheduler and plugins.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -182,6 +186,7 @@ async fn run(cli: Cli) -> CliResult {
             queue::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Job(command) => job::run(command, settings, cli.format),
+        Command::Hosts => hosts::run(settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await
         }

@@ -489,9 +489,62 @@ pub fn limit_slots_hold_their_cap_across_holders(store: &mut dyn Store) {
     );
 }
 
+/// Members register and are forgotten when silent; one leader at a time, a new term for each
+/// new holder, and a leader whose term has passed cannot act.
+pub fn one_leader_at_a_time_under_growing_terms(store: &mut dyn Store) {
+    let member = |owner: &str| crate::store::Member {
+        owner: owner.into(),
+        host: "h".into(),
+        pid: 1,
+        role: "queue".into(),
+        version: "0".into(),
+        started_at: 0,
+        last_beat: 0,
+    };
+    with(store, 10, |tx| tx.beat(&member("a"), 0));
+    with(store, 20, |tx| tx.beat(&member("b"), 0));
+    let members = store.members().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!((members[0].owner.as_str(), members[0].last_beat), ("a", 10));
+    assert_eq!(with(store, 100, |tx| tx.lead("a", 200)), Some(1));
+    assert_eq!(
+        with(store, 110, |tx| tx.lead("b", 210)),
+        None,
+        "two leaders"
+    );
+    assert_eq!(
+        with(store, 150, |tx| tx.lead("a", 250)),
+        Some(1),
+        "a renewal keeps the term"
+    );
+    assert!(with(store, 160, |tx| tx.leads("a", 1)));
+    // "a" stops renewing: after its lease "b" takes over under term 2, and "a" can no longer
+    // act nor take it back.
+    assert_eq!(with(store, 251, |tx| tx.lead("b", 351)), Some(2));
+    assert!(
+        !with(store, 252, |tx| tx.leads("a", 1)),
+        "a stale leader acted"
+    );
+    assert_eq!(with(store, 253, |tx| tx.lead("a", 353)), None);
+    let leadership = store.leadership().unwrap().unwrap();
+    assert_eq!((leadership.owner.as_str(), leadership.term), ("b", 2));
+    // A leader that leaves frees the lease at once; a silent member is forgotten.
+    with(store, 260, |tx| tx.leave("b"));
+    assert_eq!(with(store, 261, |tx| tx.lead("a", 361)), Some(3));
+    with(store, 300, |tx| tx.beat(&member("a"), 250));
+    let members: Vec<String> = store
+        .members()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner)
+        .collect();
+    assert_eq!(members, ["a"]);
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 14] = [
+    let checks: [fn(&mut dyn Store); 15] = [
+        one_leader_at_a_time_under_growing_terms,
         limit_slots_hold_their_cap_across_holders,
         a_never_started_job_is_recovered_without_a_charge,
         run_jobs_wait_on_their_dependencies,

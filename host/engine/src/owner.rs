@@ -11,7 +11,8 @@ pub fn owner_id() -> String {
     )
 }
 
-fn hostname() -> String {
+/// This machine's host name (`localhost` when it cannot be read).
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())

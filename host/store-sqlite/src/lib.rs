@@ -7,6 +7,7 @@
 mod artifacts;
 mod integrity;
 mod journal;
+mod members;
 mod migrations;
 mod plugin_state;
 mod queue;
@@ -19,8 +20,8 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, ManifestRow, Offer, Pending, PluginStateStore, QueueStats, QueueTx, Recovered,
-    RunRecord, RunState, StageRecord, Store, StoreRead,
+    Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
+    Recovered, RunRecord, RunState, StageRecord, Store, StoreRead,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -249,6 +250,22 @@ impl QueueTx for SqliteTx<'_> {
         slots::extend(&self.tx, holder, expires, dead)
     }
 
+    fn beat(&mut self, member: &Member, forget_before: i64) -> Result<()> {
+        members::beat(&self.tx, member, forget_before, self.now)
+    }
+
+    fn leave(&mut self, owner: &str) -> Result<()> {
+        members::leave(&self.tx, owner)
+    }
+
+    fn lead(&mut self, owner: &str, until: i64) -> Result<Option<i64>> {
+        members::lead(&self.tx, owner, until, self.now)
+    }
+
+    fn leads(&mut self, owner: &str, term: i64) -> Result<bool> {
+        members::leads(&self.tx, owner, term, self.now)
+    }
+
     fn record_stage(&mut self, record: &StageRecord) -> Result<()> {
         runs::record_stage(&self.tx, record, self.now)
     }
@@ -295,6 +312,12 @@ impl StoreRead for Reader<'_> {
     fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
         runs::last_stage(self.0, pipeline, stage)
     }
+    fn members(&self) -> Result<Vec<Member>> {
+        members::members(self.0)
+    }
+    fn leadership(&self) -> Result<Option<Leadership>> {
+        members::leadership(self.0)
+    }
 }
 
 /// Implements [`StoreRead`] for a type holding a `conn` by forwarding to [`Reader`].
@@ -333,6 +356,12 @@ macro_rules! forward_reads {
             }
             fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
                 read(&self.conn).last_stage(pipeline, stage)
+            }
+            fn members(&self) -> Result<Vec<Member>> {
+                read(&self.conn).members()
+            }
+            fn leadership(&self) -> Result<Option<Leadership>> {
+                read(&self.conn).leadership()
             }
         }
     };

@@ -111,6 +111,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX limit_slots_holder ON limit_slots (holder);",
     // 6: the process running a pipeline run, so a run whose process died is shown as such.
     "ALTER TABLE runs ADD COLUMN owner TEXT;",
+    // 7: processes working on the store, and the leader lease for maintenance.
+    "CREATE TABLE members (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        last_beat INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE leader (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    );",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this

@@ -10,8 +10,8 @@
 mod types;
 
 pub use types::{
-    Claim, HostStats, ManifestRow, Offer, OpenRun, Pending, QueueStats, Recovered, RunRecord,
-    RunState, StageRecord,
+    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, QueueStats,
+    Recovered, RunRecord, RunState, StageRecord,
 };
 
 use crate::event::Event;
@@ -123,6 +123,23 @@ pub trait QueueTx {
     /// Extends every slot `holder` holds to `expires` (its heartbeat); frees all slots of
     /// `dead` holders (processes known to be gone). Returns how many were extended.
     fn extend_slots(&mut self, holder: &str, expires: i64, dead: &[String]) -> Result<usize>;
+
+    /// Registers `member` (or records its heartbeat: `last_beat` is set to now); forgets
+    /// members whose last heartbeat is older than `forget_before` (Unix milliseconds).
+    fn beat(&mut self, member: &Member, forget_before: i64) -> Result<()>;
+
+    /// Removes a member that stops cleanly, and gives up its leadership if it leads.
+    fn leave(&mut self, owner: &str) -> Result<()>;
+
+    /// Takes or renews the leader lease for `owner` until `until` (Unix milliseconds):
+    /// renewed under the same term while `owner` holds it unexpired; taken under a new term
+    /// when it is free or expired. Returns the term when `owner` leads, `None` when another
+    /// process does.
+    fn lead(&mut self, owner: &str, until: i64) -> Result<Option<i64>>;
+
+    /// Whether `owner` leads under `term` now (unexpired): maintenance checks it inside its
+    /// own transaction, so a leader whose term has passed cannot act.
+    fn leads(&mut self, owner: &str, term: i64) -> Result<bool>;
 }
 
 /// Reads, outside any write transaction.
@@ -149,6 +166,10 @@ pub trait StoreRead {
     fn run_job_keys(&self, run_id: &str) -> Result<Vec<String>>;
     /// The last recorded success of a pipeline's stage.
     fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>>;
+    /// The processes registered on the store, oldest first.
+    fn members(&self) -> Result<Vec<Member>>;
+    /// The leader lease, if any process ever took it.
+    fn leadership(&self) -> Result<Option<Leadership>>;
 }
 
 /// A durable store: reads, journaled write transactions, the plugins' key-value state.

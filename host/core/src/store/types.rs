@@ -170,6 +170,38 @@ pub struct QueueStats {
     pub runs: Vec<OpenRun>,
 }
 
+/// A process working on the store (a `queue run` or a `pipeline run`), as it registers
+/// itself with every heartbeat; `baton hosts` lists them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    /// Its lease owner id, `host:pid:start-ms`.
+    pub owner: String,
+    /// The machine's host name.
+    pub host: String,
+    /// Its process id on that machine.
+    pub pid: u32,
+    /// What it runs: `queue`, or `run RUN-ID`.
+    pub role: String,
+    /// Baton's version.
+    pub version: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Its last heartbeat, Unix milliseconds (set by the store).
+    pub last_beat: i64,
+}
+
+/// Who leads maintenance: one process at a time holds the leader lease, under a term that
+/// grows with each new holder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leadership {
+    /// The leader's lease owner id.
+    pub owner: String,
+    /// Its term: 1 for the first leader, one more for each new holder.
+    pub term: i64,
+    /// When its lease ends unless renewed, Unix milliseconds.
+    pub expires: i64,
+}
+
 /// A pipeline run that has not finished, in the `queue stats` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenRun {

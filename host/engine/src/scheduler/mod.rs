@@ -146,6 +146,25 @@ pub enum Shutdown {
 
 type InFlight = Arc<Mutex<HashMap<i64, Claimed>>>;
 
+/// Members silent this long are forgotten by the next heartbeat of any process.
+const FORGET_MEMBERS_MS: i64 = 24 * 3600 * 1000;
+
+/// This process as a member of the store (`baton hosts`).
+fn member(options: &RunOptions) -> baton_core::store::Member {
+    baton_core::store::Member {
+        owner: options.owner.clone(),
+        host: crate::owner::hostname(),
+        pid: std::process::id(),
+        role: match &options.run {
+            Some(run) => format!("run {run}"),
+            None => "queue".to_string(),
+        },
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: now_ms(),
+        last_beat: 0,
+    }
+}
+
 /// How often an idle dispatcher looks for due jobs (jobs enqueued by other processes wait at
 /// most this long; in-process producers wake it at once).
 const IDLE_POLL: Duration = Duration::from_millis(50);
@@ -166,6 +185,7 @@ pub async fn run<W: Worker>(
     let max_recoveries = options.max_recoveries;
     let owner = options.owner.clone();
     let lease = options.lease.as_millis() as i64;
+    let me = member(&options);
     let logs: HashMap<String, Option<HashSet<(i64, i64)>>> = match &options.start_logs {
         Some(dir) => dead_owners
             .iter()
@@ -181,6 +201,7 @@ pub async fn run<W: Worker>(
             };
             // Limiter slots of processes that are gone are free at once, not at their expiry.
             tx.extend_slots(&owner, now_ms() + lease, &dead_owners)?;
+            tx.beat(&me, tx.now() - FORGET_MEMBERS_MS)?;
             tx.recover(&dead_owners, max_recoveries, &was_started)
         })
         .await?;
@@ -293,6 +314,8 @@ pub async fn run<W: Worker>(
     if let Some(change) = worker.upkeep() {
         writer.submit(change).await?;
     }
+    let owner = options.owner.clone();
+    writer.submit(move |tx| tx.leave(&owner)).await?;
     // Every job this process started is finished or released: its log has served.
     if let Some(log) = start_log.and_then(Arc::into_inner) {
         log.remove();
@@ -504,7 +527,8 @@ impl<W: Worker> Completer<W> {
     }
 }
 
-/// Heartbeats, lease recovery and the worker's upkeep on a timer.
+/// Heartbeats (of leases, limiter slots and this process as a member), the leader lease, lease
+/// recovery (by the leader only) and the worker's upkeep on a timer.
 async fn upkeep<W: Worker>(
     writer: Writer,
     in_flight: InFlight,
@@ -513,6 +537,7 @@ async fn upkeep<W: Worker>(
     counters: Arc<Counters>,
 ) {
     let beat = (options.lease / 3).max(Duration::from_millis(100));
+    let started_at = now_ms();
     let mut next_recovery = Instant::now() + options.lease / 2;
     loop {
         tokio::time::sleep(beat).await;
@@ -524,12 +549,17 @@ async fn upkeep<W: Worker>(
         }
         let max_recoveries = options.max_recoveries;
         let owner = options.owner.clone();
+        let mut me = member(&options);
+        me.started_at = started_at;
         let extra = worker.upkeep();
         let result = writer
             .submit(move |tx| {
                 tx.heartbeat(&leases, lease_until)?;
                 tx.extend_slots(&owner, lease_until, &[])?;
-                let recovered = if recover {
+                tx.beat(&me, tx.now() - FORGET_MEMBERS_MS)?;
+                // One process leads maintenance: only the leader recovers expired leases.
+                let leading = tx.lead(&owner, lease_until)?.is_some();
+                let recovered = if recover && leading {
                     tx.recover(&[], max_recoveries, &|_, _, _| true)?
                 } else {
                     Default::default()

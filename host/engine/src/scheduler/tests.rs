@@ -130,6 +130,12 @@ impl StoreRead for Counting {
     fn last_stage(&self, pipeline: &str, stage: &str) -> anyhow::Result<Option<StageRecord>> {
         self.inner.last_stage(pipeline, stage)
     }
+    fn members(&self) -> anyhow::Result<Vec<baton_core::store::Member>> {
+        self.inner.members()
+    }
+    fn leadership(&self) -> anyhow::Result<Option<baton_core::store::Leadership>> {
+        self.inner.leadership()
+    }
 }
 
 impl Store for Counting {
