@@ -81,6 +81,11 @@ pub struct Engine {
     pub owner: String,
     /// Owners of leases whose process on this host is gone.
     pub dead_owners: Vec<String>,
+    /// Woken when jobs may be ready: by in-process producers, and by the store's
+    /// notifications from other processes (see [`listen`]).
+    wake: Arc<tokio::sync::Notify>,
+    /// Stops the notification listener's thread when the engine closes.
+    listening: Arc<std::sync::atomic::AtomicBool>,
     /// `queue.lease`, `queue.max-recoveries` and `.baton/started` for [`Engine::options`].
     lease: std::time::Duration,
     max_recoveries: u32,
@@ -96,6 +101,11 @@ impl Engine {
         let reader = Mutex::new(store.reopen()?);
         let dead_owners = owner::dead_local_owners(&store.lease_owners()?);
         let quota_reader = Mutex::new(store.reopen()?);
+        let wake: Arc<tokio::sync::Notify> = Arc::default();
+        let listening = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        if let Some(wakeups) = store.wakeups()? {
+            listen(wakeups, wake.clone(), listening.clone())?;
+        }
         let (writer, writer_thread) = Writer::start(store).context("cannot start the writer")?;
         let owner = owner::owner_id();
         let limiter = Limiter::new(
@@ -119,6 +129,8 @@ impl Engine {
             limiter,
             owner,
             dead_owners,
+            wake,
+            listening,
             lease: settings.queue.lease,
             max_recoveries: settings.queue.max_recoveries,
             start_logs: settings.state_dir.join("started"),
@@ -150,7 +162,7 @@ impl Engine {
             claim_batch: 256,
             owner: self.owner.clone(),
             dead_owners: self.dead_owners.clone(),
-            wake: Arc::default(),
+            wake: self.wake.clone(),
             run: None,
             stop_run_on_failure: false,
             start_logs: Some(self.start_logs.clone()),
@@ -185,11 +197,42 @@ impl Engine {
     /// Stops the writer once every change sent to it so far is committed (handles still
     /// held elsewhere fail from then on).
     pub fn close(self) -> Result<()> {
+        self.listening
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.writer.stop();
         self.writer_thread
             .join()
             .map_err(|_| anyhow!("the store writer panicked"))
     }
+}
+
+/// How long the listener waits for a notification before it checks whether to stop.
+const LISTEN_SLICE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs the store's notification listener on a thread of its own: each notification wakes
+/// an idle dispatcher at once (polling stays the backstop); ends when `listening` turns
+/// false.
+fn listen(
+    mut wakeups: Box<dyn baton_core::store::Wakeups>,
+    wake: Arc<tokio::sync::Notify>,
+    listening: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name("baton-listener".into())
+        .spawn(move || {
+            while listening.load(std::sync::atomic::Ordering::Relaxed) {
+                match wakeups.wait(LISTEN_SLICE) {
+                    Ok(true) => wake.notify_one(),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!("store notifications: {e:#}; polling meanwhile");
+                        std::thread::sleep(LISTEN_SLICE);
+                    }
+                }
+            }
+        })
+        .context("cannot start the notification listener")?;
+    Ok(())
 }
 
 /// A shutdown channel that no signal moves (benchmarks, tests).

@@ -188,6 +188,22 @@ pub trait Store: StoreRead + Send {
 
     /// The plugins' `state` storage.
     fn plugin_state(&self) -> Result<Arc<dyn PluginStateStore>>;
+
+    /// Wake-ups from other processes when jobs may have become ready (a server's
+    /// notifications); `None` when the store has none and idle processes poll. Default:
+    /// none.
+    fn wakeups(&self) -> Result<Option<Box<dyn Wakeups>>> {
+        Ok(None)
+    }
+}
+
+/// A listener for "jobs may be ready" notifications from other processes on the store.
+pub trait Wakeups: Send {
+    /// Waits up to `timeout` for a notification. `Ok(true)` when one came — or when the
+    /// listener had to reconnect, since jobs may have arrived unseen in the gap — and
+    /// `Ok(false)` when the time ran out. An error means it could not listen now; the
+    /// caller retries later (polling covers the gap).
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<bool>;
 }
 
 /// The storage behind the `state` host import: a small key-value map per plugin that
