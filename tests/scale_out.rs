@@ -92,3 +92,59 @@ fn processes_register_one_leads_and_another_takes_over_when_it_dies() {
     assert_eq!(members[0]["pid"], u64::from(first.id()) as i64);
     assert_eq!(members[0]["leader"], false);
 }
+
+#[test]
+fn a_pipeline_run_spreads_its_stages_over_every_helping_process() {
+    let project = Project::new();
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"direct\"\n[pipeline]\nallow-commands = \"true\"\n",
+    );
+    let mut stages = String::new();
+    for i in 0..12 {
+        stages.push_str(&format!(
+            "[[stage]]\nid = \"s{i}\"\ncommand = [\"sh\", \"-c\", \"sleep 0.3; echo {i} > $BATON_OUTPUT_DIR/o.txt\"]\noutputs = [\"o.txt\"]\n\n"
+        ));
+    }
+    project.write("pipelines/wide.toml", &stages);
+    let helpers: Vec<Child> = (0..2)
+        .map(|_| {
+            project
+                .command(&["queue", "run", "--pipelines", "--workers", "2"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_for(&project, "the helpers are registered", |doc| {
+        doc["members"].as_array().is_some_and(|m| m.len() == 2)
+    });
+    let run = project
+        .baton(&["pipeline", "run", "wide", "--jobs", "2", "--format", "json"])
+        .expect(0)
+        .json();
+    for mut helper in helpers {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(helper.id() as i32, libc::SIGINT) };
+        assert!(helper.wait().unwrap().success());
+    }
+    let stages = run["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 12, "{run}");
+    assert!(stages.iter().all(|s| s["state"] == "done"), "{run}");
+    // Which process ran each stage: the owner of its `running` event.
+    let ledger = crate::common::ledger(&project);
+    let owners: std::collections::HashSet<&str> = ledger
+        .iter()
+        .filter(|l| l["event"] == "running")
+        .filter_map(|l| l["owner"].as_str())
+        .collect();
+    assert_eq!(owners.len(), 3, "stages ran in {owners:?}");
+    let done = crate::common::ledger_counts(&project, "done");
+    assert_eq!(done.len(), 12);
+    assert!(done.values().all(|n| *n == 1), "{done:?}");
+    for i in 0..12 {
+        let out = std::fs::read_to_string(project.path().join(format!("out/s{i}/o.txt"))).unwrap();
+        assert_eq!(out.trim(), i.to_string());
+    }
+}

@@ -96,8 +96,8 @@ impl<W: Worker> Worker for Timed<W> {
         self.inner.upkeep()
     }
 
-    fn retry_policy(&self) -> &RetryPolicy {
-        self.inner.retry_policy()
+    fn retry_policy(&self, _job: &Claimed) -> &RetryPolicy {
+        self.inner.retry_policy(_job)
     }
 }
 

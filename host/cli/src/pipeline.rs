@@ -318,7 +318,7 @@ async fn run_pipeline(
 
 /// One line per stage as it ends (`▶ [k/N] id … done in 0.12s`), with the rerun command
 /// after a failure; retries print nothing until the stage ends.
-fn print_stage(event: &StageEvent) {
+pub(crate) fn print_stage(event: &StageEvent) {
     let StageEvent {
         finished: k,
         total: n,

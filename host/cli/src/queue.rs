@@ -8,6 +8,9 @@ use baton_core::event::Event;
 use baton_core::model::{JobKind, JobState, NewJob};
 use baton_core::store::{Store, commit};
 use baton_core::units::format_size;
+use baton_engine::pipeline::assist::{Assist, WithPipelines};
+use baton_engine::pipeline::events::{EventSink, StageEvent};
+use baton_engine::pipeline::run::StageContext;
 use baton_engine::queue::import::{BadLine, read_lines};
 use baton_engine::queue::setup::{self, ResolveOptions};
 use baton_engine::root::{self, Engine};
@@ -60,6 +63,14 @@ pub enum QueueCommand {
         /// Exit when no job is left.
         #[arg(long)]
         drain: bool,
+        /// Also run the stages of pipeline runs other processes started (on this host or
+        /// another sharing the store), from this project's pipeline files: every process
+        /// must run the same checkout. `--drain` still waits for the work queue only.
+        #[arg(long)]
+        pipelines: bool,
+        /// With --pipelines: the variables stages may ask for (`env` in a stage).
+        #[arg(long, value_name = "FILE", requires = "pipelines")]
+        env_file: Option<std::path::PathBuf>,
     },
     /// Counts per state, resolver and host, throughput, oldest ready job, recoveries.
     Stats {
@@ -114,12 +125,20 @@ pub async fn run(
             max_per_resolver,
             max_per_host,
             drain,
+            pipelines,
+            env_file,
         } => {
+            let env = match env_file {
+                Some(path) => baton_engine::pipeline::run::read_env_file(&settings.cwd.join(path))
+                    .map_err(usage)?,
+                None => Default::default(),
+            };
             let options = RunFlags {
                 workers: workers.unwrap_or(settings.queue.workers),
                 max_per_resolver: max_per_resolver.unwrap_or(settings.queue.max_per_resolver),
                 max_per_host: max_per_host.unwrap_or(settings.queue.max_per_host),
                 drain: *drain,
+                pipelines: pipelines.then_some(env),
             };
             run_queue(settings, Arc::new(rt()?), options, format).await
         }
@@ -315,6 +334,8 @@ struct RunFlags {
     max_per_resolver: u32,
     max_per_host: u32,
     drain: bool,
+    /// `--pipelines`, with the `--env-file` variables.
+    pipelines: Option<std::collections::HashMap<String, String>>,
 }
 
 async fn run_queue(
@@ -333,7 +354,7 @@ async fn run_queue(
     let engine = Engine::start(settings, caps).map_err(runtime)?;
     let worker = setup::resolve_worker(
         settings,
-        rt,
+        rt.clone(),
         engine.limiter.clone(),
         engine.store().map_err(runtime)?,
         ResolveOptions {
@@ -344,7 +365,24 @@ async fn run_queue(
     .map_err(usage)?;
     let options = baton_engine::scheduler::RunOptions {
         drain: flags.drain,
+        any_run: flags.pipelines.is_some(),
         ..engine.options(flags.workers)
+    };
+    let worker = WithPipelines {
+        inner: worker,
+        assist: match flags.pipelines {
+            Some(env) => {
+                let events: EventSink = if format == Format::Table {
+                    Arc::new(crate::pipeline::print_stage)
+                } else {
+                    Arc::new(|_: &StageEvent| {})
+                };
+                Some(Assist::new(
+                    StageContext::new(settings, rt, &engine, env, events).map_err(runtime)?,
+                ))
+            }
+            None => None,
+        },
     };
     let shutdown = root::signals(announce_shutdown);
     let counters = Arc::new(Counters::default());

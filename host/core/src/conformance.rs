@@ -40,6 +40,7 @@ fn claim_in(
 ) -> Vec<Claimed> {
     let claim = Claim {
         run: run.map(String::from),
+        any_run: false,
         owner: owner.into(),
         limit,
         lease_until: now + lease,

@@ -164,6 +164,7 @@ impl Engine {
             dead_owners: self.dead_owners.clone(),
             wake: self.wake.clone(),
             run: None,
+            any_run: false,
             stop_run_on_failure: false,
             start_logs: Some(self.start_logs.clone()),
         }

@@ -64,15 +64,17 @@ pub fn claim(
         spec.lease_until,
     );
     let mut select = tx.prepare_cached(
-        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind
-         FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND run_id IS ?3
+        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind, run_id
+         FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND (run_id IS ?3 OR ?4)
          ORDER BY priority DESC, run_after, id LIMIT ?2",
     )?;
     // Look a little past `limit`: the filter may turn some jobs away.
     let scan = limit * 2;
-    let rows = select.query_map(params![now, scan as i64, run], |row| {
+    let any = spec.any_run && run.is_none();
+    let rows = select.query_map(params![now, scan as i64, run, any], |row| {
         let kind: String = row.get(8)?;
-        Ok(Claimed {
+        let run: Option<String> = row.get(9)?;
+        let job = Claimed {
             id: row.get(0)?,
             key: row.get(1)?,
             plugin: row.get(2)?,
@@ -82,17 +84,19 @@ pub fn claim(
             fence: row.get::<_, i64>(6)? + 1,
             enqueued_at: row.get(7)?,
             kind: parse_kind(&kind)?,
-        })
+        };
+        Ok((job, run))
     })?;
     let mut claimed = Vec::with_capacity(limit);
     for row in rows {
-        let job = row?;
+        let (job, run) = row?;
         if claimed.len() == limit {
             break;
         }
         if accept(&Offer {
             kind: job.kind,
             plugin: job.plugin.as_deref(),
+            run: run.as_deref(),
         }) {
             claimed.push(job);
         }

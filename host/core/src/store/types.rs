@@ -7,8 +7,12 @@ use std::collections::BTreeMap;
 /// Which jobs a claim may take, for whom, and for how long.
 #[derive(Debug, Clone)]
 pub struct Claim {
-    /// Only jobs of this pipeline run; `None`: only jobs of no run (the work queue).
+    /// Only jobs of this pipeline run; `None`: jobs of no run (the work queue), and with
+    /// `any_run` the jobs of every run too.
     pub run: Option<String>,
+    /// With `run: None`: also jobs of any pipeline run (a `queue run --pipelines` helping
+    /// the runs started elsewhere).
+    pub any_run: bool,
     /// The lease holder (`host:pid:start-ms`).
     pub owner: String,
     /// At most this many jobs.
@@ -24,6 +28,8 @@ pub struct Offer<'a> {
     pub kind: JobKind,
     /// The plugin it names, if any.
     pub plugin: Option<&'a str>,
+    /// The pipeline run it belongs to, if any.
+    pub run: Option<&'a str>,
 }
 
 /// What a lease recovery did.

@@ -408,7 +408,7 @@ impl Worker for StageWorker {
         self.limiter.flush()
     }
 
-    fn retry_policy(&self) -> &RetryPolicy {
+    fn retry_policy(&self, _job: &Claimed) -> &RetryPolicy {
         &self.retry
     }
 }

@@ -1,6 +1,7 @@
 //! Pipelines: stage graphs in `pipelines/*.toml`, validated with every error at once, planned
 //! (order, waves, filters, cache) and run as sandboxed stage jobs.
 
+pub mod assist;
 pub mod cache;
 pub mod events;
 pub mod exec;

@@ -313,15 +313,7 @@ fn enqueue(
             ),
             None => bail!("no run {run_id} (see `baton pipeline logs`)"),
         }
-        let stages: BTreeSet<usize> = store
-            .run_job_keys(run_id)?
-            .iter()
-            .filter_map(|k| {
-                k.rsplit('/')
-                    .next()
-                    .and_then(|id| graph.index.get(id).copied())
-            })
-            .collect();
+        let stages = run_stages(&*store, graph, run_id)?;
         commit(store, now_ms(), |tx| {
             tx.resume_run(run_id, dead_owners, owner)
         })?;
@@ -431,6 +423,112 @@ async fn load_runners(
     Ok((runners, validator))
 }
 
+/// What every stage worker of a process shares: the settings, the runtime, the engine's
+/// store, writer and limiter, the `--env-file` values and where stage events go.
+pub struct StageContext {
+    settings: Settings,
+    runtime: Arc<Runtime>,
+    store: Mutex<Box<dyn Store>>,
+    writer: crate::scheduler::writer::Writer,
+    limiter: Arc<crate::limiter::Limiter>,
+    env: HashMap<String, String>,
+    events: EventSink,
+}
+
+impl StageContext {
+    /// The context of stage workers running on `engine`.
+    pub fn new(
+        settings: &Settings,
+        runtime: Arc<Runtime>,
+        engine: &Engine,
+        env: HashMap<String, String>,
+        events: EventSink,
+    ) -> Result<StageContext> {
+        Ok(StageContext {
+            settings: settings.clone(),
+            runtime,
+            store: Mutex::new(engine.store()?),
+            writer: engine.writer().clone(),
+            limiter: engine.limiter.clone(),
+            env,
+            events,
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A new handle on the store.
+    pub fn store(&self) -> Result<Box<dyn Store>> {
+        self.store
+            .lock()
+            .map_err(|_| anyhow!("store handle lock poisoned"))?
+            .reopen()
+    }
+}
+
+/// The worker of run `run_id` of `graph` for the stages `selected` (indices into the graph):
+/// its runners loaded, its log `.baton/runs/<run>.jsonl` opened for appending and its
+/// directory `.baton/runs/<run>/` created.
+pub async fn stage_worker(
+    context: &StageContext,
+    graph: &Graph,
+    run_id: &str,
+    selected: &BTreeSet<usize>,
+    force: bool,
+) -> Result<StageWorker> {
+    let settings = &context.settings;
+    let runs_dir = settings.state_dir.join("runs");
+    let run_dir = runs_dir.join(run_id);
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let log_path = runs_dir.join(format!("{run_id}.jsonl"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let (runners, validator) =
+        load_runners(settings, &context.runtime, graph, selected, &context.env).await?;
+    Ok(StageWorker {
+        root: settings.root.clone(),
+        run_dir,
+        run_id: run_id.to_string(),
+        graph: graph.clone(),
+        runners,
+        validator,
+        runtime: context.runtime.clone(),
+        cache: Mutex::new(context.store()?),
+        writer: context.writer.clone(),
+        force,
+        total: selected.len(),
+        finished: Mutex::new(0),
+        events: context.events.clone(),
+        log: Mutex::new(log),
+        limiter: context.limiter.clone(),
+        retry: STAGE_RETRY,
+    })
+}
+
+/// The stages of run `run_id` (indices into `graph`), from its jobs' keys.
+pub fn run_stages(
+    store: &dyn baton_core::store::StoreRead,
+    graph: &Graph,
+    run_id: &str,
+) -> Result<BTreeSet<usize>> {
+    Ok(store
+        .run_job_keys(run_id)?
+        .iter()
+        .filter_map(|k| {
+            k.rsplit('/')
+                .next()
+                .and_then(|id| graph.index.get(id).copied())
+        })
+        .collect())
+}
+
 /// Runs (or resumes) pipeline `graph` until its jobs end or `shutdown` stops it.
 pub async fn run(
     settings: &Settings,
@@ -448,37 +546,22 @@ pub async fn run(
         &engine.dead_owners,
         &engine.owner,
     )?;
-    let runs_dir = settings.state_dir.join("runs");
-    let run_dir = runs_dir.join(&run_id);
-    std::fs::create_dir_all(&run_dir)
-        .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let log_path = runs_dir.join(format!("{run_id}.jsonl"));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let (runners, validator) =
-        load_runners(settings, &runtime, &graph, &selected, &request.env).await?;
-    let reader = engine.store()?;
-    let worker = Arc::new(StageWorker {
-        root: settings.root.clone(),
-        run_dir,
-        run_id: run_id.clone(),
-        graph: graph.clone(),
-        runners,
-        validator,
-        runtime,
-        cache: Mutex::new(reader),
-        writer: engine.writer().clone(),
-        force: request.force,
-        total: selected.len(),
-        finished: Mutex::new(0),
-        events: request.events.clone(),
-        log: Mutex::new(log),
-        limiter: engine.limiter.clone(),
-        retry: STAGE_RETRY,
-    });
+    let worker = Arc::new(
+        stage_worker(
+            &StageContext::new(
+                settings,
+                runtime,
+                &engine,
+                request.env.clone(),
+                request.events.clone(),
+            )?,
+            &graph,
+            &run_id,
+            &selected,
+            request.force,
+        )
+        .await?,
+    );
     worker.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len(), "resume": request.resume.is_some()}));
     let options = crate::scheduler::RunOptions {
         drain: true,

@@ -284,7 +284,7 @@ impl Worker for ResolveWorker {
         self.limiter.flush()
     }
 
-    fn retry_policy(&self) -> &RetryPolicy {
+    fn retry_policy(&self, _job: &Claimed) -> &RetryPolicy {
         &self.retry
     }
 }

@@ -46,8 +46,12 @@ pub struct RunOptions {
     /// Notified by in-process producers after they enqueue, so an idle dispatcher claims at
     /// once instead of at its next poll.
     pub wake: Arc<tokio::sync::Notify>,
-    /// Run only the jobs of this pipeline run; `None`: only work-queue jobs (of no run).
+    /// Run only the jobs of this pipeline run; `None`: only work-queue jobs (of no run),
+    /// and with `any_run` the jobs of every pipeline run too.
     pub run: Option<String>,
+    /// With `run: None`: also claim the jobs of pipeline runs started by other processes
+    /// (the worker admits those it can run).
+    pub any_run: bool,
     /// With a run: cancel its jobs that have not started as soon as one fails for good.
     pub stop_run_on_failure: bool,
     /// Where the start logs live (`.baton/started`), so a lost holder's never-started jobs
@@ -165,6 +169,46 @@ fn member(options: &RunOptions) -> baton_core::store::Member {
     }
 }
 
+/// Jobs shorter than this on average are claimed ahead of the workers.
+const SHORT_JOB_MICROS: u64 = 5_000;
+
+/// How long this process's jobs take (a moving average), which sets how far ahead of its
+/// workers the dispatcher claims.
+#[derive(Default)]
+struct Pace {
+    /// Exponentially weighted mean of job durations, in microseconds; 0 until a job ends.
+    mean_micros: AtomicU64,
+}
+
+impl Pace {
+    /// Folds one job's duration into the mean (weight 1/8).
+    fn record(&self, took: Duration) {
+        let micros = took.as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        let _ = self
+            .mean_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |mean| {
+                Some(if mean == 0 {
+                    micros.max(1)
+                } else {
+                    (mean * 7 + micros) / 8
+                })
+            });
+    }
+
+    /// Jobs to hold at once. Short jobs: four per worker, so claims come in batches while
+    /// workers stay busy (the claim's round trip is as long as the jobs). Longer or unknown
+    /// ones: one per worker — holding more would only keep them from idle processes
+    /// elsewhere, and strand more if this one crashed.
+    fn capacity(&self, workers: usize) -> usize {
+        let mean = self.mean_micros.load(Ordering::Relaxed);
+        if mean > 0 && mean < SHORT_JOB_MICROS {
+            workers * 4
+        } else {
+            workers
+        }
+    }
+}
+
 /// How often an idle dispatcher looks for due jobs (jobs enqueued by other processes wait at
 /// most this long; in-process producers wake it at once).
 const IDLE_POLL: Duration = Duration::from_millis(50);
@@ -219,6 +263,7 @@ pub async fn run<W: Worker>(
     let (stop, shutdown, forwarding) = follow(shutdown);
     let halt: Arc<Mutex<Option<Failure>>> = Arc::default();
     let in_flight: InFlight = Arc::default();
+    let pace = Arc::new(Pace::default());
     let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
     let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::unbounded_channel::<(Claimed, Worked)>();
@@ -230,6 +275,7 @@ pub async fn run<W: Worker>(
         let done_tx = done_tx.clone();
         let counters = counters.clone();
         let start_log = start_log.clone();
+        let pace = pace.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 let job = { job_rx.lock().await.recv().await };
@@ -238,7 +284,9 @@ pub async fn run<W: Worker>(
                     log.record(job.id, job.fence);
                 }
                 counters.running.fetch_add(1, Ordering::Relaxed);
+                let began = Instant::now();
                 let worked = worker.work(&job).await;
+                pace.record(began.elapsed());
                 counters.running.fetch_sub(1, Ordering::Relaxed);
                 if done_tx.send((job, worked)).is_err() {
                     break;
@@ -272,9 +320,12 @@ pub async fn run<W: Worker>(
         &writer,
         &worker,
         &options,
-        &in_flight,
+        Held {
+            jobs: &in_flight,
+            freed: &slots_freed,
+            pace: &pace,
+        },
         job_tx,
-        &slots_freed,
         shutdown.clone(),
     )
     .await;
@@ -363,27 +414,40 @@ fn raise(channel: &watch::Sender<Shutdown>, level: Shutdown) {
     });
 }
 
+/// What the dispatcher holds and how it paces claims.
+struct Held<'a> {
+    /// Jobs claimed and not finished.
+    jobs: &'a InFlight,
+    /// Notified when the completer frees slots.
+    freed: &'a tokio::sync::Notify,
+    /// How long jobs take here.
+    pace: &'a Pace,
+}
+
 /// Claims jobs for the workers until drained or told to stop.
 async fn dispatch<W: Worker>(
     writer: &Writer,
     worker: &Arc<W>,
     options: &RunOptions,
-    in_flight: &InFlight,
+    held: Held<'_>,
     job_tx: mpsc::Sender<Claimed>,
-    slots_freed: &tokio::sync::Notify,
     mut shutdown: watch::Receiver<Shutdown>,
 ) -> Result<()> {
-    // Jobs held at once: enough that claims come in batches, few enough that a crash
-    // strands little (their leases are recovered).
-    let capacity = options.workers * 4;
+    let Held {
+        jobs: in_flight,
+        freed: slots_freed,
+        pace,
+    } = held;
     loop {
+        let capacity = pace.capacity(options.workers);
         if *shutdown.borrow() >= Shutdown::StopClaiming {
             return Ok(());
         }
         let held = lock(in_flight).len();
         // Claim in batches: wait until a quarter of the slots are free, unless idle.
-        let free = if held == 0 || capacity - held >= capacity / 4 {
-            capacity - held
+        let open = capacity.saturating_sub(held);
+        let free = if held == 0 || open >= capacity / 4 {
+            open
         } else {
             0
         };
@@ -391,6 +455,7 @@ async fn dispatch<W: Worker>(
         if free > 0 {
             let claim = Claim {
                 run: options.run.clone(),
+                any_run: options.any_run,
                 owner: options.owner.clone(),
                 limit: free.min(options.claim_batch),
                 lease_until: now_ms() + options.lease.as_millis() as i64,
@@ -461,7 +526,6 @@ impl<W: Worker> Completer<W> {
         let mut batch = Vec::new();
         while done_rx.recv_many(&mut batch, 1024).await > 0 {
             let now = now_ms();
-            let policy = *self.worker.retry_policy();
             let mut records = Vec::new();
             let mut finish = Vec::with_capacity(batch.len());
             for (job, worked) in batch.drain(..) {
@@ -469,7 +533,10 @@ impl<W: Worker> Completer<W> {
                     lock(&self.halt).get_or_insert_with(|| failure.clone());
                     raise(&self.stop, Shutdown::StopClaiming);
                 }
-                let outcome = policy.outcome(&job, worked.verdict, now);
+                let outcome = self
+                    .worker
+                    .retry_policy(&job)
+                    .outcome(&job, worked.verdict, now);
                 records.push(worked.record);
                 finish.push((job, outcome));
             }

@@ -57,6 +57,6 @@ pub trait Worker: Send + Sync + 'static {
         None
     }
 
-    /// Who decides retries for this worker's jobs.
-    fn retry_policy(&self) -> &RetryPolicy;
+    /// Who decides retries for `job` (a worker of several kinds may answer per kind).
+    fn retry_policy(&self, job: &Claimed) -> &RetryPolicy;
 }
