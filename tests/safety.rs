@@ -185,3 +185,61 @@ fn an_unusable_state_directory_is_named_with_its_cause() {
     assert!(run.stderr().contains(".baton/baton.db"), "{}", run.stderr());
     assert!(run.stderr().contains("directory"), "{}", run.stderr());
 }
+
+#[test]
+fn long_ids_fit_tables_and_over_long_ones_are_refused() {
+    let project = Project::new();
+    project.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
+    let long = "m".repeat(2048);
+    project.baton(&["queue", "enqueue", &long]).expect(0);
+    let list = project.baton(&["queue", "list"]).expect(0);
+    assert!(list.stdout().contains('…'), "{}", list.stdout());
+    assert!(list.stdout().lines().all(|l| l.chars().count() < 400));
+    project.baton(&["job", "show", &long]).expect(0);
+    let json = project
+        .baton(&["queue", "list", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        json["jobs"][0]["key"],
+        long.as_str(),
+        "JSON keeps the id whole"
+    );
+    let refused = project
+        .baton(&["queue", "enqueue", &"m".repeat(2049)])
+        .expect(20);
+    assert!(
+        refused.stderr().contains("the limit is 2048 bytes"),
+        "{}",
+        refused.stderr()
+    );
+}
+
+#[test]
+fn a_hostile_redirect_fails_once_and_leaves_every_view_usable() {
+    let server = Server::start("127.0.0.6", |_| {
+        Reply::redirect(&format!("http://127.0.0.6/{}", "A".repeat(70_000)))
+    });
+    let project = Project::new();
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"direct\"\nmax-attempts = 5\n",
+    );
+    project
+        .baton(&["queue", "enqueue", &server.url("/start")])
+        .expect(0);
+    project.baton(&["queue", "run", "--drain"]).expect(10);
+    let jobs = crate::common::jobs(&project);
+    assert_eq!(jobs[0]["state"], "failed", "{}", jobs[0]);
+    assert_eq!(jobs[0]["attempts"], 1, "a URL that cannot work was retried");
+    let error = jobs[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.len() < 5000 && error.contains("bytes in all"),
+        "{}",
+        error.len()
+    );
+    let key = jobs[0]["key"].as_str().unwrap().to_string();
+    let list = project.baton(&["queue", "list"]).expect(0);
+    assert!(list.stdout().lines().all(|l| l.chars().count() < 1000));
+    project.baton(&["job", "show", &key]).expect(0);
+}

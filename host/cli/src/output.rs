@@ -37,11 +37,27 @@ pub fn safe(text: &str, lines: bool) -> String {
     out
 }
 
-/// Prints rows as an aligned table with a header; cells are made [`safe`] (one line each).
+/// The widest cell a table shows, in characters; longer ones end in `…` (JSON output keeps
+/// every value whole).
+const MAX_CELL_CHARS: usize = 200;
+
+/// A cell as a table shows it: [`safe`], on one line, at most [`MAX_CELL_CHARS`] wide.
+fn cell(text: &str) -> String {
+    let text = safe(text, false);
+    if text.chars().count() <= MAX_CELL_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_CELL_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// Prints rows as an aligned table with a header; cells are made [`safe`] (one line each)
+/// and cut to [`MAX_CELL_CHARS`].
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| row.iter().map(|cell| safe(cell, false)).collect())
+        .map(|row| row.iter().map(|c| cell(c)).collect())
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
@@ -55,7 +71,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };

@@ -167,6 +167,7 @@ fn enqueue(
     if id.trim().is_empty() {
         return Err(usage(anyhow!("the id must not be empty")));
     }
+    baton_engine::queue::import::check_id(id).map_err(|e| usage(anyhow!(e)))?;
     let mut object = match payload {
         None => serde_json::Map::new(),
         Some(text) => match serde_json::from_str::<Value>(text) {

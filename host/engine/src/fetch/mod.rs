@@ -428,7 +428,9 @@ impl Fetcher {
         headers: &[(String, String)],
     ) -> Result<http::Response<Incoming>, conn::ConnectError> {
         let failed = conn::ConnectError::Failed;
-        let mut request = http::Request::get(request_target(url).map_err(failed)?)
+        // A URL that makes no request target will not make one on a retry either.
+        let target = request_target(url).map_err(conn::ConnectError::Refused)?;
+        let mut request = http::Request::get(target)
             .header(http::header::USER_AGENT, &self.settings.user_agent)
             .header(http::header::HOST, host_header(url))
             .header(http::header::ACCEPT_ENCODING, "identity");

@@ -30,6 +30,59 @@ struct Head<'a> {
     priority: Option<i64>,
 }
 
+/// The longest job id, in bytes (UTF-8).
+pub const MAX_ID_BYTES: usize = 2048;
+
+/// Refuses an id longer than [`MAX_ID_BYTES`].
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "the id is {} bytes, the limit is {MAX_ID_BYTES} bytes",
+            id.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one line into `buffer` (its terminator, LF or CRLF, left out), keeping at most
+/// `max + 1` bytes of it in memory however long it is. Returns `None` at the end of input,
+/// else the line's full length in bytes (without its terminator).
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    buffer: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<usize>> {
+    buffer.clear();
+    let mut length = 0usize;
+    let mut read_any = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        read_any = true;
+        let (take, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (at, true),
+            None => (available.len(), false),
+        };
+        let room = (max + 1).saturating_sub(buffer.len());
+        buffer.extend_from_slice(&available[..take.min(room)]);
+        length += take;
+        reader.consume(take + usize::from(ended));
+        if ended {
+            break;
+        }
+    }
+    if !read_any {
+        return Ok(None);
+    }
+    if buffer.last() == Some(&b'\r') && length <= max + 1 {
+        buffer.pop();
+        length -= 1;
+    }
+    Ok(Some(length))
+}
+
 /// Parses one non-blank line into a job, or says why it is bad. The job's key is the id's
 /// idempotency key (a DOI in any written form is its bare lowercase DOI, see [`super::doi`]).
 pub fn parse_line(text: &str, max_attempts: u32) -> Result<NewJob, String> {
@@ -45,6 +98,7 @@ pub fn parse_line(text: &str, max_attempts: u32) -> Result<NewJob, String> {
         .id
         .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| "no string `id`".to_string())?;
+    check_id(&id)?;
     Ok(NewJob {
         key: super::doi::idempotency_key(&id),
         kind: JobKind::Resolve,
@@ -73,24 +127,15 @@ pub fn read_lines(
     let mut reader = reader;
     let mut buffer = Vec::with_capacity(1024);
     let mut number = 0u64;
-    loop {
-        buffer.clear();
-        let read = reader.read_until(b'\n', &mut buffer)?;
-        if read == 0 {
-            break;
-        }
+    while let Some(length) = read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES)? {
         number += 1;
         if limit.is_some_and(|limit| good >= limit) {
             break;
         }
-        if buffer.len() > MAX_LINE_BYTES {
+        if length > MAX_LINE_BYTES {
             bad.push(BadLine {
                 line: number,
-                reason: format!(
-                    "line is {} bytes, the limit is {} bytes",
-                    buffer.len(),
-                    MAX_LINE_BYTES
-                ),
+                reason: format!("line is {length} bytes, the limit is {MAX_LINE_BYTES} bytes"),
             });
             continue;
         }
@@ -196,6 +241,56 @@ mod tests {
         let lines: Vec<u64> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, [3, 4], "a blank line is skipped, not bad");
         assert!(bad[1].reason.contains("limit"));
+    }
+
+    #[test]
+    fn the_line_limit_counts_content_bytes_and_keeps_memory_bounded() {
+        let exact = format!(
+            "{{\"id\":\"a\",\"pad\":\"{}\"}}",
+            "x".repeat(MAX_LINE_BYTES - 19)
+        );
+        assert_eq!(exact.len(), MAX_LINE_BYTES);
+        let huge = "y".repeat(8 * MAX_LINE_BYTES);
+        let input = format!("{exact}\r\n{huge}\n{{\"id\":\"z\"}}");
+        let mut reader = std::io::BufReader::with_capacity(4096, input.as_bytes());
+        let mut buffer = Vec::new();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).unwrap(),
+            Some(MAX_LINE_BYTES)
+        );
+        assert_eq!(buffer, exact.as_bytes());
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).unwrap(),
+            Some(huge.len())
+        );
+        assert!(
+            buffer.len() <= MAX_LINE_BYTES + 1,
+            "the long line was kept whole"
+        );
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).unwrap(),
+            Some(10)
+        );
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).unwrap(),
+            None
+        );
+        let (jobs, bad) = read_all(&input, None);
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(
+            bad[0]
+                .reason
+                .contains(&format!("line is {} bytes", huge.len()))
+        );
+    }
+
+    #[test]
+    fn ids_longer_than_the_limit_are_refused() {
+        let line = format!("{{\"id\":\"{}\"}}", "m".repeat(MAX_ID_BYTES + 1));
+        let reason = parse_line(&line, 1).unwrap_err();
+        assert!(reason.contains("the limit is 2048 bytes"), "{reason}");
     }
 
     #[test]

@@ -33,6 +33,31 @@ impl Backoff {
     }
 }
 
+/// The longest failure message recorded, in bytes; longer ones (a hostile server's
+/// 70,000-character URL) are cut, saying how long they were.
+pub const MAX_FAILURE_BYTES: usize = 4096;
+
+/// `verdict` with its failure message cut to [`MAX_FAILURE_BYTES`].
+fn bounded(mut verdict: Verdict) -> Verdict {
+    let failure = match &mut verdict {
+        Verdict::Fatal(f) | Verdict::Transient(f) | Verdict::Halt(f) => f,
+        Verdict::Snooze { failure, .. } => failure,
+        Verdict::Done(_) | Verdict::Skipped(_) => return verdict,
+    };
+    let length = failure.message.len();
+    if length > MAX_FAILURE_BYTES {
+        let mut end = MAX_FAILURE_BYTES;
+        while !failure.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        failure.message.truncate(end);
+        failure
+            .message
+            .push_str(&format!("… ({length} bytes in all)"));
+    }
+    verdict
+}
+
 /// Decides what a verdict means for a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -44,7 +69,7 @@ impl RetryPolicy {
     /// The outcome to record for `job`'s attempt that ended with `verdict` at `now` (Unix
     /// milliseconds).
     pub fn outcome(&self, job: &Claimed, verdict: Verdict, now: i64) -> Outcome {
-        match verdict {
+        match bounded(verdict) {
             Verdict::Done(result) => Outcome::Done { result },
             Verdict::Skipped(reason) => Outcome::Skipped { reason },
             Verdict::Fatal(failure) => Outcome::Failed { failure },
@@ -192,6 +217,22 @@ mod tests {
                 (at, snooze, wait_reason.as_str()),
                 (1000, true, "put back: disk full")
             ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn long_failure_messages_are_cut() {
+        let verdict = Verdict::Fatal(Failure::new("é".repeat(MAX_FAILURE_BYTES)));
+        match policy().outcome(&job(1, 1), verdict, 0) {
+            Outcome::Failed { failure } => {
+                assert!(failure.message.len() < MAX_FAILURE_BYTES + 40);
+                assert!(
+                    failure.message.ends_with("(8192 bytes in all)"),
+                    "{}",
+                    &failure.message[4000..]
+                );
+            }
             other => panic!("{other:?}"),
         }
     }
