@@ -128,6 +128,47 @@ fn an_invalid_config_is_reported_whole_with_exit_20() {
 }
 
 #[test]
+fn settings_that_cannot_work_are_refused_by_validate_and_at_start() {
+    let project = Project::new();
+    std::fs::create_dir_all(project.path().join("state.db")).unwrap();
+    project.write(
+        "baton.toml",
+        "[store]\ndb = \"state.db\"\n[queue]\nworkers = 100000000\nresolvers = \"direct,nonexistent\"\nbackoff = \"10m\"\nbackoff-max = \"1s\"\nallow-addresses = [\"10.0.0.1/8\"]\n[limits.\"host:a\"]\nper-second = -1\nconcurrency = 0\n",
+    );
+    let run = project.baton(&["config", "validate"]).expect(20);
+    for needle in [
+        "more than the 4096",
+        "`nonexistent` is neither configured",
+        "longer than queue.backoff-max",
+        "host bits set: write the network `10.0.0.0/8` or the one address `10.0.0.1`",
+        "per-second: must be a number above 0",
+        "concurrency: 0 would never",
+        "is a directory, not a SQLite file",
+    ] {
+        assert!(
+            run.stderr().contains(needle),
+            "missing {needle}: {}",
+            run.stderr()
+        );
+    }
+    let start = project.baton(&["queue", "run", "--drain"]).expect(20);
+    assert!(
+        start.stderr().contains("more than the 4096"),
+        "{}",
+        start.stderr()
+    );
+    project.write("baton.toml", "");
+    let flag = project
+        .baton(&["queue", "run", "--drain", "--workers", "5000"])
+        .expect(20);
+    assert!(
+        flag.stderr().contains("from 1 to 4096"),
+        "{}",
+        flag.stderr()
+    );
+}
+
+#[test]
 fn config_init_show_get_and_precedence() {
     let project = Project::new();
     project.baton(&["config", "init"]).expect(0);

@@ -345,8 +345,9 @@ async fn run_queue(
     flags: RunFlags,
     format: Format,
 ) -> CliResult {
-    if flags.workers == 0 {
-        return Err(usage(anyhow!("--workers must be at least 1")));
+    let most = baton_engine::settings::MAX_WORKERS as usize;
+    if flags.workers == 0 || flags.workers > most {
+        return Err(usage(anyhow!("--workers must be from 1 to {most}")));
     }
     let caps = root::KeyCaps {
         per_host: flags.max_per_host,

@@ -70,6 +70,14 @@ pub fn host_glob(pattern: &str) -> Result<globset::Glob, String> {
 pub fn parse_range(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     if let Ok(net) = text.parse::<IpNet>() {
+        // `10.0.0.1/8` is likely a typo for one address or for the network: say which.
+        if net.addr() != net.network() {
+            return Err(format!(
+                "`{text}` has host bits set: write the network `{}` or the one address `{}`",
+                net.trunc(),
+                net.addr()
+            ));
+        }
         return Ok(net);
     }
     text.parse::<IpAddr>().map(IpNet::from).map_err(|_| {

@@ -395,10 +395,51 @@ impl Config {
                 problems.push(format!("{key} (from {}): {e}", value.source.name()));
             }
         }
-        for key in self.limits.keys() {
+        for (key, spec) in &self.limits {
             if !key.starts_with("host:") && !key.starts_with("resolver:") {
                 problems.push(format!(
                     "limits.\"{key}\": keys are `host:NAME` or `resolver:NAME`"
+                ));
+            }
+            if spec.concurrency == Some(0) {
+                problems.push(format!(
+                    "limits.\"{key}\".concurrency: 0 would never let a job through (leave it out for no cap)"
+                ));
+            }
+            if spec.per_second.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+                problems.push(format!(
+                    "limits.\"{key}\".per-second: must be a number above 0 (leave it out for no limit)"
+                ));
+            }
+            if spec.per_minute == Some(0) || spec.per_day == Some(0) {
+                problems.push(format!(
+                    "limits.\"{key}\": a rate or quota of 0 would never let a job through (leave it out for no limit)"
+                ));
+            }
+        }
+        let duration = |key: &str| baton_core::units::parse_duration(self.text(key)).ok();
+        if let (Some(base), Some(max)) = (duration("queue.backoff"), duration("queue.backoff-max"))
+            && base > max
+        {
+            problems.push(format!(
+                "queue.backoff ({}) is longer than queue.backoff-max ({}): retries could never wait the backoff",
+                self.text("queue.backoff"),
+                self.text("queue.backoff-max")
+            ));
+        }
+        if let Some(db) = self.values.get("store.db")
+            && !db.value.contains("://")
+            && self.root.join(&db.value).is_dir()
+        {
+            problems.push(format!(
+                "store.db: {} is a directory, not a SQLite file; point it at a file",
+                self.root.join(&db.value).display()
+            ));
+        }
+        for name in parse_list(self.text("queue.resolvers")).unwrap_or_default() {
+            if !self.plugins.contains_key(&name) && baton_bundled::plugin(&name).is_none() {
+                problems.push(format!(
+                    "queue.resolvers: `{name}` is neither configured ([plugins.{name}]) nor built with Baton"
                 ));
             }
         }
@@ -606,6 +647,9 @@ fn check_egress(key: &str, text: &str) -> Result<(), String> {
     problem.map_or(Ok(()), Err)
 }
 
+/// The most workers one process runs (`queue.workers`, `--workers`, `--jobs`).
+pub const MAX_WORKERS: u32 = 4096;
+
 fn check_value(key: &str, text: &str) -> Result<(), String> {
     match key {
         "queue.allow-schemes" | "queue.allow-hosts" | "queue.allow-addresses" => {
@@ -616,7 +660,14 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
             other => other.map(|_| ()),
         },
         "queue.accept" => parse_list(text).map(|_| ()),
-        "queue.workers" | "queue.max-attempts" => match text.parse::<u32>() {
+        "queue.workers" => match text.parse::<u32>() {
+            Ok(n) if n > 0 && n <= MAX_WORKERS => Ok(()),
+            Ok(n) if n > 0 => Err(format!(
+                "{n} workers is more than the {MAX_WORKERS} one process runs (each holds a task and its memory; run more processes instead)"
+            )),
+            _ => Err(format!("`{text}` is not a positive whole number")),
+        },
+        "queue.max-attempts" => match text.parse::<u32>() {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(format!("`{text}` is not a positive whole number")),
         },
