@@ -148,3 +148,217 @@ fn a_pipeline_run_spreads_its_stages_over_every_helping_process() {
         assert_eq!(out.trim(), i.to_string());
     }
 }
+
+/// A project whose store is a fresh database on the test PostgreSQL server.
+fn on_postgres(extra: &str) -> (Project, String) {
+    let url = baton_test_postgres::server().url_for_new_database();
+    let project = Project::new();
+    project.write(
+        "baton.toml",
+        &format!("[store]\ndb = \"{url}\"\n[queue]\nresolvers = \"direct\"\n{extra}"),
+    );
+    (project, url)
+}
+
+/// Milliseconds of the day of a ledger timestamp (`...THH:MM:SS.mmmZ`).
+fn day_ms(at: &str) -> i64 {
+    let time = &at[11..23];
+    let h: i64 = time[0..2].parse().unwrap();
+    let m: i64 = time[3..5].parse().unwrap();
+    let s: i64 = time[6..8].parse().unwrap();
+    let ms: i64 = time[9..12].parse().unwrap();
+    ((h * 60 + m) * 60 + s) * 1000 + ms
+}
+
+/// Milliseconds from each key's `enqueued` to its first `running` line.
+fn start_delays(project: &Project, keys: &[String]) -> Vec<i64> {
+    let ledger = crate::common::ledger(project);
+    let at = |key: &str, event: &str| {
+        ledger
+            .iter()
+            .find(|l| l["job"] == key && l["event"] == event)
+            .and_then(|l| l["at"].as_str().map(day_ms))
+            .unwrap_or_else(|| panic!("no {event} line for {key}"))
+    };
+    let mut delays: Vec<i64> = keys
+        .iter()
+        .map(|k| at(k, "running") - at(k, "enqueued"))
+        .collect();
+    delays.sort_unstable();
+    delays
+}
+
+fn wait_running(project: &Project, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let show = project.baton(&["job", "show", key, "--format", "json"]);
+        if show.code() == 0 && show.json()["job"]["state"] != "queued" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{key} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_enqueue_starts_on_an_idle_process_within_milliseconds_even_after_its_listener_is_cut() {
+    let (project, _) = on_postgres("download = false\n");
+    let mut idle = project
+        .command(&["queue", "run", "--workers", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&project, "the idle process is registered", |doc| {
+        doc["members"].as_array().is_some_and(|m| m.len() == 1)
+    });
+    let enqueue_all = |prefix: &str| -> Vec<String> {
+        (0..12)
+            .map(|i| {
+                let key = format!("http://127.0.0.1:9/{prefix}{i}");
+                project.baton(&["queue", "enqueue", &key]).expect(0);
+                wait_running(&project, &key);
+                key
+            })
+            .collect()
+    };
+    let notified = start_delays(&project, &enqueue_all("n"));
+    assert!(notified[notified.len() / 2] <= 50, "p50 {notified:?}");
+    // Cut the listener's connection, as a proxy or a failover would, without a word.
+    let cut = baton_test_postgres::server()
+        .query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'");
+    assert_eq!(cut, 1, "no listener to cut");
+    let after = start_delays(&project, &enqueue_all("c"));
+    assert!(after[after.len() / 2] <= 100, "p50 after the cut {after:?}");
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(idle.id() as i32, libc::SIGINT) };
+    assert!(idle.wait().unwrap().success());
+}
+
+#[test]
+fn three_processes_on_postgres_drain_ten_thousand_downloads_through_a_kill() {
+    const JOBS: usize = 10_000;
+    let servers: Vec<crate::common::fixture::Server> = ["127.0.0.2", "127.0.0.3"]
+        .iter()
+        .map(|ip| {
+            crate::common::fixture::Server::start(ip, |path| {
+                let mut reply = crate::common::fixture::Reply::content(
+                    "application/pdf",
+                    format!("%PDF-1.7\n{path}\n").into_bytes(),
+                );
+                reply.delay = Some(Duration::from_millis(3));
+                reply
+            })
+        })
+        .collect();
+    let (project, _) = on_postgres("accept = \"application/pdf\"\nlease = \"3s\"\n");
+    let lines: String = (0..JOBS)
+        .map(|i| {
+            let server = &servers[i % 2];
+            format!(
+                "{{\"id\": \"p{i}\", \"url\": \"{}\"}}\n",
+                server.url(&format!("/a/{i}"))
+            )
+        })
+        .collect();
+    project.write("artifacts.jsonl", &lines);
+    project
+        .baton(&["queue", "import", "artifacts.jsonl"])
+        .expect(0);
+    let run = [
+        "queue",
+        "run",
+        "--drain",
+        "--workers",
+        "6",
+        "--max-per-host",
+        "4",
+    ];
+    let mut processes: Vec<Child> = (0..3)
+        .map(|_| {
+            project
+                .command(&run)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let done = |project: &Project| {
+        project
+            .baton(&["queue", "stats", "--format", "json"])
+            .expect(0)
+            .json()["states"]["done"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while done(&project) < 2000 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut victim = processes.remove(1);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let killed = Instant::now();
+    // What was done when it died, then how many requests the servers had seen.
+    let done_then: std::collections::HashSet<String> = crate::common::jobs(&project)
+        .into_iter()
+        .filter(|j| j["state"] == "done")
+        .filter_map(|j| j["key"].as_str().map(str::to_string))
+        .collect();
+    let seen: Vec<usize> = servers.iter().map(|s| s.requests().len()).collect();
+    // The dead process's leases are recovered within the lease (3 s) and one heartbeat.
+    let dead = format!(":{}:", victim.id());
+    let recovering = Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = project
+            .baton(&["queue", "list", "--state", "running", "--format", "json"])
+            .expect(0)
+            .json();
+        let held = running["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|j| j["lease_owner"].as_str().is_some_and(|o| o.contains(&dead)));
+        if !held {
+            break;
+        }
+        assert!(
+            Instant::now() < recovering,
+            "the dead process's jobs were never recovered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Lease 3 s, heartbeat 1 s; the margin is for the polling above.
+    assert!(
+        killed.elapsed() <= Duration::from_millis(4500),
+        "recovered after {:?}",
+        killed.elapsed()
+    );
+    for process in processes {
+        let output = process.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let jobs = crate::common::jobs(&project);
+    assert_eq!(jobs.len(), JOBS);
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "not all done");
+    let done_lines = crate::common::ledger_counts(&project, "done");
+    assert_eq!(done_lines.len(), JOBS);
+    assert!(done_lines.values().all(|n| *n == 1), "a job ended twice");
+    for (server, from) in servers.iter().zip(seen) {
+        assert!(
+            server.max_in_flight() <= 4,
+            "{} at once",
+            server.max_in_flight()
+        );
+        for path in &server.requests()[from..] {
+            let key = format!("p{}", path.trim_start_matches("/a/"));
+            assert!(!done_then.contains(&key), "{key} fetched after it was done");
+        }
+    }
+}

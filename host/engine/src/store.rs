@@ -1,10 +1,11 @@
 //! `store::open`: the one way every command opens the store named by `store.db` — the
-//! embedded SQLite file (journaled to `.baton/ledger/`), or, once that store exists, a
-//! PostgreSQL server.
+//! embedded SQLite file, or a PostgreSQL server shared by several hosts; either journals
+//! its commits to `.baton/ledger/`.
 
 use crate::settings::{StoreLocation, StoreSettings};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use baton_core::store::{Store, StoreRead};
+use baton_store_postgres::PgStore;
 use baton_store_sqlite::SqliteStore;
 
 /// Opens (creating and migrating when needed) the configured store.
@@ -13,7 +14,9 @@ pub fn open(settings: &StoreSettings) -> Result<Box<dyn Store>> {
         StoreLocation::Sqlite(path) => Ok(Box::new(
             SqliteStore::open(path, &settings.ledger_dir).context("cannot open the queue store")?,
         )),
-        StoreLocation::Postgres(_) => postgres_refused(),
+        StoreLocation::Postgres(url) => Ok(Box::new(
+            PgStore::open(url, &settings.ledger_dir).context("cannot open the queue store")?,
+        )),
     }
 }
 
@@ -25,10 +28,8 @@ pub fn open_read_only(settings: &StoreSettings) -> Result<Option<Box<dyn StoreRe
             Ok(SqliteStore::open_read_only(path)?
                 .map(|store| Box::new(store) as Box<dyn StoreRead>))
         }
-        StoreLocation::Postgres(_) => postgres_refused(),
+        StoreLocation::Postgres(url) => {
+            Ok(PgStore::open_read_only(url)?.map(|store| Box::new(store) as Box<dyn StoreRead>))
+        }
     }
-}
-
-fn postgres_refused<T>() -> Result<T> {
-    bail!("PostgreSQL stores are not supported by this build yet; use a SQLite path for store.db")
 }

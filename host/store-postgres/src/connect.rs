@@ -58,7 +58,7 @@ impl Target {
 
     /// Opens a connection; a refused one says how to start or point at a server.
     pub fn connect(&self) -> Result<Conn> {
-        let client = self.config.connect(NoTls).map_err(|e| {
+        let client = off_runtime(|| self.config.connect(NoTls)).map_err(|e| {
             let cause = anyhow::Error::new(e);
             if unreachable(&cause) {
                 cause.context(format!(
@@ -76,11 +76,26 @@ impl Target {
             }
         })?;
         Ok(Conn {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
             server: self.name.clone(),
         })
     }
+}
+
+/// Runs `work`, which uses the sync client, where it may block. The sync client drives its
+/// connection with a runtime of its own on the calling thread, which it cannot do on a
+/// thread that already runs Baton's async code: there, `work` runs on a scoped thread of
+/// its own (the writer and the listener, which do most of the work, run on plain threads
+/// and pay nothing).
+fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(reply) => reply,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// Whether connecting failed because no server listens there (refused, no socket file).
@@ -127,7 +142,8 @@ fn display_name(config: &Config) -> String {
 /// One connection and its prepared statements (each SQL text is prepared once per
 /// connection, so a statement costs one round trip).
 pub struct Conn {
-    client: Client,
+    /// Always there until the connection is dropped (see `Drop`).
+    client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
     server: Arc<str>,
 }
@@ -138,9 +154,25 @@ impl Conn {
         &self.server
     }
 
+    /// Runs `work` on the client itself, for what statements do not cover
+    /// (notifications), where it may block (see `off_runtime`).
+    pub fn with_client<R: Send>(
+        &mut self,
+        work: impl FnOnce(&mut Client) -> R + Send,
+    ) -> Result<R> {
+        let client = self.live()?;
+        Ok(off_runtime(|| work(client)))
+    }
+
+    fn live(&mut self) -> Result<&mut Client> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| anyhow!("the connection to {} is closed", self.server))
+    }
+
     /// Whether the connection is gone (the server closed it or the network failed).
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.as_ref().is_none_or(Client::is_closed)
     }
 
     fn fail(&self, error: postgres::Error) -> anyhow::Error {
@@ -151,7 +183,8 @@ impl Conn {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(sql).map_err(|e| self.fail(e))?;
+        let client = self.live()?;
+        let statement = off_runtime(|| client.prepare(sql)).map_err(|e| self.fail(e))?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -159,34 +192,39 @@ impl Conn {
     /// Runs a statement and returns its rows.
     pub fn query(&mut self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>> {
         let statement = self.prepared(sql)?;
-        let rows = self.client.query(&statement, params);
+        let client = self.live()?;
+        let rows = off_runtime(|| client.query(&statement, params));
         rows.map_err(|e| self.fail(e))
     }
 
     /// Runs a statement returning at most one row.
     pub fn opt(&mut self, sql: &'static str, params: Params<'_>) -> Result<Option<Row>> {
         let statement = self.prepared(sql)?;
-        let row = self.client.query_opt(&statement, params);
+        let client = self.live()?;
+        let row = off_runtime(|| client.query_opt(&statement, params));
         row.map_err(|e| self.fail(e))
     }
 
     /// Runs a statement returning exactly one row.
     pub fn one(&mut self, sql: &'static str, params: Params<'_>) -> Result<Row> {
         let statement = self.prepared(sql)?;
-        let row = self.client.query_one(&statement, params);
+        let client = self.live()?;
+        let row = off_runtime(|| client.query_one(&statement, params));
         row.map_err(|e| self.fail(e))
     }
 
     /// Runs a statement; returns how many rows it changed.
     pub fn exec(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64> {
         let statement = self.prepared(sql)?;
-        let changed = self.client.execute(&statement, params);
+        let client = self.live()?;
+        let changed = off_runtime(|| client.execute(&statement, params));
         changed.map_err(|e| self.fail(e))
     }
 
     /// Runs statements without parameters (`BEGIN`, `COMMIT`, a migration) in one round trip.
     pub fn batch(&mut self, sql: &str) -> Result<()> {
-        let done = self.client.batch_execute(sql);
+        let client = self.live()?;
+        let done = off_runtime(|| client.batch_execute(sql));
         done.map_err(|e| self.fail(e))
     }
 
@@ -203,6 +241,19 @@ impl Conn {
                 let _ = self.batch("ROLLBACK");
                 Err(error)
             }
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Closing the client blocks on its runtime: not on a thread that runs async code.
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("baton-pg-close".into())
+                .spawn(move || drop(client));
         }
     }
 }

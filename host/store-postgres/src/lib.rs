@@ -27,6 +27,7 @@
 mod artifacts;
 mod connect;
 mod journal;
+mod members;
 mod migrations;
 mod plugin_state;
 mod queue;
@@ -34,6 +35,7 @@ mod runs;
 mod slots;
 mod stats;
 mod tx;
+mod wakeups;
 
 pub use connect::{APPLICATION_NAME, CONNECT_TIMEOUT};
 pub use tx::NOTIFY_CHANNEL;
@@ -43,8 +45,8 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, ManifestRow, Offer, Pending, PluginStateStore, QueueStats, QueueTx, Recovered,
-    RunRecord, RunState, StageRecord, Store, StoreRead,
+    Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
+    Recovered, RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -249,6 +251,22 @@ impl QueueTx for Tx<'_> {
     fn extend_slots(&mut self, holder: &str, expires: i64, dead: &[String]) -> Result<usize> {
         slots::extend(self, holder, expires, dead)
     }
+
+    fn beat(&mut self, member: &Member, forget_before: i64) -> Result<()> {
+        members::beat(self, member, forget_before)
+    }
+
+    fn leave(&mut self, owner: &str) -> Result<()> {
+        members::leave(self, owner)
+    }
+
+    fn lead(&mut self, owner: &str, until: i64) -> Result<Option<i64>> {
+        members::lead(self, owner, until)
+    }
+
+    fn leads(&mut self, owner: &str, term: i64) -> Result<bool> {
+        members::leads(self, owner, term)
+    }
 }
 
 /// Implements [`StoreRead`] for a type holding a `handle` by forwarding to the modules.
@@ -287,6 +305,12 @@ macro_rules! forward_reads {
             }
             fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
                 runs::last_stage(&mut *self.handle.conn()?, pipeline, stage)
+            }
+            fn members(&self) -> Result<Vec<Member>> {
+                members::members(&mut *self.handle.conn()?)
+            }
+            fn leadership(&self) -> Result<Option<Leadership>> {
+                members::leadership(&mut *self.handle.conn()?)
             }
         }
     };
@@ -334,5 +358,11 @@ impl Store for PgStore {
         Ok(Arc::new(plugin_state::PluginState::new(
             self.handle.target.connect()?,
         )))
+    }
+
+    fn wakeups(&self) -> Result<Option<Box<dyn Wakeups>>> {
+        Ok(Some(Box::new(wakeups::Listener::open(
+            self.handle.target.clone(),
+        )?)))
     }
 }

@@ -121,6 +121,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (plugin, key)
     );
     "#,
+    // 2: processes working on the database, and the leader lease for maintenance.
+    r#"
+    CREATE TABLE members (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        role TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        last_beat BIGINT NOT NULL
+    );
+    CREATE TABLE leader (
+        id INT PRIMARY KEY CHECK (id = 1),
+        owner TEXT NOT NULL,
+        term BIGINT NOT NULL,
+        expires BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -71,6 +71,7 @@ pub fn enqueue(tx: &mut Tx<'_>, jobs: &[NewJob], ledger: bool) -> Result<Vec<boo
 /// claim's filter turns it away).
 struct Taken {
     job: Claimed,
+    run: Option<String>,
     priority: i64,
     run_after: i64,
     wait_reason: Option<String>,
@@ -91,6 +92,7 @@ fn taken(row: &Row) -> Result<Taken> {
             enqueued_at: get(row, 7)?,
             kind: parse_kind(&kind)?,
         },
+        run: get(row, 13)?,
         priority: get(row, 9)?,
         run_after: get(row, 10)?,
         wait_reason: get(row, 11)?,
@@ -103,6 +105,19 @@ fn taken(row: &Row) -> Result<Taken> {
 fn take(tx: &mut Tx<'_>, spec: &Claim, want: usize) -> Result<Vec<Taken>> {
     let want = want as i64;
     let rows = match spec.run.as_deref() {
+        None if spec.any_run => tx.conn.query(
+            "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_owner = $3,
+                    lease_expires = $4, fence = j.fence + 1, wait_reason = NULL, updated_at = $1
+             FROM (SELECT id, wait_reason, updated_at FROM jobs
+                   WHERE state = 'queued' AND run_after <= $1
+                   ORDER BY priority DESC, run_after, id LIMIT $2
+                   FOR UPDATE SKIP LOCKED) old
+             WHERE j.id = old.id
+             RETURNING j.id, j.key, j.plugin, j.payload, j.attempts, j.max_attempts, j.fence,
+                       j.created_at, j.kind, j.priority, j.run_after, old.wait_reason,
+                       old.updated_at, j.run_id",
+            &[&tx.now, &want, &spec.owner, &spec.lease_until],
+        )?,
         None => tx.conn.query(
             "UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_owner = $3,
                     lease_expires = $4, fence = j.fence + 1, wait_reason = NULL, updated_at = $1
@@ -113,7 +128,7 @@ fn take(tx: &mut Tx<'_>, spec: &Claim, want: usize) -> Result<Vec<Taken>> {
              WHERE j.id = old.id
              RETURNING j.id, j.key, j.plugin, j.payload, j.attempts, j.max_attempts, j.fence,
                        j.created_at, j.kind, j.priority, j.run_after, old.wait_reason,
-                       old.updated_at",
+                       old.updated_at, j.run_id",
             &[&tx.now, &want, &spec.owner, &spec.lease_until],
         )?,
         Some(run) => tx.conn.query(
@@ -126,7 +141,7 @@ fn take(tx: &mut Tx<'_>, spec: &Claim, want: usize) -> Result<Vec<Taken>> {
              WHERE j.id = old.id
              RETURNING j.id, j.key, j.plugin, j.payload, j.attempts, j.max_attempts, j.fence,
                        j.created_at, j.kind, j.priority, j.run_after, old.wait_reason,
-                       old.updated_at",
+                       old.updated_at, j.run_id",
             &[&tx.now, &want, &spec.owner, &spec.lease_until, &run],
         )?,
     };
@@ -158,6 +173,7 @@ pub fn claim(
             let offer = Offer {
                 kind: t.job.kind,
                 plugin: t.job.plugin.as_deref(),
+                run: t.run.as_deref(),
             };
             if accept(&offer) {
                 claimed.push(t.job);

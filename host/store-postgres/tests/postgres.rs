@@ -27,6 +27,7 @@ fn job(key: &str) -> NewJob {
 fn claim(owner: &str, limit: usize, run: Option<&str>) -> Claim {
     Claim {
         run: run.map(String::from),
+        any_run: false,
         owner: owner.into(),
         limit,
         lease_until: 1_000_000,

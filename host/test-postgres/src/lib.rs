@@ -66,6 +66,16 @@ impl PgServer {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// Runs `sql` as the superuser and returns how many rows it gave (e.g. how many
+    /// backends `pg_terminate_backend` ended).
+    pub fn query(&self, sql: &str) -> usize {
+        let mut admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        match admin.query(sql, &[]) {
+            Ok(rows) => rows.len(),
+            Err(e) => panic!("{sql}: {e:?}"),
+        }
+    }
+
     /// Creates a database no other test uses and returns its URL.
     pub fn url_for_new_database(&self) -> String {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);

@@ -323,7 +323,13 @@ fn valid(key: &'static str) -> BoxedStrategy<(String, String, Typed)> {
         "runtime.cache-dir" => "[a-z]{1,6}(/[a-z]{1,6})?"
             .prop_map(|p| string(p.clone(), Typed::Path(p)))
             .boxed(),
-        "runtime.max-instances" | "queue.workers" | "queue.max-attempts" => count(1).boxed(),
+        "runtime.max-instances" | "queue.max-attempts" => count(1).boxed(),
+        "queue.workers" => count(1)
+            .prop_filter("at most MAX_WORKERS", |(_, text, _)| {
+                text.parse::<u32>()
+                    .is_ok_and(|n| n <= crate::settings::MAX_WORKERS)
+            })
+            .boxed(),
         "queue.max-recoveries" | "queue.max-per-resolver" | "queue.max-per-host" => {
             count(0).boxed()
         }
@@ -571,7 +577,30 @@ fn a_valid_config_round_trips_to_the_typed_values() {
             for (section, body) in &sections {
                 text.push_str(&format!("[{section}]\n{body}\n"));
             }
-            let entries: BTreeMap<String, PluginEntry> = plugins;
+            // Backoff may not exceed its maximum, and every resolver of the chain must be a
+            // plugin (configured here unless built with Baton).
+            let written = |key: &str| {
+                expected
+                    .iter()
+                    .find(|(k, _, _)| *k == key)
+                    .map(|(_, typed, _)| typed.clone())
+            };
+            if let (Some(Typed::Duration(base)), Some(Typed::Duration(max))) =
+                (written("queue.backoff"), written("queue.backoff-max"))
+            {
+                prop_assume!(base <= max);
+            }
+            let mut entries: BTreeMap<String, PluginEntry> = plugins;
+            if let Some(Typed::List(chain)) = written("queue.resolvers") {
+                for name in chain {
+                    if baton_bundled::plugin(&name).is_none() {
+                        entries.entry(name).or_insert_with(|| PluginEntry {
+                            path: "resolver.wasm".into(),
+                            ..PluginEntry::default()
+                        });
+                    }
+                }
+            }
             #[derive(serde::Serialize)]
             struct Tables<'a> {
                 plugins: &'a BTreeMap<String, PluginEntry>,

@@ -605,15 +605,10 @@ async fn upkeep<W: Worker>(
 ) {
     let beat = (options.lease / 3).max(Duration::from_millis(100));
     let started_at = now_ms();
-    let mut next_recovery = Instant::now() + options.lease / 2;
     loop {
         tokio::time::sleep(beat).await;
         let leases: Vec<(i64, i64)> = lock(&in_flight).values().map(|j| (j.id, j.fence)).collect();
         let lease_until = now_ms() + options.lease.as_millis() as i64;
-        let recover = Instant::now() >= next_recovery;
-        if recover {
-            next_recovery = Instant::now() + options.lease / 2;
-        }
         let max_recoveries = options.max_recoveries;
         let owner = options.owner.clone();
         let mut me = member(&options);
@@ -624,9 +619,12 @@ async fn upkeep<W: Worker>(
                 tx.heartbeat(&leases, lease_until)?;
                 tx.extend_slots(&owner, lease_until, &[])?;
                 tx.beat(&me, tx.now() - FORGET_MEMBERS_MS)?;
-                // One process leads maintenance: only the leader recovers expired leases.
+                // One process leads maintenance: the leader recovers expired leases at each
+                // of its heartbeats, so a lost holder's jobs are back within its lease and
+                // one heartbeat — also when the holder was the leader, whose lease ends as
+                // its jobs' do.
                 let leading = tx.lead(&owner, lease_until)?.is_some();
-                let recovered = if recover && leading {
+                let recovered = if leading {
                     tx.recover(&[], max_recoveries, &|_, _, _| true)?
                 } else {
                     Default::default()
