@@ -116,7 +116,14 @@ fn an_unwritable_artifact_directory_stops_the_run_naming_it() {
 #[test]
 fn a_damaged_database_is_refused_by_every_command_with_the_remedy() {
     let project = Project::new();
-    project.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"direct\"\n[pipeline]\nallow-commands = \"true\"\n",
+    );
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"s\"\ncommand = [\"true\"]\noutputs = []\n",
+    );
     let lines: String = (0..3000)
         .map(|i| format!("{{\"id\": \"key-{i}\", \"url\": \"http://127.0.0.1:9/{i}\"}}\n"))
         .collect();
@@ -138,6 +145,9 @@ fn a_damaged_database_is_refused_by_every_command_with_the_remedy() {
         &["queue", "import", "artifacts.jsonl"],
         &["job", "show", "key-1"],
         &["queue", "retry-failed"],
+        &["pipeline", "run", "p", "--dry-run"],
+        &["pipeline", "run", "p"],
+        &["hosts"],
     ] {
         let run = project.baton(args);
         let stderr = run.stderr();
@@ -181,7 +191,8 @@ fn an_unusable_state_directory_is_named_with_its_cause() {
     let other = Project::new();
     other.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
     std::fs::create_dir_all(other.path().join(".baton/baton.db")).unwrap();
-    let run = other.baton(&["queue", "stats"]).expect(30);
+    // A setting that cannot work: refused as configuration (20) before anything runs.
+    let run = other.baton(&["queue", "stats"]).expect(20);
     assert!(run.stderr().contains(".baton/baton.db"), "{}", run.stderr());
     assert!(run.stderr().contains("directory"), "{}", run.stderr());
 }
@@ -242,4 +253,81 @@ fn a_hostile_redirect_fails_once_and_leaves_every_view_usable() {
     let list = project.baton(&["queue", "list"]).expect(0);
     assert!(list.stdout().lines().all(|l| l.chars().count() < 1000));
     project.baton(&["job", "show", &key]).expect(0);
+}
+
+#[test]
+fn a_store_restored_from_a_backup_never_reuses_ledger_numbers() {
+    let project = Project::new();
+    project.write("baton.toml", "[queue]\nresolvers = \"direct\"\n");
+    project
+        .baton(&["queue", "enqueue", "http://127.0.0.1:9/a"])
+        .expect(0);
+    let db = project.path().join(".baton/baton.db");
+    let backup = project.path().join("backup.db");
+    std::fs::copy(&db, &backup).unwrap();
+    for id in ["b", "c", "d"] {
+        project
+            .baton(&["queue", "enqueue", &format!("http://127.0.0.1:9/{id}")])
+            .expect(0);
+    }
+    // Restore the backup, as docs/operations.md advises for a damaged database.
+    std::fs::copy(&backup, &db).unwrap();
+    let _ = std::fs::remove_file(project.path().join(".baton/baton.db-wal"));
+    project
+        .baton(&["queue", "enqueue", "http://127.0.0.1:9/e"])
+        .expect(0);
+    let ledger = crate::common::ledger(&project);
+    let seqs: Vec<i64> = ledger.iter().filter_map(|l| l["seq"].as_i64()).collect();
+    let unique: std::collections::HashSet<i64> = seqs.iter().copied().collect();
+    assert_eq!(seqs.len(), unique.len(), "a seq was used twice: {seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(
+        ledger.iter().any(|l| l["event"] == "store-behind-ledger"),
+        "{ledger:?}"
+    );
+}
+
+#[test]
+fn a_command_stage_dies_with_the_run_that_started_it() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    // A marker no other process has in its command line.
+    let marker = format!("{}.{}", 40 + std::process::id() % 50, std::process::id());
+    project.write(
+        "pipelines/p.toml",
+        &format!(
+            "[[stage]]\nid = \"s\"\ncommand = [\"sleep\", \"{marker}\"]\noutputs = [\"never\"]\n"
+        ),
+    );
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
+    };
+    let mut run = project
+        .command(&["pipeline", "run", "p"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sleeping() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stage never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sleeping() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stage's command outlived the killed run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

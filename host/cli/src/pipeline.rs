@@ -238,7 +238,10 @@ async fn run_pipeline(
         )));
     }
     if args.dry_run {
-        let plan = pipeline_run::dry_plan(settings, &graph, &filters, args.force).map_err(usage)?;
+        // Contradicting filters are the user's to fix (20); a store that cannot be read is not (30).
+        plan::select(&graph, &filters).map_err(|e| usage(anyhow!(e)))?;
+        let plan =
+            pipeline_run::dry_plan(settings, &graph, &filters, args.force).map_err(runtime)?;
         if format == Format::Json {
             output::json(&plan);
         } else {

@@ -13,8 +13,10 @@
 
 use crate::connect::{Conn, get};
 use anyhow::{Context, Result};
+use baton_core::clock::now_ms;
 use baton_core::event::Event;
 use baton_core::ledger::{LastSeq, LedgerFile, LedgerLine};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -74,6 +76,33 @@ pub fn insert(conn: &mut Conn, events: &[Event], origin: &str) -> Result<Vec<Led
         .collect())
 }
 
+/// A store older than this host's ledger (restored from a backup, or replaced) would
+/// number new events with `seq`s the ledger already has: the id sequence moves past the
+/// ledger's last, and a marker event says so.
+fn behind_the_ledger(conn: &mut Conn, after: i64, origin: &str) -> Result<()> {
+    let newest: i64 = get(
+        &conn.one("SELECT COALESCE(MAX(id), 0)::bigint FROM events", &[])?,
+        0,
+    )?;
+    if after == i64::MAX || newest >= after {
+        return Ok(());
+    }
+    conn.exec(
+        "SELECT setval(pg_get_serial_sequence('events', 'id'), $1)",
+        &[&after],
+    )?;
+    let marker = Event::general(
+        now_ms(),
+        "store-behind-ledger",
+        json!({"ledger_seq": after, "store_seq": newest}),
+    );
+    insert(conn, &[marker], origin)?;
+    tracing::warn!(
+        "the store's events end at {newest} but this host's ledger at {after}: restored from a backup? New events continue after {after}"
+    );
+    Ok(())
+}
+
 /// Appends this host's events the ledger in `dir` is missing; returns how many (once per
 /// process and directory, 0 afterwards). The caller holds the ledger's lock.
 pub fn catch_up(
@@ -91,6 +120,7 @@ pub fn catch_up(
         LastSeq::At(seq) => seq,
         LastSeq::Unknown => i64::MAX,
     };
+    behind_the_ledger(conn, after, origin)?;
     let lines = conn
         .query(
             "SELECT id, at, data FROM events WHERE origin = $1 AND id > $2 ORDER BY id",

@@ -6,8 +6,11 @@
 //! lines), so no line is written twice.
 
 use anyhow::{Context, Result};
+use baton_core::clock::now_ms;
+use baton_core::event::Event;
 use baton_core::ledger::{LastSeq, LedgerFile, LedgerLine};
 use rusqlite::{Connection, TransactionBehavior, params};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +20,34 @@ static CAUGHT_UP: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// Appends the events the ledger in `dir` is missing; returns how many (once per process
 /// and directory, 0 afterwards).
+/// A store older than its ledger (restored from a backup, or replaced) would number new
+/// events with `seq`s the ledger already has: a marker event takes the number after the
+/// ledger's last and says so, and new events follow it.
+fn behind_the_ledger(tx: &rusqlite::Transaction<'_>, after: i64) -> Result<()> {
+    let newest: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+    if after == i64::MAX || newest >= after {
+        return Ok(());
+    }
+    let event = Event::general(
+        now_ms(),
+        "store-behind-ledger",
+        json!({"ledger_seq": after, "store_seq": newest}),
+    );
+    tx.execute(
+        "INSERT INTO events (id, at, job_id, event, data) VALUES (?1, ?2, NULL, ?3, ?4)",
+        params![
+            after + 1,
+            event.at,
+            event.event,
+            event.to_json().to_string()
+        ],
+    )?;
+    tracing::warn!(
+        "the store's events end at {newest} but its ledger at {after}: restored from a backup? New events continue after {after}"
+    );
+    Ok(())
+}
+
 pub fn catch_up(conn: &mut Connection, ledger: &mut LedgerFile, dir: &Path) -> Result<usize> {
     let key = dir.to_path_buf();
     if CAUGHT_UP.lock().is_ok_and(|done| done.contains(&key)) {
@@ -31,6 +62,7 @@ pub fn catch_up(conn: &mut Connection, ledger: &mut LedgerFile, dir: &Path) -> R
         LastSeq::At(seq) => seq,
         LastSeq::Unknown => i64::MAX,
     };
+    behind_the_ledger(&tx, after)?;
     let lines: Vec<LedgerLine> = {
         let mut stmt = tx.prepare("SELECT id, at, data FROM events WHERE id > ?1 ORDER BY id")?;
         stmt.query_map(params![after], |r| {

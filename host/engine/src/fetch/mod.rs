@@ -238,7 +238,15 @@ impl std::io::Write for Sink<'_> {
         }
         self.hasher.update(data);
         if let Err(e) = self.file.write_all(data) {
-            self.unwritable = Some(format!("cannot write {}: {e}", self.file.path().display()));
+            // The OS's own words: the temporary file's error would repeat the path.
+            let cause = e.raw_os_error().map_or_else(
+                || e.to_string(),
+                |code| std::io::Error::from_raw_os_error(code).to_string(),
+            );
+            self.unwritable = Some(format!(
+                "cannot write {}: {cause}",
+                self.file.path().display()
+            ));
             return Err(e);
         }
         Ok(data.len())

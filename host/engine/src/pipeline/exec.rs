@@ -542,7 +542,16 @@ async fn run_command(
         .split_first()
         .ok_or_else(|| anyhow!("empty command"))?;
     let listed: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
-    let result = tokio::process::Command::new(program)
+    let mut child = tokio::process::Command::new(program);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the command when
+    // Baton dies (kill -9 included), so no stage outlives the run that started it.
+    unsafe {
+        child.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let result = child
         .args(args)
         .current_dir(root)
         .env("BATON_INPUTS", listed.join("\n"))
