@@ -331,3 +331,45 @@ fn a_command_stage_dies_with_the_run_that_started_it() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_store_that_refuses_writes_stops_the_run_once_and_costs_no_attempts() {
+    const LIMIT: u64 = 256 << 10;
+    let server = Server::start("127.0.0.6", |_| {
+        Reply::content("application/pdf", pdf_of(200 << 10))
+    });
+    let project = Project::new();
+    download_queue(&project, &server, 60);
+    // The database's own write-ahead log outgrows the file size limit within a few jobs.
+    let mut command = project.command(&["queue", "run", "--drain", "--workers", "4"]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = crate::common::Run(command.output().unwrap()).expect(30);
+    let stderr = run.stderr();
+    assert!(stderr.contains("run again"), "{stderr}");
+    assert!(
+        stderr.lines().count() <= 8,
+        "more than one message: {stderr}"
+    );
+    // With room again every job ends on the attempt it should have had first.
+    project
+        .baton(&["queue", "run", "--drain", "--workers", "4"])
+        .expect(0);
+    for job in crate::common::jobs(&project) {
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(job["attempts"], 1, "an attempt was charged: {job}");
+        assert_eq!(job["recoveries"], 0, "a recovery was charged: {job}");
+    }
+}

@@ -14,7 +14,7 @@ pub mod verdict;
 pub mod worker;
 pub mod writer;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use baton_core::clock::now_ms;
 use baton_core::model::{Claimed, Failure, Outcome};
 use baton_core::store::{Claim, Recovered};
@@ -262,6 +262,7 @@ pub async fn run<W: Worker>(
     };
     let (stop, shutdown, forwarding) = follow(shutdown);
     let halt: Arc<Mutex<Option<Failure>>> = Arc::default();
+    let store_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let in_flight: InFlight = Arc::default();
     let pace = Arc::new(Pace::default());
     let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
@@ -305,6 +306,7 @@ pub async fn run<W: Worker>(
         slots_freed: slots_freed.clone(),
         stop_run: options.run.clone().filter(|_| options.stop_run_on_failure),
         halt: halt.clone(),
+        store_failed: store_failed.clone(),
         stop,
     };
     let completer = tokio::spawn(completer.run(done_rx));
@@ -330,6 +332,10 @@ pub async fn run<W: Worker>(
     )
     .await;
 
+    if dispatched.is_err() {
+        // Claims the store would not take: what is held goes back without a charge.
+        store_failed.store(true, Ordering::Relaxed);
+    }
     // Claimed jobs finish unless a second signal aborts them.
     let mut abort = shutdown.clone();
     let all_done = async {
@@ -353,23 +359,39 @@ pub async fn run<W: Worker>(
     let _ = completer.await;
     upkeep.abort();
     let leftover: Vec<Claimed> = lock(&in_flight).drain().map(|(_, job)| job).collect();
+    // Wrapping up is best effort once the store refuses writes: the first error is kept.
+    let mut store_error = None;
     if !leftover.is_empty() {
         for job in &leftover {
             worker.finished(job);
         }
-        let released = writer.submit(move |tx| tx.release(&leftover)).await?;
-        counters
-            .released
-            .fetch_add(released as u64, Ordering::Relaxed);
+        match writer.submit(move |tx| tx.release(&leftover)).await {
+            Ok(released) => {
+                counters
+                    .released
+                    .fetch_add(released as u64, Ordering::Relaxed);
+            }
+            Err(e) => store_error = Some(e),
+        }
     }
-    if let Some(change) = worker.upkeep() {
-        writer.submit(change).await?;
+    if let Some(change) = worker.upkeep()
+        && let Err(e) = writer.submit(change).await
+    {
+        store_error.get_or_insert(e);
     }
     let owner = options.owner.clone();
-    writer.submit(move |tx| tx.leave(&owner)).await?;
-    // Every job this process started is finished or released: its log has served.
+    if let Err(e) = writer.submit(move |tx| tx.leave(&owner)).await {
+        store_error.get_or_insert(e);
+    }
     if let Some(log) = start_log.and_then(Arc::into_inner) {
-        log.remove();
+        if store_error.is_some() || store_failed.load(Ordering::Relaxed) {
+            // Outcomes were lost with the store: what this process held goes back without a
+            // charge when the next process recovers its leases.
+            log.give_back();
+        } else {
+            // Every job this process started is finished or released: its log has served.
+            log.remove();
+        }
     }
     forwarding.abort();
     if let Some(failure) = lock(&halt).take() {
@@ -379,7 +401,12 @@ pub async fn run<W: Worker>(
             failure.message
         );
     }
-    dispatched
+    let remedy = "the store refused a write; free space (or fix the store) and run again: \
+                  what this process held goes back without using an attempt";
+    if let Some(e) = store_error {
+        return Err(e.context(remedy));
+    }
+    dispatched.context(remedy)
 }
 
 /// A shutdown channel that follows `outside` (the signals) and that the run itself can also
@@ -517,6 +544,8 @@ struct Completer<W> {
     stop_run: Option<String>,
     /// The first halt (the environment failed, see `Verdict::Halt`): the run's error.
     halt: Arc<Mutex<Option<Failure>>>,
+    /// Set when the store refused to record outcomes (a halt too).
+    store_failed: Arc<std::sync::atomic::AtomicBool>,
     /// Moved to `StopClaiming` on a halt.
     stop: watch::Sender<Shutdown>,
 }
@@ -579,7 +608,15 @@ impl<W: Worker> Completer<W> {
                     }
                 }
                 Err(e) => {
-                    tracing::error!("cannot record outcomes: {e:#}; their jobs will be recovered");
+                    // The store refuses writes (a full disk, a lost server): every other
+                    // outcome would be lost too, so stop once, saying why.
+                    if !self.store_failed.swap(true, Ordering::Relaxed) {
+                        let failure = crate::environment::failure(format!(
+                            "cannot record outcomes in the store: {e:#}"
+                        ));
+                        lock(&self.halt).get_or_insert(failure);
+                        raise(&self.stop, Shutdown::StopClaiming);
+                    }
                 }
             }
             for job in &jobs {

@@ -57,6 +57,16 @@ impl StartLog {
         }
     }
 
+    /// Empties the log, keeping the file: the jobs this process held count as never
+    /// started, so their recovery charges them nothing. For a process whose outcomes the
+    /// store would not take (truncating frees space, so it works on a full disk too).
+    pub fn give_back(self) {
+        let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = file.set_len(0) {
+            tracing::warn!("start log {}: {e}", self.path.display());
+        }
+    }
+
     /// Removes this log (every job it lists is finished or released).
     pub fn remove(self) {
         let _ = std::fs::remove_file(&self.path);
