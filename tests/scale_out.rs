@@ -362,3 +362,67 @@ fn three_processes_on_postgres_drain_ten_thousand_downloads_through_a_kill() {
         }
     }
 }
+
+#[test]
+fn a_sqlite_queue_moves_to_postgres_and_carries_on_there() {
+    let project = Project::new();
+    let config = "[queue]\nresolvers = \"direct\"\ndownload = false\n[pipeline]\nallow-commands = \"true\"\n";
+    project.write("baton.toml", config);
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"s\"\ncommand = [\"sh\", \"-c\", \"echo x > $BATON_OUTPUT_DIR/o.txt\"]\noutputs = [\"o.txt\"]\n",
+    );
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    for i in 0..30 {
+        project
+            .baton(&["queue", "enqueue", &format!("http://127.0.0.1:9/{i}")])
+            .expect(0);
+    }
+    let before = project
+        .baton(&["queue", "stats", "--format", "json"])
+        .expect(0)
+        .json();
+    let url = baton_test_postgres::server().url_for_new_database();
+    let moved = project
+        .baton(&["store", "migrate", "--to", &url, "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(moved["copied"]["jobs"], 31, "{moved}");
+    assert_eq!(moved["copied"]["stage_cache"], 1, "{moved}");
+    // A second copy into the now non-empty target is refused.
+    let again = project
+        .baton(&["store", "migrate", "--to", &url])
+        .expect(20);
+    assert!(
+        again.stderr().contains("already holds"),
+        "{}",
+        again.stderr()
+    );
+    project.write("baton.toml", &format!("[store]\ndb = \"{url}\"\n{config}"));
+    let after = project
+        .baton(&["queue", "stats", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(after["states"], before["states"]);
+    // The stage cache came along: the stage is not run again.
+    let rerun = project
+        .baton(&["pipeline", "run", "p", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(rerun["stages"][0]["state"], "cached", "{rerun}");
+    project.baton(&["queue", "run", "--drain"]).expect(0);
+    let jobs = crate::common::jobs(&project);
+    assert_eq!(
+        jobs.len(),
+        32,
+        "30 downloads and a stage job of each of two runs"
+    );
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:?}");
+    // One ledger, no number used twice across the move.
+    let seqs: Vec<i64> = crate::common::ledger(&project)
+        .iter()
+        .filter_map(|l| l["seq"].as_i64())
+        .collect();
+    let unique: std::collections::HashSet<i64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), seqs.len(), "{seqs:?}");
+}

@@ -54,6 +54,10 @@ pub struct QueueBench {
     /// Arrival rate of those jobs, per second.
     #[arg(long, default_value_t = 1_000)]
     pub rate: u32,
+    /// Measure on this store instead of a new SQLite file, e.g. an empty PostgreSQL
+    /// database (`postgres://USER@HOST:PORT/DB`); it must hold no jobs.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 /// Enqueue-to-start latencies: the time each job key was enqueued, and the measured waits.
@@ -102,9 +106,17 @@ impl<W: Worker> Worker for Timed<W> {
 }
 
 /// Settings for a benchmark project in `dir`, sharing the real compile cache.
-fn bench_settings(settings: &Settings, dir: &std::path::Path) -> Result<Settings, CliError> {
+fn bench_settings(
+    settings: &Settings,
+    dir: &std::path::Path,
+    store: Option<&str>,
+) -> Result<Settings, CliError> {
     let overrides = Overrides {
-        db: Some(dir.join("bench.db").to_string_lossy().into_owned()),
+        db: Some(
+            store
+                .map(str::to_string)
+                .unwrap_or_else(|| dir.join("bench.db").to_string_lossy().into_owned()),
+        ),
         cache_dir: Some(settings.runtime.cache_dir.clone()),
     };
     Settings::load(dir, None, &overrides, &|_| None).map_err(runtime)
@@ -126,12 +138,17 @@ pub async fn run(
         )));
     }
     let dir = tempfile::tempdir().map_err(runtime)?;
-    let mut bench = bench_settings(settings, dir.path())?;
+    let mut bench = bench_settings(settings, dir.path(), args.store.as_deref())?;
     bench.queue.resolvers = vec!["noop".to_string()];
     bench.queue.download = false;
     let rt = Arc::new(rt()?);
     let engine = Engine::start(&bench, Default::default()).map_err(runtime)?;
     let mut store = engine.store().map_err(runtime)?;
+    if store.stats(now_ms()).map_err(runtime)?.total > 0 {
+        return Err(usage(anyhow!(
+            "the store for the benchmark must hold no jobs; give --store an empty database"
+        )));
+    }
     let job = |key: String| NewJob {
         key,
         kind: JobKind::Resolve,
@@ -230,7 +247,10 @@ pub async fn run(
     let report = json!({
         "machine": machine(),
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "store": "sqlite, WAL, synchronous=NORMAL",
+        "store": match &args.store {
+            Some(url) if url.starts_with("postgres") => "postgresql (the server's own durability settings)",
+            _ => "sqlite, WAL, synchronous=NORMAL",
+        },
         "jobs": args.jobs,
         "workers": args.workers,
         "enqueue_jobs_per_second": args.jobs as f64 / enqueue_seconds,

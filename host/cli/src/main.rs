@@ -13,6 +13,7 @@ mod pipeline;
 mod plugin;
 mod queue;
 mod scaffold;
+mod store_cmd;
 
 use anyhow::anyhow;
 use baton_engine::settings::{Overrides, Settings};
@@ -84,6 +85,9 @@ enum Command {
     /// Create, show, validate and query the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Move the queue to another store (e.g. from SQLite to a PostgreSQL server).
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
     /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
     /// with their last heartbeat, and the leader that runs maintenance.
     Hosts,
@@ -187,6 +191,7 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Job(command) => job::run(command, settings, cli.format),
         Command::Hosts => hosts::run(settings, cli.format),
+        Command::Store(command) => store_cmd::run(command, settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await
         }

@@ -30,6 +30,7 @@ mod journal;
 mod members;
 mod migrations;
 mod plugin_state;
+mod portable;
 mod queue;
 mod runs;
 mod slots;
@@ -46,7 +47,7 @@ use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
     Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    Recovered, RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups,
+    Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -267,6 +268,11 @@ impl QueueTx for Tx<'_> {
     fn leads(&mut self, owner: &str, term: i64) -> Result<bool> {
         members::leads(self, owner, term)
     }
+
+    fn import(&mut self, table: &str, rows: &[Row]) -> Result<usize> {
+        let origin = self.origin;
+        portable::import(self, table, rows, origin)
+    }
 }
 
 /// Implements [`StoreRead`] for a type holding a `handle` by forwarding to the modules.
@@ -312,6 +318,9 @@ macro_rules! forward_reads {
             fn leadership(&self) -> Result<Option<Leadership>> {
                 members::leadership(&mut *self.handle.conn()?)
             }
+            fn export(&self, table: &str, row: &mut dyn FnMut(Row) -> Result<()>) -> Result<u64> {
+                portable::export(&mut *self.handle.conn()?, table, row)
+            }
         }
     };
 }
@@ -331,7 +340,7 @@ impl Store for PgStore {
         let conn = self.handle.conn_mut()?;
         // Before a process's first write, the ledger gets what a killed one left out.
         journal::catch_up(conn, &mut self.ledger, &self.ledger_dir, &self.origin)?;
-        let mut tx = Tx::begin(conn, now)?;
+        let mut tx = Tx::begin(conn, now, &self.origin)?;
         // A failure drops `tx`, which rolls back: nothing committed, nothing journaled.
         change(&mut tx)?;
         let lines = journal::insert(tx.conn, &tx.events, &self.origin)?;

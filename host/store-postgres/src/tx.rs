@@ -22,18 +22,21 @@ pub struct Tx<'a> {
     pub events: Vec<Event>,
     /// Whether it enqueued, requeued or unblocked jobs.
     pub notify: bool,
+    /// This host's name, the origin of the events it records.
+    pub origin: &'a str,
     open: bool,
 }
 
 impl<'a> Tx<'a> {
-    /// Starts a transaction on `conn` at time `now`.
-    pub fn begin(conn: &'a mut Conn, now: i64) -> Result<Tx<'a>> {
+    /// Starts a transaction on `conn` at time `now` for host `origin`.
+    pub fn begin(conn: &'a mut Conn, now: i64, origin: &'a str) -> Result<Tx<'a>> {
         conn.batch("BEGIN")?;
         Ok(Tx {
             conn,
             now,
             events: Vec::new(),
             notify: false,
+            origin,
             open: true,
         })
     }

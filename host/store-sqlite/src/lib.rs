@@ -10,6 +10,7 @@ mod journal;
 mod members;
 mod migrations;
 mod plugin_state;
+mod portable;
 mod queue;
 mod runs;
 mod slots;
@@ -21,7 +22,7 @@ use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
     Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    Recovered, RunRecord, RunState, StageRecord, Store, StoreRead,
+    Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -266,6 +267,10 @@ impl QueueTx for SqliteTx<'_> {
         members::leads(&self.tx, owner, term, self.now)
     }
 
+    fn import(&mut self, table: &str, rows: &[Row]) -> Result<usize> {
+        portable::import(&self.tx, table, rows)
+    }
+
     fn record_stage(&mut self, record: &StageRecord) -> Result<()> {
         runs::record_stage(&self.tx, record, self.now)
     }
@@ -318,6 +323,9 @@ impl StoreRead for Reader<'_> {
     fn leadership(&self) -> Result<Option<Leadership>> {
         members::leadership(self.0)
     }
+    fn export(&self, table: &str, row: &mut dyn FnMut(Row) -> Result<()>) -> Result<u64> {
+        portable::export(self.0, table, row)
+    }
 }
 
 /// Implements [`StoreRead`] for a type holding a `conn` by forwarding to [`Reader`].
@@ -362,6 +370,9 @@ macro_rules! forward_reads {
             }
             fn leadership(&self) -> Result<Option<Leadership>> {
                 read(&self.conn).leadership()
+            }
+            fn export(&self, table: &str, row: &mut dyn FnMut(Row) -> Result<()>) -> Result<u64> {
+                read(&self.conn).export(table, row)
             }
         }
     };

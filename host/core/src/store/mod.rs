@@ -140,6 +140,11 @@ pub trait QueueTx {
     /// Whether `owner` leads under `term` now (unexpired): maintenance checks it inside its
     /// own transaction, so a leader whose term has passed cannot act.
     fn leads(&mut self, owner: &str, term: i64) -> Result<bool>;
+
+    /// Inserts rows another store exported from `table` (one of [`PORTABLE_TABLES`]),
+    /// keeping their ids; columns this store does not have are left out, and ids issued
+    /// later follow the highest imported. Returns how many rows.
+    fn import(&mut self, table: &str, rows: &[Row]) -> Result<usize>;
 }
 
 /// Reads, outside any write transaction.
@@ -170,7 +175,27 @@ pub trait StoreRead {
     fn members(&self) -> Result<Vec<Member>>;
     /// The leader lease, if any process ever took it.
     fn leadership(&self) -> Result<Option<Leadership>>;
+    /// Streams every row of `table` (one of [`PORTABLE_TABLES`]) to `row` as a JSON object
+    /// by column name (binary values as `\\x` and hex digits); returns how many rows.
+    fn export(&self, table: &str, row: &mut dyn FnMut(Row) -> Result<()>) -> Result<u64>;
 }
+
+/// A row of a table as [`StoreRead::export`] gives it and [`QueueTx::import`] takes it.
+pub type Row = serde_json::Map<String, serde_json::Value>;
+
+/// The tables `baton store migrate` copies from one store to another, parents first. Limiter
+/// slots, members and the leader lease belong to running processes and are not copied.
+pub const PORTABLE_TABLES: &[&str] = &[
+    "jobs",
+    "job_deps",
+    "runs",
+    "stage_cache",
+    "artifacts",
+    "quotas",
+    "counters",
+    "plugin_state",
+    "events",
+];
 
 /// A durable store: reads, journaled write transactions, the plugins' key-value state.
 pub trait Store: StoreRead + Send {

@@ -136,6 +136,13 @@ impl StoreRead for Counting {
     fn leadership(&self) -> anyhow::Result<Option<baton_core::store::Leadership>> {
         self.inner.leadership()
     }
+    fn export(
+        &self,
+        table: &str,
+        row: &mut dyn FnMut(baton_core::store::Row) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
+        self.inner.export(table, row)
+    }
 }
 
 impl Store for Counting {

@@ -31,6 +31,18 @@ pub enum StoreLocation {
     Postgres(String),
 }
 
+impl StoreLocation {
+    /// Where `db` points: a `postgres://` (or `postgresql://`) URL, else a SQLite file,
+    /// relative to `root` unless absolute.
+    pub fn parse(db: &str, root: &std::path::Path) -> StoreLocation {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            StoreLocation::Postgres(db.to_string())
+        } else {
+            StoreLocation::Sqlite(root.join(db))
+        }
+    }
+}
+
 /// `[store]`.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
@@ -167,12 +179,7 @@ impl Settings {
 
     /// Parses the layered values (already validated by [`Config::load`]).
     pub fn resolve(config: Config) -> Result<Settings> {
-        let db = config.text("store.db").to_string();
-        let location = if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-            StoreLocation::Postgres(db)
-        } else {
-            StoreLocation::Sqlite(config.path("store.db"))
-        };
+        let location = StoreLocation::parse(config.text("store.db"), &config.root);
         let state_dir = config.root.join(".baton");
         let workers = config.count("queue.workers") as usize;
         if workers == 0 {
