@@ -95,10 +95,22 @@ fn processes_register_one_leads_and_another_takes_over_when_it_dies() {
 
 #[test]
 fn a_pipeline_run_spreads_its_stages_over_every_helping_process() {
+    spread_a_pipeline_run("");
+}
+
+#[test]
+fn a_pipeline_run_on_postgres_spreads_its_stages_over_three_processes() {
+    let url = baton_test_postgres::server().url_for_new_database();
+    spread_a_pipeline_run(&format!("[store]\ndb = \"{url}\"\n"));
+}
+
+/// A pipeline run of 12 stages with two `queue run --pipelines` helpers: every stage done
+/// once, and all three processes ran some.
+fn spread_a_pipeline_run(store: &str) {
     let project = Project::new();
     project.write(
         "baton.toml",
-        "[queue]\nresolvers = \"direct\"\n[pipeline]\nallow-commands = \"true\"\n",
+        &format!("{store}[queue]\nresolvers = \"direct\"\n[pipeline]\nallow-commands = \"true\"\n"),
     );
     let mut stages = String::new();
     for i in 0..12 {
