@@ -54,18 +54,7 @@ fn ten_kills_mid_drain_then_a_run_to_the_end_do_every_job_exactly_once() {
         "baton.toml",
         "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\n",
     );
-    let lines: String = (0..JOBS)
-        .map(|i| {
-            format!(
-                "{{\"id\": \"c{i}\", \"url\": \"{}\"}}\n",
-                server.url(&format!("/a/{i}.pdf"))
-            )
-        })
-        .collect();
-    project.write("artifacts.jsonl", &lines);
-    project
-        .baton(&["queue", "import", "artifacts.jsonl"])
-        .expect(0);
+    project.import_urls((0..JOBS).map(|i| (format!("c{i}"), server.url(&format!("/a/{i}.pdf")))));
     let run = [
         "queue",
         "run",

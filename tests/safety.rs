@@ -19,18 +19,26 @@ fn download_queue(project: &Project, server: &Server, count: usize) {
         "baton.toml",
         "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\nmax-attempts = 2\nmax-size = \"256MiB\"\nbackoff = \"50ms\"\n",
     );
-    let lines: String = (0..count)
-        .map(|i| {
-            format!(
-                "{{\"id\": \"f{i}\", \"url\": \"{}\"}}\n",
-                server.url(&format!("/{i}.pdf"))
-            )
-        })
-        .collect();
-    project.write("artifacts.jsonl", &lines);
-    project
-        .baton(&["queue", "import", "artifacts.jsonl"])
-        .expect(0);
+    project.import_urls((0..count).map(|i| (format!("f{i}"), server.url(&format!("/{i}.pdf")))));
+}
+
+/// Makes every file `command` writes fail past `limit` bytes (EFBIG), the way a full file
+/// system fails a write (ENOSPC), without the process being killed for it.
+fn limit_file_size(command: &mut std::process::Command, limit: u64) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Every job is queued with no attempt used, and none failed.
@@ -54,20 +62,7 @@ fn a_full_disk_stops_the_run_and_costs_no_attempts() {
     // A file size limit stands in for a full disk: every write past it fails (EFBIG) the way
     // a full file system fails it (ENOSPC), and the process is not killed for it.
     let mut command = project.command(&["queue", "run", "--drain", "--workers", "4"]);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let limit = libc::rlimit {
-                rlim_cur: LIMIT,
-                rlim_max: LIMIT,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_file_size(&mut command, LIMIT);
     let run = crate::common::Run(command.output().unwrap()).expect(30);
     let stderr = run.stderr();
     assert!(stderr.contains("File too large"), "{stderr}");
@@ -342,20 +337,7 @@ fn a_store_that_refuses_writes_stops_the_run_once_and_costs_no_attempts() {
     download_queue(&project, &server, 60);
     // The database's own write-ahead log outgrows the file size limit within a few jobs.
     let mut command = project.command(&["queue", "run", "--drain", "--workers", "4"]);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let limit = libc::rlimit {
-                rlim_cur: LIMIT,
-                rlim_max: LIMIT,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_file_size(&mut command, LIMIT);
     let run = crate::common::Run(command.output().unwrap()).expect(30);
     let stderr = run.stderr();
     assert!(stderr.contains("run again"), "{stderr}");

@@ -264,19 +264,8 @@ fn three_processes_on_postgres_drain_ten_thousand_downloads_through_a_kill() {
         })
         .collect();
     let (project, _) = on_postgres("accept = \"application/pdf\"\nlease = \"3s\"\n");
-    let lines: String = (0..JOBS)
-        .map(|i| {
-            let server = &servers[i % 2];
-            format!(
-                "{{\"id\": \"p{i}\", \"url\": \"{}\"}}\n",
-                server.url(&format!("/a/{i}"))
-            )
-        })
-        .collect();
-    project.write("artifacts.jsonl", &lines);
     project
-        .baton(&["queue", "import", "artifacts.jsonl"])
-        .expect(0);
+        .import_urls((0..JOBS).map(|i| (format!("p{i}"), servers[i % 2].url(&format!("/a/{i}")))));
     let run = [
         "queue",
         "run",

@@ -17,18 +17,12 @@ fn slow_server(ip: &str, delay: Duration) -> Server {
 }
 
 fn import(project: &Project, server: &Server, prefix: &str, count: usize) {
-    let lines: String = (0..count)
-        .map(|i| {
-            format!(
-                "{{\"id\": \"{prefix}{i}\", \"url\": \"{}\"}}\n",
-                server.url(&format!("/{prefix}/{i}.pdf"))
-            )
-        })
-        .collect();
-    project.write("artifacts.jsonl", &lines);
-    project
-        .baton(&["queue", "import", "artifacts.jsonl"])
-        .expect(0);
+    project.import_urls((0..count).map(|i| {
+        (
+            format!("{prefix}{i}"),
+            server.url(&format!("/{prefix}/{i}.pdf")),
+        )
+    }));
 }
 
 fn spawn(project: &Project, args: &[&str]) -> Child {

@@ -82,6 +82,17 @@ impl Project {
         command
     }
 
+    /// Imports one job per `(id, url)` into the queue, through `baton queue import`.
+    pub fn import_urls(&self, jobs: impl IntoIterator<Item = (String, String)>) {
+        let lines: String = jobs
+            .into_iter()
+            .map(|(id, url)| format!("{}\n", serde_json::json!({"id": id, "url": url})))
+            .collect();
+        self.write("artifacts.jsonl", &lines);
+        self.baton(&["queue", "import", "artifacts.jsonl"])
+            .expect(0);
+    }
+
     /// `baton ARGS` in this project (see [`Project::command`]), run to its end.
     pub fn baton(&self, args: &[&str]) -> Run {
         Run(self.command(args).output().expect("run baton"))
