@@ -17,6 +17,9 @@ use postgres::Row;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
+/// New jobs in one enqueue from which the table's statistics are refreshed at once.
+const ANALYZE_AFTER: usize = 5_000;
+
 /// Inserts jobs (state `queued`); returns for each its new id, or `None` for a key already
 /// there (or repeated earlier in `jobs`).
 pub fn enqueue(tx: &mut Tx<'_>, jobs: &[NewJob], ledger: bool) -> Result<Vec<bool>> {
@@ -54,6 +57,11 @@ pub fn enqueue(tx: &mut Tx<'_>, jobs: &[NewJob], ledger: bool) -> Result<Vec<boo
         new.insert(get(row, 1)?, get(row, 0)?);
     }
     tx.notify |= !new.is_empty();
+    if new.len() >= ANALYZE_AFTER {
+        // A bulk enqueue leaves the planner's statistics far behind until autovacuum runs:
+        // with them, claims would sort every queued row instead of reading the ready index.
+        tx.conn.batch("ANALYZE jobs")?;
+    }
     let mut inserted = Vec::with_capacity(jobs.len());
     for job in jobs {
         // The first occurrence of a new key is the inserted one; a repeat is a no-op.
@@ -801,11 +809,17 @@ pub fn cancel(tx: &mut Tx<'_>, key: &str) -> Result<Option<JobState>> {
 /// Whether jobs of `run` (or of no run) are open, and when the earliest queued one is due.
 pub fn pending(tx: &mut Tx<'_>, run: Option<&str>) -> Result<Pending> {
     let row = match run {
+        // Every part reads a partial index, whatever the statistics say: the earliest due
+        // queued job (`jobs_due`: an empty queue answers at once, where `EXISTS` over
+        // `queued` may scan the whole table on stale statistics), then any running or
+        // blocked one.
         None => tx.conn.one(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_id IS NULL)
+            "WITH due AS (SELECT min(run_after) AS at FROM jobs
+                          WHERE state = 'queued' AND run_id IS NULL)
+             SELECT (SELECT at FROM due) IS NOT NULL
                  OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND run_id IS NULL)
                  OR EXISTS (SELECT 1 FROM jobs WHERE state = 'blocked' AND run_id IS NULL),
-                    (SELECT min(run_after) FROM jobs WHERE state = 'queued' AND run_id IS NULL)",
+                    (SELECT at FROM due)",
             &[],
         )?,
         Some(run) => tx.conn.one(

@@ -172,6 +172,9 @@ fn member(options: &RunOptions) -> baton_core::store::Member {
 /// Jobs shorter than this on average are claimed ahead of the workers.
 const SHORT_JOB_MICROS: u64 = 5_000;
 
+/// Short jobs held per worker.
+const SHORT_PREFETCH: usize = 16;
+
 /// How long this process's jobs take (a moving average), which sets how far ahead of its
 /// workers the dispatcher claims.
 #[derive(Default)]
@@ -195,14 +198,15 @@ impl Pace {
             });
     }
 
-    /// Jobs to hold at once. Short jobs: four per worker, so claims come in batches while
-    /// workers stay busy (the claim's round trip is as long as the jobs). Longer or unknown
+    /// Jobs to hold at once. Short jobs: [`SHORT_PREFETCH`] per worker, so claims and
+    /// completions come in large batches (one commit, which may wait for a disk or a
+    /// server, covers many jobs) while workers stay busy. Longer or unknown
     /// ones: one per worker — holding more would only keep them from idle processes
     /// elsewhere, and strand more if this one crashed.
     fn capacity(&self, workers: usize) -> usize {
         let mean = self.mean_micros.load(Ordering::Relaxed);
         if mean > 0 && mean < SHORT_JOB_MICROS {
-            workers * 4
+            workers * SHORT_PREFETCH
         } else {
             workers
         }
@@ -265,7 +269,7 @@ pub async fn run<W: Worker>(
     let store_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let in_flight: InFlight = Arc::default();
     let pace = Arc::new(Pace::default());
-    let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * 4);
+    let (job_tx, job_rx) = mpsc::channel::<Claimed>(options.workers * SHORT_PREFETCH);
     let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::unbounded_channel::<(Claimed, Worked)>();
 
