@@ -183,3 +183,72 @@ fn a_stage_limit_key_holds_across_two_pipeline_runs_on_one_database() {
         );
     }
 }
+
+#[test]
+fn a_rate_holds_across_two_processes() {
+    let project = Project::new();
+    let server = slow_server("127.0.0.8", Duration::from_millis(1));
+    project.write(
+        "baton.toml",
+        &format!(
+            "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\n[limits.\"host:{}\"]\nper-second = 40\n",
+            server.addr.ip()
+        ),
+    );
+    import(&project, &server, "r", 160);
+    let run = [
+        "queue",
+        "run",
+        "--drain",
+        "--workers",
+        "8",
+        "--max-per-host",
+        "8",
+    ];
+    let (a, b) = (spawn(&project, &run), spawn(&project, &run));
+    wait_ok(a);
+    wait_ok(b);
+    assert_eq!(server.requests().len(), 160);
+    // A bucket of 40 a second admits a burst of 40 and then 40 a second, for both processes
+    // together: no second sees more than 80 (each process on its own would allow 160).
+    let busiest = server.max_in_window(Duration::from_secs(1));
+    assert!(busiest <= 80, "{busiest} requests in one second");
+}
+
+#[test]
+fn a_daily_quota_holds_across_processes_and_restarts() {
+    let project = Project::new();
+    let server = slow_server("127.0.0.8", Duration::from_millis(1));
+    project.write(
+        "baton.toml",
+        &format!(
+            "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\n[limits.\"host:{}\"]\nper-day = 30\n",
+            server.addr.ip()
+        ),
+    );
+    import(&project, &server, "q", 50);
+    let run = ["queue", "run", "--workers", "4"];
+    for _ in 0..2 {
+        // Two processes at once, then again after both stopped: 30 requests in all.
+        let pair = [spawn(&project, &run), spawn(&project, &run)];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.requests().len() < 30 {
+            assert!(Instant::now() < deadline, "the quota was never reached");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for mut child in pair {
+            // SAFETY: signals our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            child.wait().unwrap();
+        }
+    }
+    assert_eq!(server.requests().len(), 30, "the quota of 30 was overrun");
+    let waiting = crate::common::jobs(&project)
+        .into_iter()
+        .filter(|j| j["state"] == "queued")
+        .collect::<Vec<_>>();
+    assert_eq!(waiting.len(), 20);
+    let reason = waiting[0]["wait_reason"].as_str().unwrap_or("");
+    assert!(reason.contains("quota"), "{reason}");
+}

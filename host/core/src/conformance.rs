@@ -542,9 +542,43 @@ pub fn one_leader_at_a_time_under_growing_terms(store: &mut dyn Store) {
     assert_eq!(members, ["a"]);
 }
 
+/// Rates and daily quotas are counted for every holder alike: a bucket of 2 per second lets
+/// two through and says when the next may go; a quota of 3 a day stops the fourth until the
+/// day ends; a refused take takes nothing.
+pub fn shared_rates_and_quotas_say_when(store: &mut dyn Store) {
+    let limits = crate::store::RateLimits {
+        per_second: Some(2.0),
+        per_minute: None,
+        per_day: Some(3),
+        day: "2026-12-01".into(),
+        day_ends: 86_400_000,
+    };
+    let take = |store: &mut dyn Store, now: i64, key: &str| {
+        let limits = limits.clone();
+        let key = key.to_string();
+        with(store, now, move |tx| tx.take_rate(&key, &limits))
+    };
+    assert_eq!(take(store, 1000, "k"), None);
+    assert_eq!(take(store, 1000, "k"), None);
+    assert_eq!(
+        take(store, 1000, "k"),
+        Some(1500),
+        "a third within the second"
+    );
+    assert_eq!(take(store, 1500, "k"), None);
+    assert_eq!(
+        take(store, 5000, "k"),
+        Some(86_400_000),
+        "the quota of 3 is spent"
+    );
+    assert_eq!(store.quota_used("k", "2026-12-01").unwrap(), 3);
+    assert_eq!(take(store, 5000, "other"), None, "keys are independent");
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 15] = [
+    let checks: [fn(&mut dyn Store); 16] = [
+        shared_rates_and_quotas_say_when,
         one_leader_at_a_time_under_growing_terms,
         limit_slots_hold_their_cap_across_holders,
         a_never_started_job_is_recovered_without_a_charge,

@@ -1,13 +1,14 @@
 //! The limiter: per-key concurrency caps and token buckets (per second, minute and day) for
 //! keys such as `resolver:unpaywall` and `host:example.org`. Daily quotas are loaded from and
-//! flushed to the store, so they survive restarts. Concurrency caps hold across every process
-//! on the store: besides the local count, a capped key takes a leased slot in the store
-//! ([`SharedSlots`]), which the holder's heartbeat extends and a crashed holder's expiry
-//! frees. A caller that would wait too long is told until when (or that it waits for a
+//! flushed to the store, so they survive restarts. With a store ([`SharedSlots`]) every limit
+//! holds across every process on it, on any host: a capped key takes a leased slot in the
+//! store, which the holder's heartbeat extends and a crashed holder's expiry frees, and rates
+//! and daily quotas are token buckets and counts in the store, taken once per request. A caller that would wait too long is told until when (or that it waits for a
 //! holder), so its job can step aside (snooze) instead of holding a worker: that keeps one
 //! busy key from starving the others.
 
 use crate::scheduler::writer::Writer;
+use baton_core::store::RateLimits;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +113,15 @@ impl SharedSlots {
                 let expires = tx.now() + lease;
                 tx.take_slot(&key, cap, &holder, expires)
             })
+            .await
+    }
+
+    /// Takes one request's worth of `key`'s rates and quota; `Some(until)` (Unix ms) when
+    /// one says wait.
+    async fn take_rate(&self, key: &str, limits: RateLimits) -> anyhow::Result<Option<i64>> {
+        let key = key.to_string();
+        self.writer
+            .submit(move |tx| tx.take_rate(&key, &limits))
             .await
     }
 
@@ -231,7 +241,8 @@ impl Limiter {
                 until: None,
             });
         }
-        if let Some(limit) = state.spec.per_day
+        // With a store the daily quota is counted there (see `share`), not here.
+        if let Some(limit) = state.spec.per_day.filter(|_| self.shared.is_none())
             && state.day_used >= limit
         {
             return Err(Wait {
@@ -258,7 +269,7 @@ impl Limiter {
             bucket.tokens -= 1.0;
         }
         state.in_use += 1;
-        if state.spec.per_day.is_some() {
+        if state.spec.per_day.is_some() && self.shared.is_none() {
             state.day_used += 1;
             state.unflushed += 1;
         }
@@ -279,7 +290,7 @@ impl Limiter {
         for bucket in &mut state.buckets {
             bucket.tokens = (bucket.tokens + 1.0).min(bucket.capacity);
         }
-        if state.spec.per_day.is_some() {
+        if state.spec.per_day.is_some() && self.shared.is_none() {
             state.day_used = state.day_used.saturating_sub(1);
             state.unflushed = state.unflushed.saturating_sub(1);
         }
@@ -291,29 +302,69 @@ impl Limiter {
         let Some(shared) = &self.shared else {
             return Ok(permit);
         };
-        let cap = {
+        let spec = {
             let mut keys = self.lock();
-            self.state(&mut keys, &permit.key).spec.concurrency
+            self.state(&mut keys, &permit.key).spec.clone()
         };
-        let Some(cap) = cap else {
-            return Ok(permit);
-        };
-        let reason = match shared.take(&permit.key, cap).await {
-            Ok(Some(slot)) => {
-                permit.slot = Some(slot);
-                return Ok(permit);
+        // The slot first: a request that cannot run now must not spend a rate token or a
+        // unit of the day's quota.
+        if let Some(cap) = spec.concurrency {
+            let refused = match shared.take(&permit.key, cap).await {
+                Ok(Some(slot)) => {
+                    permit.slot = Some(slot);
+                    None
+                }
+                Ok(None) => Some(format!(
+                    "concurrency {} ({cap}/{cap} across processes)",
+                    permit.key
+                )),
+                Err(e) => Some(format!(
+                    "concurrency {} (the store did not answer: {e:#})",
+                    permit.key
+                )),
+            };
+            if let Some(reason) = refused {
+                self.refund(&permit.key);
+                return Err(Wait {
+                    reason,
+                    until: None,
+                });
             }
-            Ok(None) => format!("concurrency {} ({cap}/{cap} across processes)", permit.key),
-            Err(e) => format!(
-                "concurrency {} (the store did not answer: {e:#})",
-                permit.key
-            ),
-        };
-        self.refund(&permit.key);
-        Err(Wait {
-            reason,
-            until: None,
-        })
+        }
+        if spec.per_second.is_some() || spec.per_minute.is_some() || spec.per_day.is_some() {
+            let now = baton_core::clock::now_ms();
+            let limits = RateLimits {
+                per_second: spec.per_second,
+                per_minute: spec.per_minute,
+                per_day: spec.per_day,
+                day: today(),
+                day_ends: now + until_midnight().as_millis() as i64,
+            };
+            let wait = match shared.take_rate(&permit.key, limits).await {
+                Ok(None) => None,
+                Ok(Some(until)) => Some(Wait {
+                    reason: if spec.per_day.is_some() && until >= now + 60_000 {
+                        format!("quota {} (all processes, today)", permit.key)
+                    } else {
+                        format!("rate {} (all processes)", permit.key)
+                    },
+                    until: Some(
+                        Instant::now()
+                            + Duration::from_millis(until.saturating_sub(now).max(0) as u64),
+                    ),
+                }),
+                Err(e) => Some(Wait {
+                    reason: format!("rate {} (the store did not answer: {e:#})", permit.key),
+                    until: None,
+                }),
+            };
+            if let Some(wait) = wait {
+                // Dropping the permit frees its slot.
+                self.refund(&permit.key);
+                return Err(wait);
+            }
+        }
+        Ok(permit)
     }
 
     /// Takes a unit of `key`, waiting up to `patience`; past that, returns the wait so the
@@ -326,14 +377,22 @@ impl Limiter {
                 Ok(permit) => match self.share(permit).await {
                     Ok(permit) => return Ok(permit),
                     Err(wait) => {
-                        // Held by other processes, which cannot wake us: look again shortly.
                         self.denials.fetch_add(1, Ordering::Relaxed);
                         let now = Instant::now();
-                        if now >= deadline {
-                            return Err(wait);
+                        match wait.until {
+                            // A shared rate says when: wait if that is soon enough.
+                            Some(until) if until <= deadline => {
+                                tokio::time::sleep(until.saturating_duration_since(now)).await;
+                            }
+                            Some(_) => return Err(wait),
+                            // Held by other processes, which cannot wake us: look again
+                            // shortly.
+                            None if now >= deadline => return Err(wait),
+                            None => {
+                                tokio::time::sleep(poll.min(deadline - now)).await;
+                                poll = (poll * 2).min(SHARED_POLL_MAX);
+                            }
                         }
-                        tokio::time::sleep(poll.min(deadline - now)).await;
-                        poll = (poll * 2).min(SHARED_POLL_MAX);
                         continue;
                     }
                 },

@@ -47,7 +47,7 @@ use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
     Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups,
+    RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -247,6 +247,10 @@ impl QueueTx for Tx<'_> {
 
     fn free_slot(&mut self, slot: i64) -> Result<()> {
         slots::free(self, slot)
+    }
+
+    fn take_rate(&mut self, key: &str, limits: &RateLimits) -> Result<Option<i64>> {
+        slots::take_rate(self, key, limits)
     }
 
     fn extend_slots(&mut self, holder: &str, expires: i64, dead: &[String]) -> Result<usize> {

@@ -139,6 +139,16 @@ const MIGRATIONS: &[&str] = &[
         expires BIGINT NOT NULL
     );
     "#,
+    // 3: limiter token buckets shared by every host.
+    r#"
+    CREATE TABLE limit_buckets (
+        key TEXT NOT NULL,
+        window_ms BIGINT NOT NULL,
+        tokens DOUBLE PRECISION NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (key, window_ms)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -2,13 +2,18 @@
 //! held slot, leased to its holder until `expires` and extended by the holder's heartbeat, so
 //! a crashed holder's slots free themselves when their lease runs out. Taking a slot holds a
 //! transaction-scoped advisory lock on its key, so two hosts never both take the last one.
+//! Rates are token buckets per key and window, and daily quotas a count per key and day,
+//! taken under the same kind of lock, so they too hold across hosts.
 
 use crate::connect::get;
 use crate::tx::Tx;
 use anyhow::Result;
+use baton_core::store::RateLimits;
 
 /// The advisory lock class (first key) of limiter slots; the second is the key's hash.
 pub const LOCK_SLOTS: i32 = 0x6274_0002;
+/// The advisory lock class of limiter rates and quotas.
+pub const LOCK_RATES: i32 = 0x6274_0004;
 
 /// Takes one of `cap` slots of `key` for `holder` until `expires`, after freeing the key's
 /// expired slots; `None` when `cap` are held.
@@ -55,4 +60,58 @@ pub fn extend(tx: &mut Tx<'_>, holder: &str, expires: i64, dead: &[String]) -> R
         &[&holder, &expires],
     )?;
     Ok(extended as usize)
+}
+
+/// Takes one request of `key`'s rates and quota; when one says wait, nothing is taken.
+pub fn take_rate(tx: &mut Tx<'_>, key: &str, limits: &RateLimits) -> Result<Option<i64>> {
+    tx.conn.exec(
+        "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
+        &[&LOCK_RATES, &key],
+    )?;
+    let now = tx.now;
+    let mut planned = Vec::new();
+    let mut wait: Option<i64> = None;
+    for (window, rate, capacity) in limits.buckets() {
+        let row = tx.conn.opt(
+            "SELECT tokens, updated_at FROM limit_buckets WHERE key = $1 AND window_ms = $2",
+            &[&key, &window],
+        )?;
+        let tokens = match row {
+            Some(row) => RateLimits::refill(
+                get(&row, 0)?,
+                now - get::<i64>(&row, 1)?,
+                window,
+                rate,
+                capacity,
+            ),
+            None => capacity,
+        };
+        if tokens < 1.0 {
+            let at = RateLimits::ready_at(tokens, now, window, rate);
+            wait = Some(wait.map_or(at, |w| w.max(at)));
+        } else {
+            planned.push((window, tokens - 1.0));
+        }
+    }
+    if let Some(limit) = limits.per_day {
+        let used = crate::artifacts::quota_used(tx.conn, key, &limits.day)?;
+        if used >= limit {
+            wait = Some(wait.map_or(limits.day_ends, |w| w.max(limits.day_ends)));
+        }
+    }
+    if wait.is_some() {
+        return Ok(wait);
+    }
+    for (window, tokens) in planned {
+        tx.conn.exec(
+            "INSERT INTO limit_buckets (key, window_ms, tokens, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (key, window_ms) DO UPDATE SET tokens = EXCLUDED.tokens,
+                                                      updated_at = EXCLUDED.updated_at",
+            &[&key, &window, &tokens, &now],
+        )?;
+    }
+    if limits.per_day.is_some() {
+        crate::artifacts::quota_add(tx, key, &limits.day, 1)?;
+    }
+    Ok(None)
 }

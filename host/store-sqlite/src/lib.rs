@@ -22,7 +22,7 @@ use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
     Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
+    RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -245,6 +245,10 @@ impl QueueTx for SqliteTx<'_> {
 
     fn free_slot(&mut self, slot: i64) -> Result<()> {
         slots::free(&self.tx, slot)
+    }
+
+    fn take_rate(&mut self, key: &str, limits: &RateLimits) -> Result<Option<i64>> {
+        slots::take_rate(&self.tx, key, limits, self.now)
     }
 
     fn extend_slots(&mut self, holder: &str, expires: i64, dead: &[String]) -> Result<usize> {

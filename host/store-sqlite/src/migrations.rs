@@ -127,6 +127,14 @@ const MIGRATIONS: &[&str] = &[
         term INTEGER NOT NULL,
         expires INTEGER NOT NULL
     );",
+    // 8: limiter token buckets shared by every process on the store.
+    "CREATE TABLE limit_buckets (
+        key TEXT NOT NULL,
+        window_ms INTEGER NOT NULL,
+        tokens REAL NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (key, window_ms)
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this

@@ -11,7 +11,7 @@ mod types;
 
 pub use types::{
     Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, QueueStats,
-    Recovered, RunRecord, RunState, StageRecord,
+    RateLimits, Recovered, RunRecord, RunState, StageRecord,
 };
 
 use crate::event::Event;
@@ -116,6 +116,11 @@ pub trait QueueTx {
     /// Returns the slot's id, or `None` when `cap` slots are held.
     fn take_slot(&mut self, key: &str, cap: u32, holder: &str, expires: i64)
     -> Result<Option<i64>>;
+
+    /// Takes one request's worth of limiter key `key`'s rates and daily quota, counted for
+    /// every process on the store: `None` when taken, or when (Unix milliseconds) a rate or
+    /// the quota allows the next request — nothing is taken then.
+    fn take_rate(&mut self, key: &str, limits: &RateLimits) -> Result<Option<i64>>;
 
     /// Frees a slot taken by [`QueueTx::take_slot`] (nothing if it is gone).
     fn free_slot(&mut self, slot: i64) -> Result<()>;

@@ -196,6 +196,46 @@ pub struct Member {
     pub last_beat: i64,
 }
 
+/// A limiter key's rates and daily quota, as [`QueueTx::take_rate`](super::QueueTx::take_rate)
+/// checks them for every process on the store. Absent limits are not checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimits {
+    /// Requests per second (a token bucket holding one second's worth, at least 1).
+    pub per_second: Option<f64>,
+    /// Requests per minute (a token bucket holding one minute's worth).
+    pub per_minute: Option<u32>,
+    /// Requests per day.
+    pub per_day: Option<u64>,
+    /// The day the quota counts (`YYYY-MM-DD`).
+    pub day: String,
+    /// When that day ends, Unix milliseconds.
+    pub day_ends: i64,
+}
+
+impl RateLimits {
+    /// The token buckets: (window in milliseconds, tokens per window, capacity).
+    pub fn buckets(&self) -> Vec<(i64, f64, f64)> {
+        let mut buckets = Vec::new();
+        if let Some(rate) = self.per_second.filter(|r| *r > 0.0) {
+            buckets.push((1000, rate, rate.max(1.0)));
+        }
+        if let Some(rate) = self.per_minute.filter(|r| *r > 0) {
+            buckets.push((60_000, f64::from(rate), f64::from(rate)));
+        }
+        buckets
+    }
+
+    /// A bucket's tokens at `now` after `elapsed_ms` of refilling from `tokens`.
+    pub fn refill(tokens: f64, elapsed_ms: i64, window_ms: i64, rate: f64, capacity: f64) -> f64 {
+        (tokens + elapsed_ms.max(0) as f64 * rate / window_ms as f64).min(capacity)
+    }
+
+    /// When a bucket at `tokens` will hold one token, Unix milliseconds from `now`.
+    pub fn ready_at(tokens: f64, now: i64, window_ms: i64, rate: f64) -> i64 {
+        now + ((1.0 - tokens).max(0.0) * window_ms as f64 / rate).ceil() as i64
+    }
+}
+
 /// Who leads maintenance: one process at a time holds the leader lease, under a term that
 /// grows with each new holder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
