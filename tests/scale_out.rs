@@ -91,6 +91,100 @@ fn processes_register_one_leads_and_another_takes_over_when_it_dies() {
     assert_eq!(members.len(), 1, "{doc}");
     assert_eq!(members[0]["pid"], u64::from(first.id()) as i64);
     assert_eq!(members[0]["leader"], false);
+    wait_for(&project, "the dead process shows as silent", |doc| {
+        doc["members"][0]["state"] == "silent"
+    });
+}
+
+#[test]
+fn helpers_leave_an_interrupted_run_alone_until_it_is_resumed() {
+    let project = Project::new();
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"direct\"\nlease = \"2s\"\n[pipeline]\nallow-commands = \"true\"\n",
+    );
+    let mut stages = String::new();
+    for i in 0..4 {
+        stages.push_str(&format!(
+            "[[stage]]\nid = \"s{i}\"\ncommand = [\"sh\", \"-c\", \"sleep 1; echo {i} > $BATON_OUTPUT_DIR/o.txt\"]\noutputs = [\"o.txt\"]\n\n"
+        ));
+    }
+    project.write("pipelines/p.toml", &stages);
+    let mut run = project
+        .command(&["pipeline", "run", "p", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !project.path().join("out/s0/o.txt").exists() {
+        assert!(Instant::now() < deadline, "the run made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let mut helper = project
+        .command(&["queue", "run", "--pipelines", "--workers", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Past the dead run's lease and a few heartbeats: the helper ran none of its stages.
+    std::thread::sleep(Duration::from_secs(5));
+    let done = crate::common::ledger_counts(&project, "done");
+    assert!(
+        done.len() <= 1,
+        "stages of an interrupted run were run: {done:?}"
+    );
+    let run_id = std::fs::read_dir(project.path().join(".baton/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
+        .unwrap();
+    project
+        .baton(&["pipeline", "run", "p", "--resume", &run_id])
+        .expect(0);
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(helper.id() as i32, libc::SIGINT) };
+    assert!(helper.wait().unwrap().success());
+    for i in 0..4 {
+        assert!(project.path().join(format!("out/s{i}/o.txt")).exists());
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_a_runtime_error_without_the_password() {
+    let project = Project::new();
+    let run = project
+        .baton(&[
+            "--db",
+            "postgres://baton:s3cretPW@127.0.0.1:1/none",
+            "queue",
+            "stats",
+        ])
+        .expect(30);
+    assert!(run.stderr().contains("127.0.0.1:1"), "{}", run.stderr());
+    assert!(!run.stderr().contains("s3cretPW"), "{}", run.stderr());
+    let shown = project
+        .baton(&[
+            "--db",
+            "postgres://baton:s3cretPW@127.0.0.1:1/none",
+            "config",
+            "show",
+        ])
+        .expect(0);
+    assert!(!shown.stdout().contains("s3cretPW"), "{}", shown.stdout());
+    let got = project
+        .baton(&[
+            "--db",
+            "postgres://baton:s3cretPW@127.0.0.1:1/none",
+            "config",
+            "get",
+            "store.db",
+        ])
+        .expect(0);
+    assert!(!got.stdout().contains("s3cretPW"), "{}", got.stdout());
 }
 
 #[test]
@@ -426,4 +520,9 @@ fn a_sqlite_queue_moves_to_postgres_and_carries_on_there() {
         .collect();
     let unique: std::collections::HashSet<i64> = seqs.iter().copied().collect();
     assert_eq!(unique.len(), seqs.len(), "{seqs:?}");
+    let ledger = crate::common::ledger(&project);
+    assert!(
+        !ledger.iter().any(|l| l["event"] == "store-behind-ledger"),
+        "the move was taken for a restore"
+    );
 }

@@ -65,7 +65,7 @@ pub fn run(command: &ConfigCommand, settings: &Settings, cwd: &Path, format: For
             }
             Ok(Exit::Success)
         }
-        ConfigCommand::Get { key } => match config.lookup(key) {
+        ConfigCommand::Get { key } => match config.lookup(key).map(|v| masked(key, v)) {
             Some(value) => {
                 if format == Format::Json {
                     output::json(&serde_json::json!({"key": key, "value": value}));
@@ -131,12 +131,32 @@ fn init(cwd: &Path, force: bool) -> CliResult {
     Ok(Exit::Success)
 }
 
+/// A setting's value as shown: a store address without its password.
+fn masked(key: &str, value: String) -> String {
+    if key != "store.db" {
+        return value;
+    }
+    match url::Url::parse(&value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => value,
+    }
+}
+
 fn show(config: &Config, format: Format) {
     if format == Format::Json {
+        let mut settings = serde_json::to_value(&config.values).unwrap_or_default();
+        if let Some(db) = settings.pointer_mut("/store.db/value")
+            && let Some(text) = db.as_str()
+        {
+            *db = serde_json::Value::from(masked("store.db", text.to_string()));
+        }
         output::json(&serde_json::json!({
             "root": config.root,
             "file": config.file,
-            "settings": config.values,
+            "settings": settings,
             "plugins": config.plugins,
         }));
         return;
@@ -156,7 +176,7 @@ fn show(config: &Config, format: Format) {
         .map(|(key, value)| {
             vec![
                 key.to_string(),
-                value.value.clone(),
+                masked(key, value.value.clone()),
                 value.source.name().to_string(),
             ]
         })

@@ -1,5 +1,7 @@
 //! `baton hosts`: the processes working on the store — each `queue run` and `pipeline run`
 //! registers itself with every heartbeat — and which one leads maintenance (lease recovery).
+//! A process silent for two leases is shown as `silent` (killed, or its host lost), and
+//! forgotten after ten minutes.
 
 use super::exit::{CliResult, Exit, runtime};
 use super::output::{self, Format};
@@ -14,6 +16,15 @@ pub fn run(settings: &Settings, format: Format) -> CliResult {
     let members = store.members().map_err(runtime)?;
     let leader = store.leadership().map_err(runtime)?;
     let now = now_ms();
+    // Heartbeats come every third of the lease: two leases without one is a process gone.
+    let silent_before = now - 2 * settings.queue.lease.as_millis() as i64;
+    let state = |last_beat: i64| {
+        if last_beat < silent_before {
+            "silent"
+        } else {
+            "working"
+        }
+    };
     let leads = |owner: &str| {
         leader
             .as_ref()
@@ -24,7 +35,7 @@ pub fn run(settings: &Settings, format: Format) -> CliResult {
             "members": members.iter().map(|m| json!({
                 "owner": m.owner, "host": m.host, "pid": m.pid, "role": m.role,
                 "version": m.version, "started_at": m.started_at, "last_beat": m.last_beat,
-                "leader": leads(&m.owner),
+                "state": state(m.last_beat), "leader": leads(&m.owner),
             })).collect::<Vec<_>>(),
             "leader": leader,
         }));
@@ -47,6 +58,7 @@ pub fn run(settings: &Settings, format: Format) -> CliResult {
                 m.role.clone(),
                 format_ms(m.started_at),
                 format!("{} ago", ago(m.last_beat)),
+                state(m.last_beat).to_string(),
                 match &leader {
                     Some(l) if leads(&m.owner) => format!("leader (term {})", l.term),
                     _ => String::new(),
@@ -55,7 +67,15 @@ pub fn run(settings: &Settings, format: Format) -> CliResult {
         })
         .collect();
     output::table(
-        &["host", "pid", "role", "started", "last heartbeat", ""],
+        &[
+            "host",
+            "pid",
+            "role",
+            "started",
+            "last heartbeat",
+            "state",
+            "",
+        ],
         &rows,
     );
     Ok(Exit::Success)

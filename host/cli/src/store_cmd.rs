@@ -72,6 +72,10 @@ fn migrate(settings: &Settings, to: &str, force: bool, format: Format) -> CliRes
     }
     let mut target_settings = settings.store.clone();
     target_settings.location = StoreLocation::parse(to, &settings.cwd);
+    // The copy records no events of its own; the project's ledger already holds those it
+    // copies, so the target must not compare itself with that ledger while empty.
+    let scratch = tempfile::tempdir().map_err(runtime)?;
+    target_settings.ledger_dir = scratch.path().to_path_buf();
     let same = match (&target_settings.location, &settings.store.location) {
         (StoreLocation::Sqlite(a), StoreLocation::Sqlite(b)) => a == b,
         (StoreLocation::Postgres(a), StoreLocation::Postgres(b)) => a == b,

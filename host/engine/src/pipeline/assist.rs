@@ -2,9 +2,11 @@
 //! of any run is worked by the run's [`StageWorker`], built on first sight from this
 //! project's pipeline files (so every process must run the same checkout) and kept for the
 //! run's other stages. Stages of one run so spread over every process on the store, on any
-//! host; the process that started the run still reports it. A run this process cannot serve
-//! (its pipeline missing or invalid here, a stage needing an `--env-file` value it lacks) is
-//! put back at once and not taken again.
+//! host; the process that started the run still reports it. A run whose process stopped
+//! beating (on any host) is not helped: it waits for `pipeline run --resume`, like any
+//! interrupted run. A run this process cannot serve (that, its pipeline missing or invalid
+//! here, a stage needing an `--env-file` value it lacks) is put back at once and not taken
+//! again for a few seconds.
 
 use super::exec::StageWorker;
 use super::run::{STAGE_RETRY, StageContext, load_graph, run_stages, stage_worker};
@@ -17,19 +19,24 @@ use baton_core::model::{Claimed, Failure, JobKind};
 use baton_core::store::Offer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// A run this process serves, or why it cannot.
-enum Served {
-    Yes(Arc<StageWorker>),
-    No(String),
+/// A run this process serves: its worker, and when its owner was last seen alive.
+struct Served {
+    worker: Arc<StageWorker>,
+    checked: Instant,
 }
+
+/// How often a served run's owner is looked at again, and how long a refused run waits
+/// before it is considered again.
+const RECHECK: Duration = Duration::from_secs(5);
 
 /// Works the stage jobs of any run on the store (see the module header).
 pub struct Assist {
     context: StageContext,
     runs: tokio::sync::Mutex<HashMap<String, Served>>,
-    /// Runs known not to be servable here, for `admit` (which cannot wait).
-    refused: Mutex<Vec<String>>,
+    /// Runs not servable here, and since when, for `admit` (which cannot wait).
+    refused: Mutex<HashMap<String, Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -47,12 +54,43 @@ impl Assist {
         }
     }
 
-    /// Whether this process may take a stage job of `run`.
+    /// Whether this process may take a stage job of `run` (not one it refused lately).
     pub fn serves(&self, run: &str) -> bool {
-        !lock(&self.refused).iter().any(|r| r == run)
+        lock(&self.refused)
+            .get(run)
+            .is_none_or(|since| since.elapsed() >= RECHECK)
+    }
+
+    /// Why run `run_id` is not to be helped now: its process (on any host) has stopped
+    /// beating, so it waits for `pipeline run --resume` like any interrupted run.
+    fn orphaned(&self, run_id: &str) -> Result<Option<String>> {
+        let store = self.context.store()?;
+        let run = store
+            .run(run_id)?
+            .ok_or_else(|| anyhow!("no run {run_id} in the store"))?;
+        let Some(owner) = run.owner.clone() else {
+            return Ok(None);
+        };
+        // A process of this host that is gone is known at once; one elsewhere once it has
+        // missed its heartbeats for two leases.
+        let lease = self.context.settings().queue.lease.as_millis() as i64;
+        let alive = crate::owner::dead_local_owners(std::slice::from_ref(&owner)).is_empty()
+            && store
+                .members()?
+                .iter()
+                .any(|m| m.owner == owner && m.last_beat > now_ms() - 2 * lease);
+        Ok((!alive).then(|| {
+            format!(
+                "run {run_id} was interrupted (its process is gone): resume it with `baton pipeline run {} --resume {run_id}`",
+                run.pipeline
+            )
+        }))
     }
 
     async fn build(&self, run_id: &str) -> Result<StageWorker> {
+        if let Some(why) = self.orphaned(run_id)? {
+            anyhow::bail!("{why}");
+        }
         let store = self.context.store()?;
         let run = store
             .run(run_id)?
@@ -63,24 +101,49 @@ impl Assist {
         stage_worker(&self.context, &graph, run_id, &selected, force).await
     }
 
+    fn refuse(&self, run_id: &str, why: &str) -> Worked {
+        lock(&self.refused).insert(run_id.to_string(), Instant::now());
+        put_back(why)
+    }
+
     /// Works one stage job with its run's worker.
     pub async fn work(&self, job: &Claimed) -> Worked {
         let run_id = job.key.rsplit_once('/').map_or("", |(run, _)| run);
         let worker = {
             let mut runs = self.runs.lock().await;
-            if !runs.contains_key(run_id) {
-                let served = match self.build(run_id).await {
-                    Ok(worker) => Served::Yes(Arc::new(worker)),
-                    Err(e) => {
-                        lock(&self.refused).push(run_id.to_string());
-                        Served::No(format!("{e:#}"))
+            let stale = runs
+                .get(run_id)
+                .is_some_and(|served| served.checked.elapsed() >= RECHECK);
+            if stale {
+                match self.orphaned(run_id) {
+                    Ok(None) => {
+                        if let Some(served) = runs.get_mut(run_id) {
+                            served.checked = Instant::now();
+                        }
                     }
-                };
-                runs.insert(run_id.to_string(), served);
+                    Ok(Some(why)) => {
+                        runs.remove(run_id);
+                        return self.refuse(run_id, &why);
+                    }
+                    Err(e) => return self.refuse(run_id, &format!("{e:#}")),
+                }
+            }
+            if !runs.contains_key(run_id) {
+                match self.build(run_id).await {
+                    Ok(worker) => {
+                        runs.insert(
+                            run_id.to_string(),
+                            Served {
+                                worker: Arc::new(worker),
+                                checked: Instant::now(),
+                            },
+                        );
+                    }
+                    Err(e) => return self.refuse(run_id, &format!("{e:#}")),
+                }
             }
             match runs.get(run_id) {
-                Some(Served::Yes(worker)) => worker.clone(),
-                Some(Served::No(why)) => return put_back(why),
+                Some(served) => served.worker.clone(),
                 None => return put_back("the run vanished"),
             }
         };

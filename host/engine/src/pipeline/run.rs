@@ -315,6 +315,10 @@ fn enqueue(
         }
         let stages = run_stages(&*store, graph, run_id)?;
         commit(store, now_ms(), |tx| {
+            tx.beat(
+                &member(owner, run_id),
+                tx.now() - crate::scheduler::FORGET_MEMBERS_MS,
+            )?;
             tx.resume_run(run_id, dead_owners, owner)
         })?;
         return Ok((run_id.clone(), stages));
@@ -356,8 +360,29 @@ fn enqueue(
         options: serde_json::json!({"force": request.force}),
         owner: Some(owner.to_string()),
     };
-    commit(store, now_ms(), |tx| tx.start_run(&record, &jobs))?;
+    // Registered with the run, so processes helping with it see its owner alive from the
+    // start (the scheduler's heartbeats keep it so).
+    commit(store, now_ms(), |tx| {
+        tx.beat(
+            &member(owner, &run_id),
+            tx.now() - crate::scheduler::FORGET_MEMBERS_MS,
+        )?;
+        tx.start_run(&record, &jobs)
+    })?;
     Ok((run_id, selected))
+}
+
+/// This process as a member of the store while it runs `run_id`.
+fn member(owner: &str, run_id: &str) -> baton_core::store::Member {
+    baton_core::store::Member {
+        owner: owner.to_string(),
+        host: crate::owner::hostname(),
+        pid: std::process::id(),
+        role: format!("run {run_id}"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: now_ms(),
+        last_beat: 0,
+    }
 }
 
 /// Loads each selected stage's runner (plugins loaded once per name and environment) and

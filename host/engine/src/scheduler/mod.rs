@@ -150,8 +150,9 @@ pub enum Shutdown {
 
 type InFlight = Arc<Mutex<HashMap<i64, Claimed>>>;
 
-/// Members silent this long are forgotten by the next heartbeat of any process.
-const FORGET_MEMBERS_MS: i64 = 24 * 3600 * 1000;
+/// Members silent this long (killed, or on a lost host) are forgotten by the next heartbeat
+/// of any process: 10 minutes.
+pub(crate) const FORGET_MEMBERS_MS: i64 = 10 * 60 * 1000;
 
 /// This process as a member of the store (`baton hosts`).
 fn member(options: &RunOptions) -> baton_core::store::Member {
@@ -405,8 +406,8 @@ pub async fn run<W: Worker>(
             failure.message
         );
     }
-    let remedy = "the store refused a write; free space (or fix the store) and run again: \
-                  what this process held goes back without using an attempt";
+    let remedy = "the store refused a write (a full disk, a server gone): fix the cause and \
+                  run again; what this process held goes back without using an attempt";
     if let Some(e) = store_error {
         return Err(e.context(remedy));
     }
@@ -443,6 +444,41 @@ fn raise(channel: &watch::Sender<Shutdown>, level: Shutdown) {
         }
         higher
     });
+}
+
+/// Pauses before a failed claim is tried again: a server that dropped the connection (a
+/// failover, a pooler restart) is reconnected to on the next try; a store that keeps
+/// refusing ends the run.
+const CLAIM_RETRIES: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
+/// Claims as `claim` says, trying again after [`CLAIM_RETRIES`] when the store fails.
+async fn claim_retrying<W: Worker>(
+    writer: &Writer,
+    worker: &Arc<W>,
+    claim: Claim,
+) -> Result<Vec<Claimed>> {
+    let mut pauses = CLAIM_RETRIES.iter();
+    loop {
+        let admitting = worker.clone();
+        let attempt = claim.clone();
+        match writer
+            .submit(move |tx| tx.claim(&attempt, &mut |offer| admitting.admit(offer)))
+            .await
+        {
+            Ok(claimed) => return Ok(claimed),
+            Err(e) => match pauses.next() {
+                Some(pause) => {
+                    tracing::warn!("claiming failed, trying again in {pause:?}: {e:#}");
+                    tokio::time::sleep(*pause).await;
+                }
+                None => return Err(e),
+            },
+        }
+    }
 }
 
 /// What the dispatcher holds and how it paces claims.
@@ -491,10 +527,7 @@ async fn dispatch<W: Worker>(
                 limit: free.min(options.claim_batch),
                 lease_until: now_ms() + options.lease.as_millis() as i64,
             };
-            let admitting = worker.clone();
-            claimed = writer
-                .submit(move |tx| tx.claim(&claim, &mut |offer| admitting.admit(offer)))
-                .await?;
+            claimed = claim_retrying(writer, worker, claim).await?;
         }
         let got = claimed.len();
         {
