@@ -426,21 +426,28 @@ fn skip_dependents(tx: &mut Tx<'_>, job_id: i64, key: &str) -> Result<()> {
          RETURNING jobs.id, jobs.key",
         &[&job_id, &reason, &tx.now],
     )?;
-    let mut skipped = rows
+    journal_rows(tx, &rows, "skipped", &json!({"reason": reason}))?;
+    Ok(())
+}
+
+/// Records `event` (with `data`) for each `(id, key)` row a statement returned, in id order;
+/// returns the rows so.
+pub fn journal_rows(
+    tx: &mut Tx<'_>,
+    rows: &[Row],
+    event: &'static str,
+    data: &Value,
+) -> Result<Vec<(i64, String)>> {
+    let mut jobs = rows
         .iter()
         .map(|row| Ok((get::<i64>(row, 0)?, get::<String>(row, 1)?)))
         .collect::<Result<Vec<_>>>()?;
-    skipped.sort();
-    for (id, dependent) in skipped {
-        tx.events.push(Event::job(
-            tx.now,
-            id,
-            &dependent,
-            "skipped",
-            json!({"reason": reason}),
-        ));
+    jobs.sort();
+    for (id, key) in &jobs {
+        tx.events
+            .push(Event::job(tx.now, *id, key, event, data.clone()));
     }
-    Ok(())
+    Ok(jobs)
 }
 
 /// Extends the leases of `(job id, fence)` pairs still held, in one statement; returns how
@@ -757,20 +764,7 @@ pub fn retry_failed(
          RETURNING id, key",
         &[&max, &tx.now],
     )?;
-    let mut retried = rows
-        .iter()
-        .map(|row| Ok((get::<i64>(row, 0)?, get::<String>(row, 1)?)))
-        .collect::<Result<Vec<_>>>()?;
-    retried.sort();
-    for (id, key) in &retried {
-        tx.events.push(Event::job(
-            tx.now,
-            *id,
-            key,
-            "retry",
-            json!({"by": "retry-failed"}),
-        ));
-    }
+    let retried = journal_rows(tx, &rows, "retry", &json!({"by": "retry-failed"}))?;
     tx.notify |= !retried.is_empty();
     Ok(retried.into_iter().map(|(_, key)| key).collect())
 }

@@ -188,20 +188,7 @@ pub fn cancel_run(tx: &mut Tx<'_>, run_id: &str, reason: &str) -> Result<usize> 
          RETURNING id, key",
         &[&run_id, &reason, &tx.now],
     )?;
-    let mut cancelled = rows
-        .iter()
-        .map(|row| Ok((get::<i64>(row, 0)?, get::<String>(row, 1)?)))
-        .collect::<Result<Vec<_>>>()?;
-    cancelled.sort();
-    for (id, key) in &cancelled {
-        tx.events.push(Event::job(
-            tx.now,
-            *id,
-            key,
-            "cancelled",
-            json!({"reason": reason}),
-        ));
-    }
+    let cancelled = crate::queue::journal_rows(tx, &rows, "cancelled", &json!({"reason": reason}))?;
     Ok(cancelled.len())
 }
 

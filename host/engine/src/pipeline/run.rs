@@ -316,7 +316,7 @@ fn enqueue(
         let stages = run_stages(&*store, graph, run_id)?;
         commit(store, now_ms(), |tx| {
             tx.beat(
-                &member(owner, run_id),
+                &crate::scheduler::member(owner, Some(run_id)),
                 tx.now() - crate::scheduler::FORGET_MEMBERS_MS,
             )?;
             tx.resume_run(run_id, dead_owners, owner)
@@ -364,25 +364,12 @@ fn enqueue(
     // start (the scheduler's heartbeats keep it so).
     commit(store, now_ms(), |tx| {
         tx.beat(
-            &member(owner, &run_id),
+            &crate::scheduler::member(owner, Some(&run_id)),
             tx.now() - crate::scheduler::FORGET_MEMBERS_MS,
         )?;
         tx.start_run(&record, &jobs)
     })?;
     Ok((run_id, selected))
-}
-
-/// This process as a member of the store while it runs `run_id`.
-fn member(owner: &str, run_id: &str) -> baton_core::store::Member {
-    baton_core::store::Member {
-        owner: owner.to_string(),
-        host: crate::owner::hostname(),
-        pid: std::process::id(),
-        role: format!("run {run_id}"),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: now_ms(),
-        last_beat: 0,
-    }
 }
 
 /// Loads each selected stage's runner (plugins loaded once per name and environment) and

@@ -154,13 +154,14 @@ type InFlight = Arc<Mutex<HashMap<i64, Claimed>>>;
 /// of any process: 10 minutes.
 pub(crate) const FORGET_MEMBERS_MS: i64 = 10 * 60 * 1000;
 
-/// This process as a member of the store (`baton hosts`).
-fn member(options: &RunOptions) -> baton_core::store::Member {
+/// This process as a member of the store (`baton hosts`): lease owner `owner`, running
+/// pipeline run `run` or (with `None`) the work queue.
+pub(crate) fn member(owner: &str, run: Option<&str>) -> baton_core::store::Member {
     baton_core::store::Member {
-        owner: options.owner.clone(),
+        owner: owner.to_string(),
         host: crate::owner::hostname(),
         pid: std::process::id(),
-        role: match &options.run {
+        role: match run {
             Some(run) => format!("run {run}"),
             None => "queue".to_string(),
         },
@@ -234,7 +235,7 @@ pub async fn run<W: Worker>(
     let max_recoveries = options.max_recoveries;
     let owner = options.owner.clone();
     let lease = options.lease.as_millis() as i64;
-    let me = member(&options);
+    let me = member(&options.owner, options.run.as_deref());
     let logs: HashMap<String, Option<HashSet<(i64, i64)>>> = match &options.start_logs {
         Some(dir) => dead_owners
             .iter()
@@ -685,7 +686,7 @@ async fn upkeep<W: Worker>(
         let lease_until = now_ms() + options.lease.as_millis() as i64;
         let max_recoveries = options.max_recoveries;
         let owner = options.owner.clone();
-        let mut me = member(&options);
+        let mut me = member(&options.owner, options.run.as_deref());
         me.started_at = started_at;
         let extra = worker.upkeep();
         let result = writer
