@@ -21,3 +21,4 @@ mod scaffold;
 mod scale_out;
 mod shared_limits;
 mod templates_and_csv;
+mod wit_versions;
