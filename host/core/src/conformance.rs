@@ -668,6 +668,7 @@ pub fn purge_keeps_what_live_work_needs(store: &mut dyn Store) {
     assert_eq!(dry.jobs, 3, "old-done, old-failed and ra/s: {dry:?}");
     assert_eq!(dry.runs, ["ra"]);
     assert_eq!(dry.manifest_rows, 1);
+    assert_eq!(dry.manifest_digests, ["1".repeat(64)]);
     assert!(dry.events >= 4, "{dry:?}");
     assert!(
         store.job("old-done").unwrap().is_some(),

@@ -46,16 +46,25 @@ pub fn purge(tx: &mut Tx<'_>, purge: &Purge) -> Result<Purged> {
     }
     // The highest event id stays, as on SQLite (an identity column would not reuse it, but
     // the ledger's catch-up reads the top row).
-    let counts = tx.conn.one(
-        "SELECT (SELECT COUNT(*) FROM events
-                 WHERE job_id = ANY($1) AND id < (SELECT COALESCE(MAX(id), 0) FROM events)),
-                (SELECT COUNT(*) FROM artifacts WHERE key = ANY($2))",
-        &[&ids, &keys],
+    let events = tx.conn.one(
+        "SELECT COUNT(*) FROM events
+         WHERE job_id = ANY($1) AND id < (SELECT COALESCE(MAX(id), 0) FROM events)",
+        &[&ids],
     )?;
+    let manifest_digests: Vec<String> = tx
+        .conn
+        .query(
+            "SELECT sha256 FROM artifacts WHERE key = ANY($1) ORDER BY key",
+            &[&keys],
+        )?
+        .iter()
+        .map(|row| get(row, 0))
+        .collect::<Result<_>>()?;
     let purged = Purged {
         jobs: ids.len() as u64,
-        events: u64::try_from(get::<i64>(&counts, 0)?).unwrap_or(0),
-        manifest_rows: u64::try_from(get::<i64>(&counts, 1)?).unwrap_or(0),
+        events: u64::try_from(get::<i64>(&events, 0)?).unwrap_or(0),
+        manifest_rows: manifest_digests.len() as u64,
+        manifest_digests,
         runs,
     };
     if purge.dry_run {

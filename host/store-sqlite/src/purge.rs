@@ -51,11 +51,14 @@ pub fn purge(tx: &Transaction<'_>, purge: &Purge) -> Result<Purged> {
     };
     let mut count_events =
         tx.prepare("SELECT COUNT(*) FROM events WHERE job_id = ?1 AND id < ?2")?;
-    let mut count_manifest = tx.prepare("SELECT COUNT(*) FROM artifacts WHERE key = ?1")?;
+    let mut digests = tx.prepare("SELECT sha256 FROM artifacts WHERE key = ?1")?;
     for (id, key) in &jobs {
         purged.events += count_events.query_row(params![id, top], |r| r.get::<_, u64>(0))?;
-        purged.manifest_rows += count_manifest.query_row(params![key], |r| r.get::<_, u64>(0))?;
+        for digest in digests.query_map(params![key], |r| r.get::<_, String>(0))? {
+            purged.manifest_digests.push(digest?);
+        }
     }
+    purged.manifest_rows = purged.manifest_digests.len() as u64;
     purged.jobs = jobs.len() as u64;
     if purge.dry_run {
         return Ok(purged);

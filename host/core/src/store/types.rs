@@ -286,6 +286,8 @@ pub struct Purged {
     pub events: u64,
     /// Manifest rows of removed jobs (their content files become unreferenced).
     pub manifest_rows: u64,
+    /// The sha256 of each removed manifest row (one entry per row).
+    pub manifest_digests: Vec<String>,
     /// Finished runs removed, by id (their run logs may go too).
     pub runs: Vec<String>,
 }
