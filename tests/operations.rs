@@ -736,3 +736,38 @@ fn the_quickstart_reprocesses_a_past_selection_and_compares_it_with_the_run_befo
         "{differ}"
     );
 }
+
+#[test]
+fn pipeline_logs_follow_prints_lines_as_they_come_and_ends_with_the_run() {
+    let project = Project::new();
+    chain(&project, 3, "0.5");
+    let mut run = project
+        .command(&["pipeline", "run", "chain"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run_id = loop {
+        if let Some(id) = runs(&project).pop() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let follow = project
+        .baton(&["pipeline", "logs", &run_id, "--follow"])
+        .expect(0);
+    let ended = Instant::now();
+    assert!(run.wait().unwrap().success());
+    assert!(
+        ended.elapsed() < Duration::from_secs(2),
+        "follow outlived the run"
+    );
+    let text = follow.stdout();
+    assert_eq!(text.matches("\"event\":\"stage\"").count(), 3, "{text}");
+    assert!(
+        text.lines().last().unwrap().contains("run-finished"),
+        "{text}"
+    );
+}
