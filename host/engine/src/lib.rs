@@ -3,15 +3,20 @@
 //! composition root that wires them to a store and the plugin runtime. It reports through
 //! return values and events; it never prints (the CLI does).
 
+pub mod attach;
 pub mod audit;
+pub mod cleanup;
+pub mod compare;
 pub mod environment;
 pub mod fetch;
+pub mod follow;
 pub mod limiter;
 pub mod owner;
 pub mod pipeline;
 pub mod plugins;
 pub mod queue;
 pub mod root;
+pub mod schedule;
 pub mod scheduler;
 pub mod settings;
 pub mod store;
