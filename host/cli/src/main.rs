@@ -11,6 +11,7 @@ mod open;
 mod output;
 mod pipeline;
 mod plugin;
+mod plugin_add;
 mod queue;
 mod scaffold;
 mod store_cmd;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod environment;
 pub mod fetch;
 pub mod limiter;
+pub mod logfile;
 pub mod owner;
 pub mod pipeline;
 pub mod plugins;
