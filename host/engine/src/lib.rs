@@ -11,6 +11,7 @@ pub mod environment;
 pub mod fetch;
 pub mod follow;
 pub mod limiter;
+pub mod logfile;
 pub mod owner;
 pub mod pipeline;
 pub mod plugins;
