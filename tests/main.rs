@@ -25,5 +25,6 @@ mod sandbox;
 mod scaffold;
 mod scale_out;
 mod shared_limits;
+mod starters;
 mod templates_and_csv;
 mod wit_versions;
