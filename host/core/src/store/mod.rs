@@ -10,8 +10,8 @@
 mod types;
 
 pub use types::{
-    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, QueueStats,
-    RateLimits, Recovered, RunRecord, RunState, StageRecord,
+    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending,
+    QueueStats, RateLimits, Recovered, RunRecord, RunState, StageRecord,
 };
 
 use crate::event::Event;
