@@ -7,7 +7,7 @@ use super::output::{self, Format, INFO};
 use anyhow::anyhow;
 use baton_core::clock::now_ms;
 use baton_core::model::{Claimed, JobKind, NewJob};
-use baton_core::store::{Offer, commit};
+use baton_core::store::{Durability, Offer, commit};
 use baton_engine::pipeline::plan::Filters;
 use baton_engine::pipeline::run as pipeline_run;
 use baton_engine::queue::setup::{self, ResolveOptions};
@@ -39,6 +39,9 @@ pub struct PipelineBench {
     /// Stages running at once.
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
+    /// `store.sync` for the benchmark's store: `full` (the default) or `normal`.
+    #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "normal"])]
+    pub sync: String,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +61,10 @@ pub struct QueueBench {
     /// database (`postgres://USER@HOST:PORT/DB`); it must hold no jobs.
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// `store.sync` for the benchmark's store: `full` (every commit on disk before it is
+    /// acknowledged, the default) or `normal`.
+    #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "normal"])]
+    pub sync: String,
 }
 
 /// Enqueue-to-start latencies: the time each job key was enqueued, and the measured waits.
@@ -110,6 +117,7 @@ fn bench_settings(
     settings: &Settings,
     dir: &std::path::Path,
     store: Option<&str>,
+    sync: &str,
 ) -> Result<Settings, CliError> {
     let overrides = Overrides {
         db: Some(
@@ -119,7 +127,20 @@ fn bench_settings(
         ),
         cache_dir: Some(settings.runtime.cache_dir.clone()),
     };
-    Settings::load(dir, None, &overrides, &|_| None).map_err(runtime)
+    let env = |name: &str| (name == "BATON_SYNC").then(|| sync.to_string());
+    Settings::load(dir, None, &overrides, &env).map_err(runtime)
+}
+
+/// CPU time (user + system) of the whole process so far.
+fn process_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF is a constant.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 pub async fn run(
@@ -138,7 +159,7 @@ pub async fn run(
         )));
     }
     let dir = tempfile::tempdir().map_err(runtime)?;
-    let mut bench = bench_settings(settings, dir.path(), args.store.as_deref())?;
+    let mut bench = bench_settings(settings, dir.path(), args.store.as_deref(), &args.sync)?;
     bench.queue.resolvers = vec!["noop".to_string()];
     bench.queue.download = false;
     let rt = Arc::new(rt()?);
@@ -180,6 +201,11 @@ pub async fn run(
         latencies: latencies.clone(),
     });
     let burn_started = Instant::now();
+    let (cpu_before, writer_before, commits_before) = (
+        process_cpu(),
+        engine.writer().cpu_time(),
+        engine.writer().commits(),
+    );
     let options = baton_engine::scheduler::RunOptions {
         drain: true,
         ..engine.options(args.workers)
@@ -191,6 +217,10 @@ pub async fn run(
         .map_err(runtime)?;
     let burn_seconds = burn_started.elapsed().as_secs_f64();
     let finished = counters.finished();
+    let burn_cpu = process_cpu().saturating_sub(cpu_before);
+    let writer_cpu = engine.writer().cpu_time().saturating_sub(writer_before);
+    let commits = engine.writer().commits() - commits_before;
+    let per_job_us = |cpu: Duration| cpu.as_secs_f64() * 1e6 / finished.max(1) as f64;
 
     let wake = Arc::new(tokio::sync::Notify::new());
     let (stop_tx, stop_rx) = root::never_stop();
@@ -247,15 +277,23 @@ pub async fn run(
     let report = json!({
         "machine": machine(),
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "store": match &args.store {
-            Some(url) if url.starts_with("postgres") => "postgresql (the server's own durability settings)",
-            _ => "sqlite, WAL, synchronous=NORMAL",
+        "store": match (&args.store, bench.store.durability) {
+            (Some(url), Durability::Full) if url.starts_with("postgres") => "postgresql, synchronous_commit=on (store.sync = full)",
+            (Some(url), Durability::Normal) if url.starts_with("postgres") => "postgresql, synchronous_commit=off (store.sync = normal)",
+            (_, Durability::Full) => "sqlite, WAL, synchronous=FULL (store.sync = full)",
+            (_, Durability::Normal) => "sqlite, WAL, synchronous=NORMAL (store.sync = normal)",
         },
+        "sync": bench.store.durability,
         "jobs": args.jobs,
         "workers": args.workers,
         "enqueue_jobs_per_second": args.jobs as f64 / enqueue_seconds,
         "burn_down_seconds": burn_seconds,
         "jobs_per_second": finished as f64 / burn_seconds,
+        "cpu_us_per_job": per_job_us(burn_cpu),
+        "writer_cpu_us_per_job": per_job_us(writer_cpu),
+        "writer_cpu_share": writer_cpu.as_secs_f64() / burn_cpu.as_secs_f64().max(1e-9),
+        "commits": commits,
+        "jobs_per_commit": finished as f64 / commits.max(1) as f64,
         "latency_jobs": measured.len(),
         "arrival_rate": args.rate,
         "enqueue_to_start_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
@@ -276,6 +314,14 @@ pub async fn run(
             burn_seconds,
             report["jobs_per_second"].as_f64().unwrap_or(0.0),
             report["enqueue_jobs_per_second"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "CPU per job: {:.1} µs, of which the writer thread {:.1} µs ({:.0}%); {} commits, {:.1} jobs each",
+            per_job_us(burn_cpu),
+            per_job_us(writer_cpu),
+            report["writer_cpu_share"].as_f64().unwrap_or(0.0) * 100.0,
+            commits,
+            report["jobs_per_commit"].as_f64().unwrap_or(0.0)
         );
         println!(
             "enqueue-to-start at {}/s: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} jobs)",
@@ -377,8 +423,9 @@ async fn pipeline_bench(
     let dir = tempfile::tempdir().map_err(runtime)?;
     let cache = settings.runtime.cache_dir.to_string_lossy().into_owned();
     generate_dag(dir.path(), args.stages, &cache).map_err(runtime)?;
+    let env = |name: &str| (name == "BATON_SYNC").then(|| args.sync.clone());
     let bench_config =
-        Settings::load(dir.path(), None, &Overrides::default(), &|_| None).map_err(runtime)?;
+        Settings::load(dir.path(), None, &Overrides::default(), &env).map_err(runtime)?;
     let started = Instant::now();
     let graph = pipeline_run::load_graph(&bench_config, "bench").map_err(runtime)?;
     let load_seconds = started.elapsed().as_secs_f64();
@@ -396,6 +443,7 @@ async fn pipeline_bench(
         events: Arc::new(|_: &baton_engine::pipeline::events::StageEvent| {}),
     };
     let started = Instant::now();
+    let cpu_started = process_cpu();
     let (_keep, never) = root::never_stop();
     let first = pipeline_run::run(
         &bench_config,
@@ -407,11 +455,14 @@ async fn pipeline_bench(
     .await
     .map_err(runtime)?;
     let run_seconds = started.elapsed().as_secs_f64();
+    let run_cpu = process_cpu().saturating_sub(cpu_started).as_secs_f64();
     let started = Instant::now();
+    let cpu_started = process_cpu();
     let second = pipeline_run::run(&bench_config, rt, graph, request(), never)
         .await
         .map_err(runtime)?;
     let rerun_seconds = started.elapsed().as_secs_f64();
+    let rerun_cpu = process_cpu().saturating_sub(cpu_started).as_secs_f64();
     let cached = second
         .stages
         .iter()
@@ -425,9 +476,12 @@ async fn pipeline_bench(
         "jobs": args.jobs,
         "validate_and_plan_ms": plan_seconds * 1000.0,
         "of_which_parse_and_validate_ms": load_seconds * 1000.0,
+        "sync": args.sync,
         "run_seconds": run_seconds,
+        "run_cpu_seconds": run_cpu,
         "run_degraded": first.degraded,
         "cached_rerun_seconds": rerun_seconds,
+        "cached_rerun_cpu_seconds": rerun_cpu,
         "cached_stages": cached,
     });
     if format == Format::Json {
@@ -438,8 +492,8 @@ async fn pipeline_bench(
             report["machine"], report["build"]
         );
         println!(
-            "{} stages in {} waves, {} at once",
-            args.stages, plan.waves, args.jobs
+            "{} stages in {} waves, {} at once, store.sync = {}",
+            args.stages, plan.waves, args.jobs, args.sync
         );
         println!(
             "validate + plan: {:.1} ms (parse + validate {:.1} ms)",
@@ -447,11 +501,13 @@ async fn pipeline_bench(
             load_seconds * 1000.0
         );
         println!(
-            "full run: {run_seconds:.2} s{}",
+            "full run: {run_seconds:.2} s (CPU {run_cpu:.2} s){}",
             if first.degraded { " (DEGRADED)" } else { "" }
         );
         println!(
-            "rerun, everything cached: {rerun_seconds:.2} s ({cached}/{} cached)",
+            "rerun, everything cached: {:.1} ms (CPU {:.1} ms; {cached}/{} cached)",
+            rerun_seconds * 1000.0,
+            rerun_cpu * 1000.0,
             args.stages
         );
     }

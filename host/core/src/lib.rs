@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod conformance;
 pub mod digest;
+pub mod digest_cache;
 pub mod event;
 pub mod ledger;
 pub mod model;

@@ -12,10 +12,12 @@ use baton_store_sqlite::SqliteStore;
 pub fn open(settings: &StoreSettings) -> Result<Box<dyn Store>> {
     match &settings.location {
         StoreLocation::Sqlite(path) => Ok(Box::new(
-            SqliteStore::open(path, &settings.ledger_dir).context("cannot open the queue store")?,
+            SqliteStore::open_with(path, &settings.ledger_dir, settings.durability)
+                .context("cannot open the queue store")?,
         )),
         StoreLocation::Postgres(url) => Ok(Box::new(
-            PgStore::open(url, &settings.ledger_dir).context("cannot open the queue store")?,
+            PgStore::open_with(url, &settings.ledger_dir, settings.durability)
+                .context("cannot open the queue store")?,
         )),
     }
 }

@@ -8,6 +8,7 @@
 //! address asking for `sslmode=require` is refused when connecting.
 
 use anyhow::{Context, Result, anyhow};
+use baton_core::store::Durability;
 use postgres::config::Host;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
@@ -49,6 +50,22 @@ impl Target {
         }
         let name = display_name(&config).into();
         Ok(Target { config, name })
+    }
+
+    /// This address with `synchronous_commit` set for its sessions as `durability` says
+    /// (`on` for full, `off` for normal), unless its `options` already set it: an explicit
+    /// setting in the URL wins.
+    pub fn with_durability(mut self, durability: Durability) -> Target {
+        let current = self.config.get_options().unwrap_or_default().to_string();
+        if !current.contains("synchronous_commit") {
+            let value = match durability {
+                Durability::Normal => "off",
+                Durability::Full => "on",
+            };
+            let options = format!("{current} -c synchronous_commit={value}");
+            self.config.options(options.trim_start());
+        }
+        self
     }
 
     /// The address without its password, for messages.

@@ -47,7 +47,7 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge, Purged,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge, Purged,
     QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store,
     StoreRead, Wakeups,
 };
@@ -103,13 +103,28 @@ impl PgStore {
     /// or a `key=value` connection string) and migrates it; committed events are appended to
     /// `ledger_dir/YYYY-MM-DD.jsonl` and recorded with this host's name as their origin.
     pub fn open(url: &str, ledger_dir: &Path) -> Result<PgStore> {
-        PgStore::open_as(url, ledger_dir, &journal::host_name())
+        PgStore::open_with(url, ledger_dir, Durability::default())
+    }
+
+    /// Like [`PgStore::open`], acknowledging commits as `durability` says
+    /// (`synchronous_commit` on or off for Baton's sessions, unless the URL's `options` set it).
+    pub fn open_with(url: &str, ledger_dir: &Path, durability: Durability) -> Result<PgStore> {
+        PgStore::connect(url, ledger_dir, &journal::host_name(), durability)
     }
 
     /// Like [`PgStore::open`], recording events with `origin` as the host's name (several
     /// ledgers on one machine that must not see each other's events, and tests).
     pub fn open_as(url: &str, ledger_dir: &Path, origin: &str) -> Result<PgStore> {
-        let target = Target::parse(url)?;
+        PgStore::connect(url, ledger_dir, origin, Durability::default())
+    }
+
+    fn connect(
+        url: &str,
+        ledger_dir: &Path,
+        origin: &str,
+        durability: Durability,
+    ) -> Result<PgStore> {
+        let target = Target::parse(url)?.with_durability(durability);
         let mut conn = target.connect()?;
         migrations::apply(&mut conn)?;
         Ok(PgStore {

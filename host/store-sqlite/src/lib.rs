@@ -22,7 +22,7 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge, Purged,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge, Purged,
     QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store,
     StoreRead,
 };
@@ -36,7 +36,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens (creating it and its directory if needed), checks (a damaged file is refused) and
 /// migrates the database at `path`.
-fn connect(path: &Path) -> Result<Connection> {
+fn connect(path: &Path, durability: Durability) -> Result<Connection> {
     if let Some(dir) = path.parent() {
         create_dir(dir)?;
     }
@@ -51,7 +51,11 @@ fn connect(path: &Path) -> Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     integrity::check(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     migrations::apply(&mut conn)
         .with_context(|| format!("cannot migrate the database {}", path.display()))?;
@@ -79,17 +83,28 @@ pub struct SqliteStore {
     path: PathBuf,
     ledger_dir: PathBuf,
     ledger: LedgerFile,
+    durability: Durability,
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating) the database at `path`; committed events are appended
-    /// to `ledger_dir/YYYY-MM-DD.jsonl`.
+    /// Opens (creating and migrating) the database at `path` with the default durability
+    /// ([`Durability::Full`]); committed events are appended to `ledger_dir/YYYY-MM-DD.jsonl`.
     pub fn open(path: &Path, ledger_dir: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_with(path, ledger_dir, Durability::default())
+    }
+
+    /// Like [`SqliteStore::open`], acknowledging commits as `durability` says.
+    pub fn open_with(
+        path: &Path,
+        ledger_dir: &Path,
+        durability: Durability,
+    ) -> Result<SqliteStore> {
         Ok(SqliteStore {
-            conn: connect(path)?,
+            conn: connect(path, durability)?,
             path: path.to_path_buf(),
             ledger_dir: ledger_dir.to_path_buf(),
             ledger: LedgerFile::new(ledger_dir),
+            durability,
         })
     }
 
@@ -441,12 +456,17 @@ impl Store for SqliteStore {
     }
 
     fn reopen(&self) -> Result<Box<dyn Store>> {
-        Ok(Box::new(SqliteStore::open(&self.path, &self.ledger_dir)?))
+        Ok(Box::new(SqliteStore::open_with(
+            &self.path,
+            &self.ledger_dir,
+            self.durability,
+        )?))
     }
 
     fn plugin_state(&self) -> Result<Arc<dyn PluginStateStore>> {
         Ok(Arc::new(plugin_state::PluginState::new(connect(
             &self.path,
+            self.durability,
         )?)))
     }
 }

@@ -10,7 +10,7 @@
 mod types;
 
 pub use types::{
-    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, Purge, Purged,
+    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, Purge, Purged,
     QueueStats, RateLimits, Recovered, RunRecord, RunState, StageRecord,
 };
 

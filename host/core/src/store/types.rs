@@ -290,4 +290,49 @@ pub struct Purged {
     pub manifest_digests: Vec<String>,
     /// Finished runs removed, by id (their run logs may go too).
     pub runs: Vec<String>,
+/// `store.sync`: how far a commit goes before it is acknowledged.
+///
+/// Either way a process crash (kill -9, a panic, OOM) loses nothing that was acknowledged:
+/// the commit is in the operating system's page cache when the call returns. The modes differ
+/// on a power loss or kernel crash:
+/// - [`Durability::Full`] (the default) waits until the commit is on the disk (SQLite
+///   `synchronous=FULL`: an fsync of the write-ahead log per commit; PostgreSQL
+///   `synchronous_commit=on`): nothing acknowledged is lost.
+/// - [`Durability::Normal`] returns before the disk has it (SQLite `synchronous=NORMAL` in WAL
+///   mode: the log is fsynced only at checkpoints, about every 1,000 pages; PostgreSQL
+///   `synchronous_commit=off`: the WAL writer flushes within three `wal_writer_delay`s, 0.6 s
+///   by default): the commits since then may be lost on a power loss — finished jobs run
+///   again, recent enqueues are gone — but the database stays consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Acknowledged after the operating system has the commit.
+    Normal,
+    /// Acknowledged after the disk has the commit.
+    #[default]
+    Full,
+}
+
+impl Durability {
+    /// Parses `normal` or `full`.
+    ///
+    /// Errors: anything else, with the two accepted values.
+    pub fn parse(text: &str) -> Result<Durability, String> {
+        match text {
+            "normal" => Ok(Durability::Normal),
+            "full" => Ok(Durability::Full),
+            other => Err(format!(
+                "`{other}` is not a sync mode: use `full` (every commit on disk before it is \
+                 acknowledged) or `normal` (faster; a power loss may lose the last commits)"
+            )),
+        }
+    }
+
+    /// `normal` or `full`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Normal => "normal",
+            Durability::Full => "full",
+        }
+    }
 }

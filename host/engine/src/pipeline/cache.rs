@@ -7,7 +7,8 @@ use super::glob;
 use super::model::StageDef;
 use super::outdir;
 use anyhow::{Context, Result, bail};
-use baton_core::digest::{Hasher, file_digest, sha256_hex};
+use baton_core::digest::{Hasher, sha256_hex};
+use baton_core::digest_cache::DigestCache;
 use baton_core::store::StageRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -80,8 +81,13 @@ pub fn input_files(stage: &StageDef, root: &Path) -> Vec<String> {
 }
 
 /// The fingerprint of `stage` now: its definition, its runner's digest, every input's
-/// digest.
-pub fn fingerprint(stage: &StageDef, root: &Path, plugin_digest: &str) -> Result<Fingerprint> {
+/// digest (through `digests`, which reads only files whose metadata changed).
+pub fn fingerprint(
+    stage: &StageDef,
+    root: &Path,
+    plugin_digest: &str,
+    digests: &DigestCache,
+) -> Result<Fingerprint> {
     let definition = sha256_hex(serde_json::to_string(stage)?.as_bytes());
     let mut inputs = BTreeMap::new();
     let inside = root
@@ -98,7 +104,7 @@ pub fn fingerprint(stage: &StageDef, root: &Path, plugin_digest: &str) -> Result
                 resolved.display()
             );
         }
-        let digest = file_digest(&resolved)?;
+        let digest = digests.digest(&resolved)?;
         inputs.insert(path, digest);
     }
     Ok(Fingerprint {
@@ -130,8 +136,13 @@ impl Fingerprint {
     }
 }
 
-/// Whether the stage can be skipped, or why it must run.
-pub fn decide(current: &Fingerprint, last: Option<&StageRecord>, root: &Path) -> Decision {
+/// Whether the stage can be skipped, or why it must run (outputs checked through `digests`).
+pub fn decide(
+    current: &Fingerprint,
+    last: Option<&StageRecord>,
+    root: &Path,
+    digests: &DigestCache,
+) -> Decision {
     let Some(previous) = last else {
         return Decision::Run("never run".into());
     };
@@ -156,7 +167,7 @@ pub fn decide(current: &Fingerprint, last: Option<&StageRecord>, root: &Path) ->
         return Decision::Run(format!("input removed: {path}"));
     }
     for (path, digest) in &previous.outputs {
-        let now = file_digest(&root.join(path)).ok();
+        let now = digests.digest(&root.join(path)).ok();
         if now.as_deref() != Some(digest) {
             return Decision::Run(format!("output missing or changed: {path}"));
         }

@@ -17,12 +17,12 @@ use crate::logfile::{self, Entry, LogFile};
 use crate::scheduler::retry::RetryPolicy;
 use crate::scheduler::verdict::Verdict;
 use crate::scheduler::worker::{Worked, Worker};
-use crate::scheduler::writer::Writer;
 use anyhow::{Context, anyhow};
 use baton_core::clock::{format_ms, now_ms};
 use baton_core::digest::{file_digest, sha256_hex};
+use baton_core::digest_cache::DigestCache;
 use baton_core::model::{Claimed, Failure, JobKind};
-use baton_core::store::{Offer, StoreRead};
+use baton_core::store::{Offer, StageRecord, StoreRead};
 use baton_runtime::Runtime;
 use baton_runtime::bindings::types::Failure as PluginFailure;
 use baton_runtime::error::{GUEST_PANIC, PluginError};
@@ -100,10 +100,10 @@ pub struct StageWorker {
     pub runtime: Arc<Runtime>,
     /// Reads the stage cache.
     pub cache: Mutex<Box<dyn StoreRead + Send>>,
-    /// Records successes in the stage cache.
-    pub writer: Writer,
     /// Run every stage, cached or not.
     pub force: bool,
+    /// Content digests of inputs and outputs (`.baton/digests.json`).
+    pub digests: Arc<DigestCache>,
     /// Stages of this run, for `[k/N]`.
     pub total: usize,
     /// Stages that ended so far.
@@ -171,6 +171,22 @@ impl StageWorker {
     }
 
     fn announce(&self, job: &Claimed, id: &str, status: StageStatus, seconds: f64, detail: &str) {
+        self.announce_attempt((job.attempt, job.max_attempts), id, status, seconds, detail);
+    }
+
+    /// Announces a stage found cached when the run was planned, which has no job.
+    pub fn announce_cached(&self, id: &str) {
+        self.announce_attempt((1, 1), id, StageStatus::Cached, 0.0, "");
+    }
+
+    fn announce_attempt(
+        &self,
+        attempt: (u32, u32),
+        id: &str,
+        status: StageStatus,
+        seconds: f64,
+        detail: &str,
+    ) {
         let finished = if status == StageStatus::Retrying {
             *lock(&self.finished)
         } else {
@@ -178,7 +194,7 @@ impl StageWorker {
             *finished += 1;
             *finished
         };
-        self.log_line(json!({"event": "stage", "stage": id, "status": status, "seconds": seconds, "detail": detail, "attempt": job.attempt}));
+        self.log_line(json!({"event": "stage", "stage": id, "status": status, "seconds": seconds, "detail": detail, "attempt": attempt.0}));
         (self.events)(&StageEvent {
             finished,
             total: self.total,
@@ -186,20 +202,21 @@ impl StageWorker {
             status,
             seconds,
             detail: detail.to_string(),
-            attempt: (job.attempt, job.max_attempts),
+            attempt,
             pipeline: self.graph.name.clone(),
             run_id: self.run_id.clone(),
             log: self.stage_log(id).path,
         });
     }
 
-    /// Runs the stage; `Ok(None)` when it was cached.
+    /// Runs the stage (or finds it cached); a promoted success comes with its stage-cache
+    /// record, to be committed with the job's outcome.
     async fn execute(
         &self,
         stage: &StageDef,
         job: &Claimed,
         log: &LogFile,
-    ) -> Result<StageResult, Failure> {
+    ) -> Result<(StageResult, Option<StageRecord>), Failure> {
         let runner = self
             .runners
             .get(&stage.id)
@@ -214,17 +231,21 @@ impl StageWorker {
             permits.push(permit);
         }
         let fingerprint =
-            cache::fingerprint(stage, &self.root, &runner.digest(&self.root)).map_err(host)?;
+            cache::fingerprint(stage, &self.root, &runner.digest(&self.root), &self.digests)
+                .map_err(host)?;
         let last = lock(&self.cache)
             .last_stage(&self.graph.name, &stage.id)
             .map_err(host)?;
-        if !self.force && cache::decide(&fingerprint, last.as_ref(), &self.root) == Decision::Cached
+        if !self.force
+            && cache::decide(&fingerprint, last.as_ref(), &self.root, &self.digests)
+                == Decision::Cached
         {
-            return Ok(StageResult {
+            let cached = StageResult {
                 cached: true,
                 digests: last.map(|record| record.outputs).unwrap_or_default(),
                 ..StageResult::default()
-            });
+            };
+            return Ok((cached, None));
         }
         // What the last success promoted: a directory without a marker (promoted before
         // markers existed) is Baton's when it holds exactly that.
@@ -273,10 +294,11 @@ impl StageWorker {
                 match report.value {
                     Ok(outcome) => outcome.summary,
                     Err(PluginFailure::Skip(reason)) => {
-                        return Ok(StageResult {
+                        let skipped = StageResult {
                             skipped: Some(reason),
                             ..StageResult::default()
-                        });
+                        };
+                        return Ok((skipped, None));
                     }
                     Err(failure) => {
                         return Err(Failure::new(baton_runtime::json::failure_line(&failure)));
@@ -308,23 +330,20 @@ impl StageWorker {
             let path = format!("{dir}/{file}");
             outputs.insert(
                 path.clone(),
-                file_digest(&self.root.join(&path)).map_err(host)?,
+                self.digests.digest(&self.root.join(&path)).map_err(host)?,
             );
         }
         let promoted: Vec<String> = outputs.keys().cloned().collect();
         let digests = outputs.clone();
         let record = fingerprint.record(&self.graph.name, &stage.id, outputs, &self.run_id);
-        self.writer
-            .submit(move |tx| tx.record_stage(&record))
-            .await
-            .map_err(host)?;
-        Ok(StageResult {
+        let result = StageResult {
             cached: false,
             skipped: None,
             summary,
             outputs: promoted,
             digests,
-        })
+        };
+        Ok((result, Some(record)))
     }
 
     /// Validates one output file against a schema with the sandboxed json-schema plugin.
@@ -413,11 +432,16 @@ impl Worker for StageWorker {
         };
         let seconds = started.elapsed().as_secs_f64();
         let ended = match &result {
-            Ok(result) if result.cached => Entry::new(now_ms(), "info", "baton".into(), "cached"),
-            Ok(StageResult {
-                skipped: Some(reason),
-                ..
-            }) => Entry::new(
+            Ok((result, _)) if result.cached => {
+                Entry::new(now_ms(), "info", "baton".into(), "cached")
+            }
+            Ok((
+                StageResult {
+                    skipped: Some(reason),
+                    ..
+                },
+                _,
+            )) => Entry::new(
                 now_ms(),
                 "info",
                 "baton".into(),
@@ -438,7 +462,7 @@ impl Worker for StageWorker {
         };
         log.append_or_warn(&[ended]);
         match result {
-            Ok(result) => {
+            Ok((result, record)) => {
                 let (status, detail) = match (&result.skipped, result.cached) {
                     (Some(reason), _) => (StageStatus::Skipped, reason.clone()),
                     (None, true) => (StageStatus::Cached, String::new()),
@@ -446,7 +470,14 @@ impl Worker for StageWorker {
                 };
                 self.announce(job, &stage.id, status, seconds, &detail);
                 let value = serde_json::to_value(&result).unwrap_or_default();
-                Worked::verdict(Verdict::Done(value))
+                // The stage-cache record commits with the outcome: one transaction, and a
+                // fenced (late) completion records nothing.
+                Worked {
+                    verdict: Verdict::Done(value),
+                    record: record.map(|record| -> crate::scheduler::worker::Change {
+                        Box::new(move |tx| tx.record_stage(&record))
+                    }),
+                }
             }
             Err(failure) if failure.code.as_deref() == Some(crate::environment::ENVIRONMENT) => {
                 self.announce(

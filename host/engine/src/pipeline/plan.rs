@@ -102,7 +102,8 @@ pub struct Plan {
     pub stages: Vec<StagePlan>,
 }
 
-/// Plans a run. `digest_of` gives a stage's plugin (or command) digest; `last` its last success.
+/// Plans a run. `digest_of` gives a stage's plugin (or command) digest; `last` its last
+/// success; `digests` the content digests of files.
 pub fn plan(
     graph: &Graph,
     selected: &BTreeSet<usize>,
@@ -110,6 +111,7 @@ pub fn plan(
     force: bool,
     digest_of: &dyn Fn(usize) -> String,
     last: &dyn Fn(usize) -> Option<baton_core::store::StageRecord>,
+    digests: &baton_core::digest_cache::DigestCache,
 ) -> anyhow::Result<Plan> {
     let mut runs = vec![false; graph.stages.len()];
     let mut stages = Vec::with_capacity(graph.stages.len());
@@ -134,8 +136,8 @@ pub fn plan(
                 ),
             )
         } else {
-            let fingerprint = cache::fingerprint(stage, root, &digest_of(i))?;
-            match cache::decide(&fingerprint, last(i).as_ref(), root) {
+            let fingerprint = cache::fingerprint(stage, root, &digest_of(i), digests)?;
+            match cache::decide(&fingerprint, last(i).as_ref(), root, digests) {
                 Decision::Cached => (
                     "cached",
                     "nothing changed since the last success".to_string(),

@@ -14,6 +14,7 @@ use crate::scheduler::retry::{Backoff, RetryPolicy};
 use crate::settings::Settings;
 use anyhow::{Context, Result, anyhow, bail};
 use baton_core::clock::{format_ms, now_ms};
+use baton_core::digest_cache::DigestCache;
 use baton_core::model::{JobKind, NewJob};
 use baton_core::store::{RunRecord, RunState, Store, commit};
 use baton_runtime::Runtime;
@@ -91,6 +92,7 @@ pub fn dry_plan(
 ) -> Result<Plan> {
     let selected = plan::select(graph, filters).map_err(|e| anyhow!(e))?;
     let store = crate::store::open_read_only(&settings.store)?;
+    let digests = DigestCache::read_only(&digests_file(settings));
     plan::plan(
         graph,
         &selected,
@@ -105,6 +107,7 @@ pub fn dry_plan(
                     .flatten()
             })
         },
+        &digests,
     )
 }
 
@@ -295,25 +298,85 @@ fn new_run_id(pipeline: &str) -> String {
     )
 }
 
-/// Records a new run and its jobs, or resumes `resume`; returns the run id and its stages.
+/// A run as recorded: its id, the stages its jobs run, and the stages found cached when it
+/// was planned (they have no job: nothing upstream of them runs, so nothing can change them).
+struct Enqueued {
+    run_id: String,
+    jobs: BTreeSet<usize>,
+    cached: BTreeSet<usize>,
+}
+
+/// The selected stages that are cached now and stay so through the run: the plan's "cached"
+/// stages (every upstream stage is cached or not selected). A runner's digest is read once
+/// per plugin.
+fn cached_at_start(
+    settings: &Settings,
+    store: &dyn Store,
+    graph: &Graph,
+    selected: &BTreeSet<usize>,
+    digests: &DigestCache,
+) -> Result<BTreeSet<usize>> {
+    let runner_digests = std::cell::RefCell::new(HashMap::<String, String>::new());
+    let digest_of = |i: usize| {
+        let stage = &graph.stages[i].value;
+        match &stage.plugin {
+            Some(name) => runner_digests
+                .borrow_mut()
+                .entry(name.clone())
+                .or_insert_with(|| plugins::file_digest(settings, name))
+                .clone(),
+            None => runner_digest(settings, stage),
+        }
+    };
+    let last = |i: usize| {
+        store
+            .last_stage(&graph.name, &graph.stages[i].value.id)
+            .ok()
+            .flatten()
+    };
+    let planned = plan::plan(
+        graph,
+        selected,
+        &settings.root,
+        false,
+        &digest_of,
+        &last,
+        digests,
+    )?;
+    Ok(planned
+        .stages
+        .iter()
+        .filter(|stage| stage.action == "cached")
+        .filter_map(|stage| graph.index.get(&stage.id).copied())
+        .collect())
+}
+
+/// Records a new run and its jobs, or resumes `resume`.
 fn enqueue(
+    context: &StageContext,
     store: &mut dyn Store,
     graph: &Graph,
     request: &RunRequest,
     dead_owners: &[String],
     owner: &str,
-) -> Result<(String, BTreeSet<usize>)> {
+) -> Result<Enqueued> {
     if let Some(run_id) = &request.resume {
-        match store.run(run_id)? {
-            Some(run) if run.pipeline == graph.name => {}
+        let run = match store.run(run_id)? {
+            Some(run) if run.pipeline == graph.name => run,
             Some(run) => bail!(
                 "run {run_id} is of pipeline `{}`, not `{}`",
                 run.pipeline,
                 graph.name
             ),
             None => bail!("no run {run_id} (see `baton pipeline logs`)"),
-        }
-        let stages = run_stages(&*store, graph, run_id)?;
+        };
+        let jobs = run_stages(&*store, graph, run_id)?;
+        let cached = run.options["cached"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().and_then(|id| graph.index.get(id).copied()))
+            .collect();
         commit(store, now_ms(), |tx| {
             tx.beat(
                 &crate::scheduler::member(owner, Some(run_id)),
@@ -321,15 +384,30 @@ fn enqueue(
             )?;
             tx.resume_run(run_id, dead_owners, owner)
         })?;
-        return Ok((run_id.clone(), stages));
+        return Ok(Enqueued {
+            run_id: run_id.clone(),
+            jobs,
+            cached,
+        });
     }
     let selected = plan::select(graph, &request.filters).map_err(|e| anyhow!(e))?;
+    let cached = if request.force {
+        BTreeSet::new()
+    } else {
+        cached_at_start(
+            &context.settings,
+            &*store,
+            graph,
+            &selected,
+            &context.digests,
+        )?
+    };
     let run_id = new_run_id(&graph.name);
     let order: Vec<usize> = graph
         .order
         .iter()
         .copied()
-        .filter(|i| selected.contains(i))
+        .filter(|i| selected.contains(i) && !cached.contains(i))
         .collect();
     let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &i)| (i, p)).collect();
     let jobs: Vec<(NewJob, Vec<usize>)> = order
@@ -351,13 +429,17 @@ fn enqueue(
             (job, deps)
         })
         .collect();
+    let cached_ids: Vec<&str> = cached
+        .iter()
+        .map(|&i| graph.stages[i].value.id.as_str())
+        .collect();
     let record = RunRecord {
         id: run_id.clone(),
         pipeline: graph.name.clone(),
         started_at: now_ms(),
         finished_at: None,
         state: RunState::Running,
-        options: serde_json::json!({"force": request.force}),
+        options: serde_json::json!({"force": request.force, "cached": cached_ids}),
         owner: Some(owner.to_string()),
     };
     // Registered with the run, so processes helping with it see its owner alive from the
@@ -369,7 +451,16 @@ fn enqueue(
         )?;
         tx.start_run(&record, &jobs)
     })?;
-    Ok((run_id, selected))
+    Ok(Enqueued {
+        run_id,
+        jobs: order.into_iter().collect(),
+        cached,
+    })
+}
+
+/// `.baton/digests.json`: the stat-then-hash cache of input and output digests.
+fn digests_file(settings: &Settings) -> std::path::PathBuf {
+    settings.state_dir.join("digests.json")
 }
 
 /// Loads each selected stage's runner (plugins loaded once per name and environment) and
@@ -436,15 +527,26 @@ async fn load_runners(
 }
 
 /// What every stage worker of a process shares: the settings, the runtime, the engine's
-/// store, writer and limiter, the `--env-file` values and where stage events go.
+/// store and limiter, the `--env-file` values and where stage events go.
 pub struct StageContext {
     settings: Settings,
     runtime: Arc<Runtime>,
     store: Mutex<Box<dyn Store>>,
-    writer: crate::scheduler::writer::Writer,
     limiter: Arc<crate::limiter::Limiter>,
     env: HashMap<String, String>,
     events: EventSink,
+    digests: Arc<DigestCache>,
+}
+
+/// The digest cache is saved when the context goes: at the end of `pipeline run`, or of a
+/// `queue run --pipelines` that helped with runs. A cache that cannot be written costs the
+/// next run its reads, nothing else.
+impl Drop for StageContext {
+    fn drop(&mut self) {
+        if let Err(error) = self.digests.save() {
+            tracing::warn!("{error:#}");
+        }
+    }
 }
 
 impl StageContext {
@@ -460,10 +562,10 @@ impl StageContext {
             settings: settings.clone(),
             runtime,
             store: Mutex::new(engine.store()?),
-            writer: engine.writer().clone(),
             limiter: engine.limiter.clone(),
             env,
             events,
+            digests: Arc::new(DigestCache::open(&digests_file(settings))),
         })
     }
 
@@ -513,8 +615,8 @@ pub async fn stage_worker(
         validator,
         runtime: context.runtime.clone(),
         cache: Mutex::new(context.store()?),
-        writer: context.writer.clone(),
         force,
+        digests: context.digests.clone(),
         total: selected.len(),
         finished: Mutex::new(0),
         events: context.events.clone(),
@@ -558,30 +660,32 @@ pub async fn run(
 ) -> Result<RunResult> {
     let started = std::time::Instant::now();
     let engine = Engine::start(settings, Default::default())?;
-    let (run_id, selected) = enqueue(
+    let context = StageContext::new(
+        settings,
+        runtime,
+        &engine,
+        request.env.clone(),
+        request.events.clone(),
+    )?;
+    let Enqueued {
+        run_id,
+        jobs: selected,
+        cached,
+    } = enqueue(
+        &context,
         engine.store()?.as_mut(),
         &graph,
         &request,
         &engine.dead_owners,
         &engine.owner,
     )?;
-    let worker = Arc::new(
-        stage_worker(
-            &StageContext::new(
-                settings,
-                runtime,
-                &engine,
-                request.env.clone(),
-                request.events.clone(),
-            )?,
-            &graph,
-            &run_id,
-            &selected,
-            request.force,
-        )
-        .await?,
-    );
-    worker.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len(), "resume": request.resume.is_some()}));
+    let mut worker = stage_worker(&context, &graph, &run_id, &selected, request.force).await?;
+    worker.total += cached.len();
+    let worker = Arc::new(worker);
+    worker.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len() + cached.len(), "cached": cached.len(), "resume": request.resume.is_some()}));
+    for &i in graph.order.iter().filter(|i| cached.contains(i)) {
+        worker.announce_cached(&graph.stages[i].value.id);
+    }
     let options = crate::scheduler::RunOptions {
         drain: true,
         run: Some(run_id.clone()),
@@ -596,8 +700,20 @@ pub async fn run(
             .cache
             .lock()
             .map_err(|_| anyhow!("store lock poisoned"))?;
-        for &i in graph.order.iter().filter(|i| selected.contains(i)) {
+        for &i in graph
+            .order
+            .iter()
+            .filter(|i| selected.contains(i) || cached.contains(i))
+        {
             let id = &graph.stages[i].value.id;
+            if cached.contains(&i) {
+                stages.push(StageSummary {
+                    stage: id.clone(),
+                    state: StageStatus::Cached,
+                    detail: String::new(),
+                });
+                continue;
+            }
             let job = store.job(&format!("{run_id}/{id}"))?;
             let state = match &job {
                 Some(job) => {

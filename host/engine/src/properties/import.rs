@@ -401,6 +401,7 @@ fn valid_lines_among_garbage_are_all_enqueued_once_and_garbage_is_named() {
             let mut store = crate::store::open(&StoreSettings {
                 location: StoreLocation::Sqlite(dir.path().join("baton.db")),
                 ledger_dir: dir.path().join("ledger"),
+                durability: baton_core::store::Durability::Normal,
             })
             .expect("a new store opens");
             let mut inserted = Vec::new();

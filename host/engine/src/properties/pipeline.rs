@@ -349,8 +349,17 @@ fn check_accepted(
         prop_assert_eq!(graph.wave[i], wave);
     }
     let selected = plan::select(graph, &Filters::default()).map_err(TestCaseError::fail)?;
-    let plan = plan::plan(graph, &selected, root, true, &|_| String::new(), &|_| None)
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let digests = baton_core::digest_cache::DigestCache::read_only(&root.join("digests.json"));
+    let plan = plan::plan(
+        graph,
+        &selected,
+        root,
+        true,
+        &|_| String::new(),
+        &|_| None,
+        &digests,
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(plan.stages.len(), n);
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for stage in &plan.stages {

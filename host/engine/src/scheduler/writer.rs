@@ -7,7 +7,10 @@
 use anyhow::{Result, anyhow};
 use baton_core::clock::now_ms;
 use baton_core::store::{QueueTx, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most requests folded into one transaction.
@@ -53,6 +56,25 @@ where
 pub struct Writer {
     /// `None` asks the writer to stop once what was sent before it is committed.
     tx: mpsc::Sender<Option<Box<dyn Request>>>,
+    /// CPU time the writer thread has used, in nanoseconds, updated after each group commit.
+    cpu_ns: Arc<AtomicU64>,
+    /// Group commits so far.
+    commits: Arc<AtomicU64>,
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`), in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid timespec for the call to fill; the clock id is a constant.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) } == 0;
+    if ok {
+        time.tv_sec as u64 * 1_000_000_000 + time.tv_nsec as u64
+    } else {
+        0
+    }
 }
 
 impl Writer {
@@ -60,6 +82,9 @@ impl Writer {
     /// [`Writer::stop`] is called.
     pub fn start(mut store: Box<dyn Store>) -> Result<(Writer, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel::<Option<Box<dyn Request>>>();
+        let cpu_ns = Arc::new(AtomicU64::new(0));
+        let commits = Arc::new(AtomicU64::new(0));
+        let (thread_cpu, thread_commits) = (cpu_ns.clone(), commits.clone());
         let handle = std::thread::Builder::new()
             .name("baton-writer".into())
             .spawn(move || {
@@ -92,9 +117,28 @@ impl Writer {
                     for request in group {
                         request.answer(committed.clone());
                     }
+                    thread_commits.fetch_add(1, Ordering::Relaxed);
+                    thread_cpu.store(thread_cpu_ns(), Ordering::Relaxed);
                 }
             })?;
-        Ok((Writer { tx }, handle))
+        Ok((
+            Writer {
+                tx,
+                cpu_ns,
+                commits,
+            },
+            handle,
+        ))
+    }
+
+    /// CPU time the writer thread has used so far (user and system), as of its last commit.
+    pub fn cpu_time(&self) -> Duration {
+        Duration::from_nanos(self.cpu_ns.load(Ordering::Relaxed))
+    }
+
+    /// Group commits so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Asks the writer to stop once every change sent before this is committed; changes

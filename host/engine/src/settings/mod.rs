@@ -41,6 +41,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "SQLite file (relative to the project root) or postgres:// URL",
     },
     Setting {
+        key: "store.sync",
+        env: "BATON_SYNC",
+        default: "full",
+        help: "full: a commit is on disk before it is acknowledged; normal: faster, a power loss may lose the last commits (a crash of Baton loses nothing either way)",
+    },
+    Setting {
         key: "runtime.cache-dir",
         env: "BATON_CACHE_DIR",
         default: ".baton/cache",
@@ -702,6 +708,7 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
         "queue.backoff" | "queue.backoff-max" | "queue.connect-timeout" | "queue.read-timeout" => {
             baton_core::units::parse_duration(text).map(|_| ())
         }
+        "store.sync" => baton_core::store::Durability::parse(text).map(|_| ()),
         "runtime.max-instances" => match text.parse::<u32>() {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(format!("`{text}` is not a positive whole number")),

@@ -8,6 +8,7 @@ use super::plugins::PluginEntry;
 use crate::fetch::policy::{EgressPolicy, parse_range};
 use crate::limiter::LimitSpec;
 use anyhow::{Result, anyhow};
+use baton_core::store::Durability;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct StoreSettings {
     pub location: StoreLocation,
     /// `.baton/ledger`: the day files of the ledger.
     pub ledger_dir: PathBuf,
+    /// `store.sync`: when a commit is acknowledged (default: on disk).
+    pub durability: Durability,
 }
 
 /// `[runtime]`.
@@ -195,6 +198,7 @@ impl Settings {
             store: StoreSettings {
                 location,
                 ledger_dir: state_dir.join("ledger"),
+                durability: Durability::parse(config.text("store.sync")).map_err(|e| anyhow!(e))?,
             },
             state_dir,
             runtime: RuntimeSettings {
