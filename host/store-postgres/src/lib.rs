@@ -47,9 +47,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Durability, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge, Purged,
-    QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store,
-    StoreRead, Wakeups,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge,
+    Purged, QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord,
+    Store, StoreRead, Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};

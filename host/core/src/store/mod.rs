@@ -10,8 +10,8 @@
 mod types;
 
 pub use types::{
-    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, Purge, Purged,
-    QueueStats, RateLimits, Recovered, RunRecord, RunState, StageRecord,
+    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, Purge,
+    Purged, QueueStats, RateLimits, Recovered, RunRecord, RunState, StageRecord,
 };
 
 use crate::event::Event;

@@ -290,6 +290,8 @@ pub struct Purged {
     pub manifest_digests: Vec<String>,
     /// Finished runs removed, by id (their run logs may go too).
     pub runs: Vec<String>,
+}
+
 /// `store.sync`: how far a commit goes before it is acknowledged.
 ///
 /// Either way a process crash (kill -9, a panic, OOM) loses nothing that was acknowledged:
