@@ -11,6 +11,7 @@ mod first_party;
 mod jq_language;
 mod json_schema_suite;
 mod kill_campaign;
+mod ops_recover;
 mod other_languages;
 mod pipeline;
 mod queue;

@@ -12,6 +12,7 @@ mod output;
 mod pipeline;
 mod plugin;
 mod queue;
+mod recover;
 mod scaffold;
 mod store_cmd;
 
@@ -79,7 +80,7 @@ enum Command {
     /// Pipelines: stage graphs run as sandboxed stage jobs.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
-    /// Inspect one job.
+    /// Inspect, retry and recover jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
     /// Create, show, validate and query the configuration.

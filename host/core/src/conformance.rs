@@ -4,7 +4,9 @@
 //! journaling. A store's tests call [`run_all`] with a factory of fresh stores.
 
 use crate::model::{Claimed, Failure, JobKind, JobState, NewJob, Outcome};
-use crate::store::{Claim, ManifestRow, QueueTx, RunRecord, RunState, StageRecord, Store, commit};
+use crate::store::{
+    Claim, ManifestRow, QueueTx, Requeue, RunRecord, RunState, StageRecord, Store, commit,
+};
 use serde_json::json;
 
 fn job(key: &str, max_attempts: u32) -> NewJob {
@@ -575,9 +577,81 @@ pub fn shared_rates_and_quotas_say_when(store: &mut dyn Store) {
     assert_eq!(take(store, 5000, "other"), None, "keys are independent");
 }
 
+/// A job recovered by hand goes back to the queue with its attempt given back, only while
+/// the lease it names still holds; its old holder's late outcome is fenced.
+pub fn a_job_recovered_by_hand_fences_out_its_holder(store: &mut dyn Store) {
+    enqueue(store, vec![job("h", 3), job("i", 3)], 1);
+    let mut held = claim(store, "w1", 2, 10, 100_000);
+    let (old, other) = (held.remove(0), held.remove(0));
+    let requeue = |held: &Claimed, reason: &str| Requeue {
+        id: held.id,
+        fence: held.fence,
+        reason: reason.into(),
+    };
+    let stale = Requeue {
+        fence: other.fence + 1,
+        ..requeue(&other, "stale")
+    };
+    assert_eq!(
+        with(store, 20, |tx| tx
+            .requeue(&[requeue(&old, "recovered by hand: test"), stale])),
+        [true, false],
+        "only the lease named by its fence is taken"
+    );
+    let job = store.job("h").unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.attempts, job.recoveries),
+        (JobState::Queued, 0, 1)
+    );
+    assert_eq!(job.wait_reason.as_deref(), Some("recovered by hand: test"));
+    assert_eq!(state(store, "i"), JobState::Running);
+    assert_eq!(
+        with(store, 21, |tx| tx.requeue(&[requeue(&old, "again")])),
+        [false],
+        "a queued job was requeued twice"
+    );
+    assert!(
+        !finish(store, old.clone(), Outcome::Done { result: json!({}) }, 30),
+        "the old holder's late outcome was applied"
+    );
+    assert_eq!(state(store, "h"), JobState::Queued);
+    let new = claim(store, "w2", 1, 40, 100).remove(0);
+    assert_eq!(new.key, "h");
+    assert!(new.fence > old.fence);
+    assert_eq!(new.attempt, 1, "the attempt was given back");
+    let events = store.job_events(new.id, 20).unwrap();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        names.contains(&"recovered") && names.contains(&"fenced"),
+        "{names:?}"
+    );
+}
+
+/// A failed or cancelled job is retried by hand; other states are left alone.
+pub fn one_job_is_retried_by_hand(store: &mut dyn Store) {
+    enqueue(store, vec![job("r", 1), job("q", 1)], 1);
+    let held = claim(store, "w", 1, 10, 100).remove(0);
+    assert_eq!(held.key, "r");
+    finish(store, held, failed("no"), 20);
+    assert_eq!(with(store, 30, |tx| tx.retry("q")), Some(JobState::Queued));
+    assert_eq!(with(store, 30, |tx| tx.retry("r")), Some(JobState::Failed));
+    let job = store.job("r").unwrap().unwrap();
+    assert_eq!((job.state, job.max_attempts), (JobState::Queued, 2));
+    assert_eq!(job.wait_reason.as_deref(), Some("retried by hand"));
+    assert_eq!(with(store, 31, |tx| tx.cancel("q")), Some(JobState::Queued));
+    assert_eq!(
+        with(store, 32, |tx| tx.retry("q")),
+        Some(JobState::Cancelled)
+    );
+    assert_eq!(state(store, "q"), JobState::Queued);
+    assert_eq!(with(store, 33, |tx| tx.retry("nope")), None);
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 16] = [
+    let checks: [fn(&mut dyn Store); 18] = [
+        a_job_recovered_by_hand_fences_out_its_holder,
+        one_job_is_retried_by_hand,
         shared_rates_and_quotas_say_when,
         one_leader_at_a_time_under_growing_terms,
         limit_slots_hold_their_cap_across_holders,

@@ -11,6 +11,7 @@ pub mod owner;
 pub mod pipeline;
 pub mod plugins;
 pub mod queue;
+pub mod recover;
 pub mod root;
 pub mod scheduler;
 pub mod settings;

@@ -47,7 +47,8 @@ use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
     Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups,
+    RateLimits, Recovered, Requeue, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
+    Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -183,6 +184,10 @@ impl QueueTx for Tx<'_> {
         queue::recover(self, dead_owners, max_recoveries, started)
     }
 
+    fn requeue(&mut self, jobs: &[Requeue]) -> Result<Vec<bool>> {
+        queue::requeue(self, jobs)
+    }
+
     fn release(&mut self, jobs: &[Claimed]) -> Result<usize> {
         queue::release(self, jobs)
     }
@@ -209,6 +214,10 @@ impl QueueTx for Tx<'_> {
 
     fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>> {
         queue::retry_failed(self, max_attempts, dry_run)
+    }
+
+    fn retry(&mut self, key: &str) -> Result<Option<JobState>> {
+        queue::retry(self, key)
     }
 
     fn cancel(&mut self, key: &str) -> Result<Option<JobState>> {

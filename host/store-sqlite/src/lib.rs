@@ -22,7 +22,7 @@ use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
     Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
+    RateLimits, Recovered, Requeue, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -172,6 +172,10 @@ impl QueueTx for SqliteTx<'_> {
         )
     }
 
+    fn requeue(&mut self, jobs: &[Requeue]) -> Result<Vec<bool>> {
+        queue::requeue(&self.tx, jobs, self.now, &mut self.events)
+    }
+
     fn release(&mut self, jobs: &[Claimed]) -> Result<usize> {
         queue::release(&self.tx, jobs, self.now, &mut self.events)
     }
@@ -198,6 +202,10 @@ impl QueueTx for SqliteTx<'_> {
 
     fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>> {
         queue::retry_failed(&self.tx, max_attempts, dry_run, self.now, &mut self.events)
+    }
+
+    fn retry(&mut self, key: &str) -> Result<Option<JobState>> {
+        queue::retry(&self.tx, key, self.now, &mut self.events)
     }
 
     fn cancel(&mut self, key: &str) -> Result<Option<JobState>> {

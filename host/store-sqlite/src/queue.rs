@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use baton_core::event::Event;
 use baton_core::ledger::LedgerLine;
 use baton_core::model::{Attempt, Claimed, Failure, Job, JobKind, JobState, NewJob, Outcome};
-use baton_core::store::{Claim, Offer, Pending, Recovered, RunRecord};
+use baton_core::store::{Claim, Offer, Pending, Recovered, Requeue, RunRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
@@ -347,6 +347,49 @@ pub fn recover(
     })
 }
 
+/// Puts running jobs back in the queue by hand; see `QueueTx::requeue`.
+pub fn requeue(
+    tx: &Transaction<'_>,
+    jobs: &[Requeue],
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Vec<bool>> {
+    let mut select = tx.prepare_cached(
+        "SELECT key, lease_owner FROM jobs WHERE id = ?1 AND fence = ?2 AND state = 'running'",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0),
+                recoveries = recoveries + 1, run_after = 0, wait_reason = ?2,
+                lease_owner = NULL, lease_expires = NULL, updated_at = ?3
+         WHERE id = ?1",
+    )?;
+    let mut requeued = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let row: Option<(String, Option<String>)> = select
+            .query_row(params![job.id, job.fence], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((key, owner)) = row else {
+            requeued.push(false);
+            continue;
+        };
+        update.execute(params![job.id, job.reason, now])?;
+        events.push(Event::job(
+            now,
+            job.id,
+            &key,
+            "recovered",
+            json!({"owner": owner, "fence": job.fence, "reason": job.reason, "by_hand": true}),
+        ));
+        requeued.push(true);
+    }
+    drop((select, update));
+    let count = requeued.iter().filter(|r| **r).count() as i64;
+    if count > 0 {
+        bump_counter(tx, "recoveries", count)?;
+    }
+    Ok(requeued)
+}
+
 /// Gives the leases of `jobs` back without using up their attempt (graceful shutdown).
 pub fn release(
     tx: &Transaction<'_>,
@@ -562,6 +605,43 @@ pub fn retry_failed(
         ));
     }
     Ok(failed.into_iter().map(|(_, key, _)| key).collect())
+}
+
+/// Retries one failed or cancelled job by hand; returns its state before, or `None` if
+/// unknown.
+pub fn retry(
+    tx: &Transaction<'_>,
+    key: &str,
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Option<JobState>> {
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, state FROM jobs WHERE key = ?1",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((id, state)) = row else {
+        return Ok(None);
+    };
+    let state = JobState::parse(&state).context("unknown state in the store")?;
+    if matches!(state, JobState::Failed | JobState::Cancelled) {
+        tx.execute(
+            "UPDATE jobs SET state = 'queued', run_after = 0, wait_reason = 'retried by hand',
+                    recoveries = 0, max_attempts = attempts + max_attempts, updated_at = ?2
+             WHERE id = ?1",
+            params![id, now],
+        )?;
+        events.push(Event::job(
+            now,
+            id,
+            key,
+            "retry",
+            json!({"by": "hand", "was": state.as_str()}),
+        ));
+    }
+    Ok(Some(state))
 }
 
 /// Cancels a job that has not ended; returns its state before, or `None` if unknown.

@@ -41,6 +41,19 @@ pub struct Recovered {
     pub poisoned: usize,
 }
 
+/// A running job an operator puts back in the queue by hand (`baton job recover`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requeue {
+    /// The job's store id.
+    pub id: i64,
+    /// The fence of the lease being taken away: the job is requeued only while it still
+    /// runs under this lease.
+    pub fence: i64,
+    /// Why (shown as its wait reason and recorded in its `recovered` event), e.g.
+    /// `recovered by hand: process 4242 is gone on this host`.
+    pub reason: String,
+}
+
 /// Whether work is left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending {
