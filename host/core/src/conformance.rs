@@ -647,9 +647,94 @@ pub fn one_job_is_retried_by_hand(store: &mut dyn Store) {
     assert_eq!(with(store, 33, |tx| tx.retry("nope")), None);
 }
 
+/// The dashboards' overview: counts follow every change, and the lists hold the running,
+/// waiting (not due, blocked on named dependencies, ready) and failed jobs.
+pub fn the_overview_counts_and_lists_what_the_dashboards_show(store: &mut dyn Store) {
+    enqueue(store, (0..6).map(|i| job(&format!("o{i}"), 1)).collect(), 1);
+    let count = |store: &dyn Store, kind: &str, st: &str| {
+        let overview = store.overview(1000, "2026-12-01", 10).unwrap();
+        overview
+            .counts
+            .iter()
+            .find(|c| c.kind == kind && c.state == st)
+            .map_or(0, |c| c.jobs)
+    };
+    assert_eq!(count(store, "resolve", "queued"), 6);
+    let mut held = claim(store, "w", 3, 10, 100_000);
+    assert_eq!(count(store, "resolve", "queued"), 3);
+    assert_eq!(count(store, "resolve", "running"), 3);
+    let first = held.remove(0);
+    finish(store, first, failed("no"), 500);
+    let second = held.remove(0);
+    let retry = Outcome::Retry {
+        failure: crate::model::Failure::new("busy"),
+        at: 50_000,
+        snooze: true,
+        wait_reason: "rate host:x until later".into(),
+    };
+    finish(store, second, retry, 600);
+    with(store, 700, |tx| {
+        tx.start_run(
+            &run_record("ov"),
+            &[(stage_job("ov/a"), vec![]), (stage_job("ov/b"), vec![0])],
+        )
+    });
+    let slot = with(store, 700, |tx| tx.take_slot("host:x", 2, "w", 100_000));
+    assert!(slot.is_some());
+    with(store, 700, |tx| tx.add_quota("host:x", "2026-12-01", 7));
+    let overview = store.overview(1000, "2026-12-01", 10).unwrap();
+    let get = |kind: &str, st: &str| {
+        overview
+            .counts
+            .iter()
+            .find(|c| c.kind == kind && c.state == st)
+            .map_or(0, |c| c.jobs)
+    };
+    assert_eq!(
+        (
+            get("resolve", "queued"),
+            get("resolve", "running"),
+            get("resolve", "failed")
+        ),
+        (4, 1, 1),
+        "{:?}",
+        overview.counts
+    );
+    assert_eq!((get("stage", "queued"), get("stage", "blocked")), (1, 1));
+    assert_eq!(overview.finished_last_minute, 1);
+    assert_eq!(overview.running.len(), 1);
+    assert_eq!(overview.failures[0].key, "o0");
+    assert_eq!(
+        overview.waiting[0].job.key, "o1",
+        "the snoozed job comes first"
+    );
+    assert_eq!(overview.waiting[0].job.run_after, 50_000);
+    let blocked = overview
+        .waiting
+        .iter()
+        .find(|w| w.job.key == "ov/b")
+        .expect("the blocked job is listed");
+    assert_eq!(blocked.deps, ["ov/a"]);
+    assert!(overview.waiting.iter().any(|w| w.job.key == "o3"));
+    assert_eq!(overview.slots.get("host:x"), Some(&1));
+    assert_eq!(overview.quotas.get("host:x"), Some(&7));
+    assert_eq!(
+        store.overview(1000, "2026-12-01", 1).unwrap().waiting.len(),
+        1
+    );
+    assert_eq!(
+        store
+            .overview(200_000, "2026-12-01", 10)
+            .unwrap()
+            .finished_last_minute,
+        0
+    );
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 18] = [
+    let checks: [fn(&mut dyn Store); 19] = [
+        the_overview_counts_and_lists_what_the_dashboards_show,
         a_job_recovered_by_hand_fences_out_its_holder,
         one_job_is_retried_by_hand,
         shared_rates_and_quotas_say_when,

@@ -29,6 +29,7 @@ mod connect;
 mod journal;
 mod members;
 mod migrations;
+mod overview;
 mod plugin_state;
 mod portable;
 mod queue;
@@ -46,9 +47,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    RateLimits, Recovered, Requeue, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
-    Wakeups,
+    Claim, Leadership, ManifestRow, Member, Offer, Overview, Pending, PluginStateStore, QueueStats,
+    QueueTx, RateLimits, Recovered, Requeue, Row, RunRecord, RunState, StageRecord, Store,
+    StoreRead, Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -306,6 +307,9 @@ macro_rules! forward_reads {
             }
             fn stats(&self, now: i64) -> Result<QueueStats> {
                 stats::collect(&mut *self.handle.conn()?, now)
+            }
+            fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
+                overview::overview(&mut *self.handle.conn()?, now, day, rows)
             }
             fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
                 artifacts::lookup(&mut *self.handle.conn()?, key)

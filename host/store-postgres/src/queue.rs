@@ -667,7 +667,7 @@ macro_rules! job_columns {
     };
 }
 
-fn job_from_row(row: &Row) -> Result<Job> {
+pub fn job_from_row(row: &Row) -> Result<Job> {
     let state: String = get(row, 6)?;
     let payload: String = get(row, 4)?;
     let result: Option<String> = get(row, 16)?;

@@ -9,6 +9,7 @@ mod integrity;
 mod journal;
 mod members;
 mod migrations;
+mod overview;
 mod plugin_state;
 mod portable;
 mod queue;
@@ -21,8 +22,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, QueueStats, QueueTx,
-    RateLimits, Recovered, Requeue, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
+    Claim, Leadership, ManifestRow, Member, Offer, Overview, Pending, PluginStateStore, QueueStats,
+    QueueTx, RateLimits, Recovered, Requeue, Row, RunRecord, RunState, StageRecord, Store,
+    StoreRead,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -311,6 +313,9 @@ impl StoreRead for Reader<'_> {
     fn stats(&self, now: i64) -> Result<QueueStats> {
         stats::collect(self.0, now)
     }
+    fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
+        overview::overview(self.0, now, day, rows)
+    }
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
         artifacts::lookup(self.0, key)
     }
@@ -358,6 +363,9 @@ macro_rules! forward_reads {
             }
             fn stats(&self, now: i64) -> Result<QueueStats> {
                 read(&self.conn).stats(now)
+            }
+            fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
+                read(&self.conn).overview(now, day, rows)
             }
             fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
                 read(&self.conn).manifest(key)

@@ -442,11 +442,12 @@ pub fn counter(conn: &Connection, name: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-const JOB_COLUMNS: &str = "id, key, kind, plugin, payload, priority, state, attempts, max_attempts,
+pub const JOB_COLUMNS: &str =
+    "id, key, kind, plugin, payload, priority, state, attempts, max_attempts,
     run_after, wait_reason, lease_owner, lease_expires, fence, recoveries, last_error, result,
     created_at, updated_at, error_code, run_id";
 
-fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+pub fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(6)?;
     let payload: String = row.get(4)?;
     let result: Option<String> = row.get(16)?;

@@ -10,8 +10,9 @@
 mod types;
 
 pub use types::{
-    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, QueueStats,
-    RateLimits, Recovered, Requeue, RunRecord, RunState, StageRecord,
+    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Overview, Pending,
+    QueueStats, RateLimits, Recovered, Requeue, RunRecord, RunState, StageRecord, StateCount,
+    WaitingJob,
 };
 
 use crate::event::Event;
@@ -179,6 +180,10 @@ pub trait StoreRead {
     fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>>;
     /// The `queue stats` document at time `now` (Unix milliseconds).
     fn stats(&self, now: i64) -> Result<QueueStats>;
+    /// What the dashboards show at `now` (Unix milliseconds): counts from the store's
+    /// summary, at most `rows` jobs per list, and limiter quota use on `day` (`YYYY-MM-DD`).
+    /// Every read is indexed or summarized: its cost does not grow with the queue.
+    fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview>;
     /// An artifact's manifest row.
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>>;
     /// How much of a limiter key's daily quota `day` (`YYYY-MM-DD`) has used.
