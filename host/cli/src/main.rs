@@ -3,7 +3,9 @@
 //! in the engine, which reports through return values and events.
 
 mod bench;
+mod bench_dashboard;
 mod config_cmd;
+mod dashboard;
 mod exit;
 mod hosts;
 mod job;
@@ -14,6 +16,7 @@ mod plugin;
 mod queue;
 mod recover;
 mod scaffold;
+mod serve;
 mod store_cmd;
 
 use anyhow::anyhow;
@@ -92,6 +95,13 @@ enum Command {
     /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
     /// with their last heartbeat, and the leader that runs maintenance.
     Hosts,
+    /// A live terminal view: jobs by state, running, waiting and why, failures, workers,
+    /// limits.
+    #[command(after_help = dashboard::AFTER_HELP)]
+    Dashboard(dashboard::DashboardArgs),
+    /// The web dashboard (read-only unless given an admin token) and Prometheus metrics.
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
     /// Benchmarks through the real store, scheduler and plugins.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -192,6 +202,8 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Job(command) => job::run(command, settings, cli.format),
         Command::Hosts => hosts::run(settings, cli.format),
+        Command::Dashboard(args) => dashboard::run(args, settings, cli.format),
+        Command::Serve(args) => serve::run(args, settings, cli.format).await,
         Command::Store(command) => store_cmd::run(command, settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await

@@ -4,6 +4,7 @@
 //! return values and events; it never prints (the CLI does).
 
 pub mod audit;
+pub mod dashboard;
 pub mod environment;
 pub mod fetch;
 pub mod limiter;

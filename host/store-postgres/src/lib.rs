@@ -311,6 +311,16 @@ macro_rules! forward_reads {
             fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
                 overview::overview(&mut *self.handle.conn()?, now, day, rows)
             }
+            fn last_seq(&self) -> Result<i64> {
+                overview::last_seq(&mut *self.handle.conn()?)
+            }
+            fn events_after(
+                &self,
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<(i64, serde_json::Value)>> {
+                overview::events_after(&mut *self.handle.conn()?, after, limit)
+            }
             fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
                 artifacts::lookup(&mut *self.handle.conn()?, key)
             }

@@ -152,8 +152,8 @@ const MIGRATIONS: &[&str] = &[
     // 4: what the dashboards read without scanning. Jobs per kind and state: statement
     // triggers append one delta row per kind and state a statement changed (no row that
     // every claimer updates, so claims never queue behind each other); readers add the
-    // deltas to `job_counts` and fold them in now and then. Jobs by state in order of their
-    // last change serve the running list, the failures and the rate.
+    // deltas to `job_counts` and fold them in now and then. Partial indexes over the last
+    // change of the states the views list serve the running list, the failures and the rate.
     r#"
     CREATE TABLE job_counts (
         kind TEXT NOT NULL,
@@ -196,8 +196,11 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION baton_job_counts_update();
     CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS old_rows
         FOR EACH STATEMENT EXECUTE FUNCTION baton_job_counts_delete();
-    CREATE INDEX jobs_changed ON jobs (state, updated_at);
-    CREATE INDEX jobs_waiting ON jobs (run_after) WHERE state = 'queued';
+    CREATE INDEX jobs_running_since ON jobs (updated_at) WHERE state = 'running';
+    CREATE INDEX jobs_blocked_since ON jobs (updated_at) WHERE state = 'blocked';
+    CREATE INDEX jobs_failed_at ON jobs (updated_at) WHERE state = 'failed';
+    CREATE INDEX jobs_done_at ON jobs (updated_at) WHERE state = 'done';
+    CREATE INDEX jobs_skipped_at ON jobs (updated_at) WHERE state = 'skipped';
     "#,
 ];
 

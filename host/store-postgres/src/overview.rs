@@ -1,6 +1,7 @@
 //! The dashboards' reads (`StoreRead::overview`): counts from `job_counts` plus the deltas
 //! the statement triggers appended (folded into `job_counts` once there are many), lists
-//! through the `jobs_changed`, `jobs_waiting` and `jobs_ready` indexes, and the small
+//! through the partial indexes over the last change of running,
+//! blocked, failed, done and skipped jobs and the `jobs_due` and `jobs_ready` ones, and the small
 //! limiter tables, so a refresh costs the same whatever the queue holds.
 
 use crate::connect::{Conn, get};
@@ -72,8 +73,9 @@ pub fn overview(conn: &mut Conn, now: i64, day: &str, rows: usize) -> Result<Ove
     let since = now - MINUTE_MS;
     let finished_last_minute: i64 = get(
         &conn.one(
-            "SELECT COUNT(*) FROM jobs
-             WHERE state IN ('done', 'skipped', 'failed') AND updated_at > $1",
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'done' AND updated_at > $1)
+                  + (SELECT COUNT(*) FROM jobs WHERE state = 'skipped' AND updated_at > $1)
+                  + (SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND updated_at > $1)",
             &[&since],
         )?,
         0,
@@ -87,7 +89,10 @@ pub fn overview(conn: &mut Conn, now: i64, day: &str, rows: usize) -> Result<Ove
         &[&limit],
     )?)?;
     let mut waiting: Vec<WaitingJob> = jobs(conn.query(
-        select_jobs!("WHERE state = 'queued' AND run_after > $1 ORDER BY run_after LIMIT $2"),
+        select_jobs!(
+            "WHERE state = 'queued' AND run_after > $1 AND run_id IS NULL
+             ORDER BY run_after LIMIT $2"
+        ),
         &[&now, &limit],
     )?)?
     .into_iter()
@@ -151,4 +156,32 @@ pub fn overview(conn: &mut Conn, now: i64, day: &str, rows: usize) -> Result<Ove
         slots,
         quotas,
     })
+}
+
+pub fn last_seq(conn: &mut Conn) -> Result<i64> {
+    get(
+        &conn.one("SELECT COALESCE(MAX(id), 0)::bigint FROM events", &[])?,
+        0,
+    )
+}
+
+pub fn events_after(
+    conn: &mut Conn,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, serde_json::Value)>> {
+    let limit = limit as i64;
+    conn.query(
+        "SELECT id, data FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        &[&after, &limit],
+    )?
+    .iter()
+    .map(|row| {
+        let data: String = get(row, 1)?;
+        Ok((
+            get(row, 0)?,
+            serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        ))
+    })
+    .collect()
 }

@@ -171,6 +171,7 @@ pub fn claim(
     let limit = spec.limit;
     let mut claimed: Vec<Claimed> = Vec::with_capacity(limit);
     let mut refused: Vec<Taken> = Vec::new();
+    let mut waited: Vec<i64> = Vec::with_capacity(limit);
     let mut looked = 0;
     while claimed.len() < limit && looked < 2 * limit {
         let want = (limit - claimed.len()).min(2 * limit - looked);
@@ -184,6 +185,9 @@ pub fn claim(
                 run: t.run.as_deref(),
             };
             if accept(&offer) {
+                // How long it waited since it was due: its ledger event carries it (queue
+                // wait metrics).
+                waited.push((tx.now - t.run_after.max(t.job.enqueued_at)).max(0));
                 claimed.push(t.job);
             } else {
                 refused.push(t);
@@ -206,13 +210,13 @@ pub fn claim(
             &[&ids, &waits, &updated],
         )?;
     }
-    for job in &claimed {
+    for (job, waited_ms) in claimed.iter().zip(waited) {
         tx.events.push(Event::job(
             tx.now,
             job.id,
             &job.key,
             "running",
-            json!({"attempt": job.attempt, "owner": spec.owner}),
+            json!({"attempt": job.attempt, "owner": spec.owner, "waited_ms": waited_ms}),
         ));
     }
     Ok(claimed)

@@ -316,6 +316,12 @@ impl StoreRead for Reader<'_> {
     fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
         overview::overview(self.0, now, day, rows)
     }
+    fn last_seq(&self) -> Result<i64> {
+        overview::last_seq(self.0)
+    }
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
+        overview::events_after(self.0, after, limit)
+    }
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
         artifacts::lookup(self.0, key)
     }
@@ -366,6 +372,16 @@ macro_rules! forward_reads {
             }
             fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
                 read(&self.conn).overview(now, day, rows)
+            }
+            fn last_seq(&self) -> Result<i64> {
+                read(&self.conn).last_seq()
+            }
+            fn events_after(
+                &self,
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<(i64, serde_json::Value)>> {
+                read(&self.conn).events_after(after, limit)
             }
             fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
                 read(&self.conn).manifest(key)

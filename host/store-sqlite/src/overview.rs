@@ -1,5 +1,6 @@
 //! The dashboards' reads (`StoreRead::overview`): counts from the `job_counts` summary that
-//! triggers keep, lists through the `jobs_changed`, `jobs_due` and `jobs_ready` indexes, and
+//! triggers keep, lists through the partial indexes over the last change of running, blocked,
+//! failed, done and skipped jobs and the `jobs_due` and `jobs_ready` ones, and
 //! the small limiter tables, so a refresh costs the same whatever the queue holds.
 
 use super::queue::{JOB_COLUMNS, job_from_row};
@@ -34,8 +35,9 @@ pub fn overview(conn: &Connection, now: i64, day: &str, rows: usize) -> Result<O
         })?
         .collect::<Result<_, _>>()?;
     let finished_last_minute: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM jobs
-         WHERE state IN ('done', 'skipped', 'failed') AND updated_at > ?1",
+        "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'done' AND updated_at > ?1)
+              + (SELECT COUNT(*) FROM jobs WHERE state = 'skipped' AND updated_at > ?1)
+              + (SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND updated_at > ?1)",
         params![now - MINUTE_MS],
         |r| r.get(0),
     )?;
@@ -112,4 +114,28 @@ pub fn overview(conn: &Connection, now: i64, day: &str, rows: usize) -> Result<O
         slots,
         quotas,
     })
+}
+
+pub fn last_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+}
+
+pub fn events_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, serde_json::Value)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(params![after, limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    rows.map(|row| {
+        let (seq, data) = row?;
+        Ok((
+            seq,
+            serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        ))
+    })
+    .collect()
 }

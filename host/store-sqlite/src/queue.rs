@@ -64,7 +64,8 @@ pub fn claim(
         spec.lease_until,
     );
     let mut select = tx.prepare_cached(
-        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind, run_id
+        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind, run_id,
+                run_after
          FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND (run_id IS ?3 OR ?4)
          ORDER BY priority DESC, run_after, id LIMIT ?2",
     )?;
@@ -85,11 +86,15 @@ pub fn claim(
             enqueued_at: row.get(7)?,
             kind: parse_kind(&kind)?,
         };
-        Ok((job, run))
+        // How long it waited since it was due: its ledger event carries it (queue wait
+        // metrics).
+        let waited = (now - row.get::<_, i64>(10)?.max(job.enqueued_at)).max(0);
+        Ok((job, run, waited))
     })?;
     let mut claimed = Vec::with_capacity(limit);
+    let mut waits = Vec::with_capacity(limit);
     for row in rows {
-        let (job, run) = row?;
+        let (job, run, waited) = row?;
         if claimed.len() == limit {
             break;
         }
@@ -99,6 +104,7 @@ pub fn claim(
             run: run.as_deref(),
         }) {
             claimed.push(job);
+            waits.push(waited);
         }
     }
     drop(select);
@@ -107,14 +113,14 @@ pub fn claim(
                 lease_expires = ?3, fence = ?4, wait_reason = NULL, updated_at = ?5
          WHERE id = ?1",
     )?;
-    for job in &claimed {
+    for (job, waited_ms) in claimed.iter().zip(waits) {
         update.execute(params![job.id, owner, lease_until, job.fence, now])?;
         events.push(Event::job(
             now,
             job.id,
             &job.key,
             "running",
-            json!({"attempt": job.attempt, "owner": owner}),
+            json!({"attempt": job.attempt, "owner": owner, "waited_ms": waited_ms}),
         ));
     }
     Ok(claimed)

@@ -184,6 +184,11 @@ pub trait StoreRead {
     /// summary, at most `rows` jobs per list, and limiter quota use on `day` (`YYYY-MM-DD`).
     /// Every read is indexed or summarized: its cost does not grow with the queue.
     fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview>;
+    /// The newest ledger event's `seq` (0 when there is none).
+    fn last_seq(&self) -> Result<i64>;
+    /// Up to `limit` ledger events after `seq` `after`, oldest first, each with its `seq`
+    /// (for followers such as the metrics of `baton serve`).
+    fn events_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, serde_json::Value)>>;
     /// An artifact's manifest row.
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>>;
     /// How much of a limiter key's daily quota `day` (`YYYY-MM-DD`) has used.
