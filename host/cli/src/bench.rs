@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Queue(QueueBench),
     /// Validate, plan, run and rerun (all cached) a generated DAG of trivial stages.
     Pipeline(PipelineBench),
+    /// Store time of one dashboard refresh with a million jobs in the queue.
+    Dashboard(crate::bench_dashboard::DashboardBench),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +154,9 @@ pub async fn run(
     let args = match command {
         BenchCommand::Queue(args) => args,
         BenchCommand::Pipeline(args) => return pipeline_bench(settings, rt, args, format).await,
+        BenchCommand::Dashboard(args) => {
+            return crate::bench_dashboard::run(args, settings, format);
+        }
     };
     if args.workers == 0 || args.jobs == 0 || args.rate == 0 {
         return Err(usage(anyhow!(

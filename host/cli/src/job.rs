@@ -1,5 +1,6 @@
-//! `baton job show ID`: one job, its attempts, why it waits, and its ledger events.
-//! `baton job attach ID`: follows a job or a pipeline run live (see `attach`).
+//! `baton job show | attach | retry | recover`: one job, its attempts, why it waits, and its
+//! ledger events; following a job or a pipeline run live (see `attach`); retrying one job by
+//! hand; recovering jobs whose holder died (see `recover.rs`).
 
 use super::exit::{CliResult, Exit, runtime, usage};
 use super::output::{self, Format};
@@ -37,6 +38,16 @@ Each event line starts with #SEQ. After a closed terminal or Ctrl-C, attach agai
         #[arg(long, value_name = "SEQ", default_value_t = 0)]
         from: i64,
     },
+    /// Queue a failed or cancelled job again, with as many attempts again as it was given.
+    #[command(
+        after_help = "Example:\n  baton job retry 10.1234/x\n\nExit 0 when it was \
+        queued again, 10 when its state does not allow it (it is queued, running or done), 20 \
+        when there is no such job. The action is recorded in .baton/audit/."
+    )]
+    Retry { id: String },
+    /// Put jobs whose worker died back in the queue, with a report of what and why.
+    #[command(long_about = crate::recover::LONG_ABOUT, after_help = crate::recover::AFTER_HELP)]
+    Recover(crate::recover::RecoverArgs),
 }
 
 /// Why a job that is not running waits, in words.
@@ -60,12 +71,52 @@ pub fn wait_reason(job: &Job, now: i64) -> Option<String> {
 
 pub async fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResult {
     match command {
-        JobCommand::Show { id } => show(settings, id, format),
+        JobCommand::Show { id } => show(id, settings, format),
         JobCommand::Attach { id, from } => crate::attach::run(settings, id, *from, format).await,
+        JobCommand::Retry { id } => retry(id, settings, format),
+        JobCommand::Recover(args) => crate::recover::run(args, settings, format),
     }
 }
 
-fn show(settings: &Settings, id: &str, format: Format) -> CliResult {
+/// `job retry ID`.
+fn retry(id: &str, settings: &Settings, format: Format) -> CliResult {
+    let mut store = crate::open::store(settings)?;
+    let key = baton_engine::queue::doi::idempotency_key(id);
+    let before = baton_core::store::commit(&mut *store, now_ms(), |tx| tx.retry(&key))
+        .map_err(runtime)?
+        .ok_or_else(|| usage(anyhow!("no job `{id}` in the queue")))?;
+    let retried = matches!(before, JobState::Failed | JobState::Cancelled);
+    let audit = baton_engine::audit::AuditLog::new(&settings.state_dir).record(
+        &baton_engine::audit::Actor::current_user(),
+        "job.retry",
+        json!({"id": key}),
+        json!({"was": before, "retried": retried}),
+    );
+    if format == Format::Json {
+        output::json(&json!({"id": key, "was": before, "retried": retried}));
+    } else if retried {
+        println!(
+            "{} {} was {before}; queued again",
+            output::OK,
+            output::safe(&key, false)
+        );
+    } else {
+        println!(
+            "{} {} is {before}: only a failed or cancelled job can be retried",
+            output::FAIL,
+            output::safe(&key, false)
+        );
+    }
+    audit.map_err(runtime)?;
+    Ok(if retried {
+        Exit::Success
+    } else {
+        Exit::Degraded
+    })
+}
+
+/// `job show ID`.
+fn show(id: &str, settings: &Settings, format: Format) -> CliResult {
     let store = crate::open::store(settings)?;
     let job = store
         .job(&baton_engine::queue::doi::idempotency_key(id))

@@ -5,7 +5,9 @@
 mod attach;
 mod audited;
 mod bench;
+mod bench_dashboard;
 mod config_cmd;
+mod dashboard;
 mod exit;
 mod hosts;
 mod job;
@@ -17,8 +19,10 @@ mod plugin;
 mod plugin_add;
 mod progress;
 mod queue;
+mod recover;
 mod scaffold;
 mod schedule;
+mod serve;
 mod store_cmd;
 
 use anyhow::anyhow;
@@ -85,7 +89,7 @@ enum Command {
     /// Pipelines: stage graphs run as sandboxed stage jobs.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
-    /// Inspect or follow one job (or a pipeline run).
+    /// Inspect, follow, retry and recover jobs (and follow pipeline runs).
     #[command(subcommand)]
     Job(job::JobCommand),
     /// Create, show, validate and query the configuration.
@@ -127,6 +131,13 @@ baton compare out/ /srv/previous/out/ --format json"
     /// Scheduled pipeline runs: systemd user timers, launchd agents or crontab lines.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// A live terminal view: jobs by state, running, waiting and why, failures, workers,
+    /// limits.
+    #[command(after_help = dashboard::AFTER_HELP)]
+    Dashboard(dashboard::DashboardArgs),
+    /// The web dashboard (read-only unless given an admin token) and Prometheus metrics.
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
     /// Benchmarks through the real store, scheduler and plugins.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -227,6 +238,8 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Job(command) => job::run(command, settings, cli.format).await,
         Command::Hosts => hosts::run(settings, cli.format),
+        Command::Dashboard(args) => dashboard::run(args, settings, cli.format),
+        Command::Serve(args) => serve::run(args, settings, cli.format).await,
         Command::Store(command) => store_cmd::run(command, settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await

@@ -5,7 +5,7 @@
 
 use crate::model::{Claimed, Failure, JobKind, JobState, NewJob, Outcome};
 use crate::store::{
-    Claim, ManifestRow, Purge, QueueTx, RunRecord, RunState, StageRecord, Store, commit,
+    Claim, ManifestRow, Purge, QueueTx, Requeue, RunRecord, RunState, StageRecord, Store, commit,
 };
 use serde_json::json;
 
@@ -726,10 +726,167 @@ pub fn purge_keeps_what_live_work_needs(store: &mut dyn Store) {
     assert_eq!(again.jobs, 0, "a second purge found more: {again:?}");
 }
 
+/// A job recovered by hand goes back to the queue with its attempt given back, only while
+/// the lease it names still holds; its old holder's late outcome is fenced.
+pub fn a_job_recovered_by_hand_fences_out_its_holder(store: &mut dyn Store) {
+    enqueue(store, vec![job("h", 3), job("i", 3)], 1);
+    let mut held = claim(store, "w1", 2, 10, 100_000);
+    let (old, other) = (held.remove(0), held.remove(0));
+    let requeue = |held: &Claimed, reason: &str| Requeue {
+        id: held.id,
+        fence: held.fence,
+        reason: reason.into(),
+    };
+    let stale = Requeue {
+        fence: other.fence + 1,
+        ..requeue(&other, "stale")
+    };
+    assert_eq!(
+        with(store, 20, |tx| tx
+            .requeue(&[requeue(&old, "recovered by hand: test"), stale])),
+        [true, false],
+        "only the lease named by its fence is taken"
+    );
+    let job = store.job("h").unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.attempts, job.recoveries),
+        (JobState::Queued, 0, 1)
+    );
+    assert_eq!(job.wait_reason.as_deref(), Some("recovered by hand: test"));
+    assert_eq!(state(store, "i"), JobState::Running);
+    assert_eq!(
+        with(store, 21, |tx| tx.requeue(&[requeue(&old, "again")])),
+        [false],
+        "a queued job was requeued twice"
+    );
+    assert!(
+        !finish(store, old.clone(), Outcome::Done { result: json!({}) }, 30),
+        "the old holder's late outcome was applied"
+    );
+    assert_eq!(state(store, "h"), JobState::Queued);
+    let new = claim(store, "w2", 1, 40, 100).remove(0);
+    assert_eq!(new.key, "h");
+    assert!(new.fence > old.fence);
+    assert_eq!(new.attempt, 1, "the attempt was given back");
+    let events = store.job_events(new.id, 20).unwrap();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        names.contains(&"recovered") && names.contains(&"fenced"),
+        "{names:?}"
+    );
+}
+
+/// A failed or cancelled job is retried by hand; other states are left alone.
+pub fn one_job_is_retried_by_hand(store: &mut dyn Store) {
+    enqueue(store, vec![job("r", 1), job("q", 1)], 1);
+    let held = claim(store, "w", 1, 10, 100).remove(0);
+    assert_eq!(held.key, "r");
+    finish(store, held, failed("no"), 20);
+    assert_eq!(with(store, 30, |tx| tx.retry("q")), Some(JobState::Queued));
+    assert_eq!(with(store, 30, |tx| tx.retry("r")), Some(JobState::Failed));
+    let job = store.job("r").unwrap().unwrap();
+    assert_eq!((job.state, job.max_attempts), (JobState::Queued, 2));
+    assert_eq!(job.wait_reason.as_deref(), Some("retried by hand"));
+    assert_eq!(with(store, 31, |tx| tx.cancel("q")), Some(JobState::Queued));
+    assert_eq!(
+        with(store, 32, |tx| tx.retry("q")),
+        Some(JobState::Cancelled)
+    );
+    assert_eq!(state(store, "q"), JobState::Queued);
+    assert_eq!(with(store, 33, |tx| tx.retry("nope")), None);
+}
+
+/// The dashboards' overview: counts follow every change, and the lists hold the running,
+/// waiting (not due, blocked on named dependencies, ready) and failed jobs.
+pub fn the_overview_counts_and_lists_what_the_dashboards_show(store: &mut dyn Store) {
+    enqueue(store, (0..6).map(|i| job(&format!("o{i}"), 1)).collect(), 1);
+    let count = |store: &dyn Store, kind: &str, st: &str| {
+        let overview = store.overview(1000, "2026-12-01", 10).unwrap();
+        overview
+            .counts
+            .iter()
+            .find(|c| c.kind == kind && c.state == st)
+            .map_or(0, |c| c.jobs)
+    };
+    assert_eq!(count(store, "resolve", "queued"), 6);
+    let mut held = claim(store, "w", 3, 10, 100_000);
+    assert_eq!(count(store, "resolve", "queued"), 3);
+    assert_eq!(count(store, "resolve", "running"), 3);
+    let first = held.remove(0);
+    finish(store, first, failed("no"), 500);
+    let second = held.remove(0);
+    let retry = Outcome::Retry {
+        failure: crate::model::Failure::new("busy"),
+        at: 50_000,
+        snooze: true,
+        wait_reason: "rate host:x until later".into(),
+    };
+    finish(store, second, retry, 600);
+    with(store, 700, |tx| {
+        tx.start_run(
+            &run_record("ov"),
+            &[(stage_job("ov/a"), vec![]), (stage_job("ov/b"), vec![0])],
+        )
+    });
+    let slot = with(store, 700, |tx| tx.take_slot("host:x", 2, "w", 100_000));
+    assert!(slot.is_some());
+    with(store, 700, |tx| tx.add_quota("host:x", "2026-12-01", 7));
+    let overview = store.overview(1000, "2026-12-01", 10).unwrap();
+    let get = |kind: &str, st: &str| {
+        overview
+            .counts
+            .iter()
+            .find(|c| c.kind == kind && c.state == st)
+            .map_or(0, |c| c.jobs)
+    };
+    assert_eq!(
+        (
+            get("resolve", "queued"),
+            get("resolve", "running"),
+            get("resolve", "failed")
+        ),
+        (4, 1, 1),
+        "{:?}",
+        overview.counts
+    );
+    assert_eq!((get("stage", "queued"), get("stage", "blocked")), (1, 1));
+    assert_eq!(overview.finished_last_minute, 1);
+    assert_eq!(overview.running.len(), 1);
+    assert_eq!(overview.failures[0].key, "o0");
+    assert_eq!(
+        overview.waiting[0].job.key, "o1",
+        "the snoozed job comes first"
+    );
+    assert_eq!(overview.waiting[0].job.run_after, 50_000);
+    let blocked = overview
+        .waiting
+        .iter()
+        .find(|w| w.job.key == "ov/b")
+        .expect("the blocked job is listed");
+    assert_eq!(blocked.deps, ["ov/a"]);
+    assert!(overview.waiting.iter().any(|w| w.job.key == "o3"));
+    assert_eq!(overview.slots.get("host:x"), Some(&1));
+    assert_eq!(overview.quotas.get("host:x"), Some(&7));
+    assert_eq!(
+        store.overview(1000, "2026-12-01", 1).unwrap().waiting.len(),
+        1
+    );
+    assert_eq!(
+        store
+            .overview(200_000, "2026-12-01", 10)
+            .unwrap()
+            .finished_last_minute,
+        0
+    );
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 17] = [
+    let checks: [fn(&mut dyn Store); 20] = [
         purge_keeps_what_live_work_needs,
+        the_overview_counts_and_lists_what_the_dashboards_show,
+        a_job_recovered_by_hand_fences_out_its_holder,
+        one_job_is_retried_by_hand,
         shared_rates_and_quotas_say_when,
         one_leader_at_a_time_under_growing_terms,
         limit_slots_hold_their_cap_across_holders,

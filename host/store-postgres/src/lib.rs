@@ -29,6 +29,7 @@ mod connect;
 mod journal;
 mod members;
 mod migrations;
+mod overview;
 mod plugin_state;
 mod portable;
 mod purge;
@@ -47,9 +48,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Durability, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge,
-    Purged, QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord,
-    Store, StoreRead, Wakeups,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Overview, Pending, PluginStateStore,
+    Purge, Purged, QueueStats, QueueTx, RateLimits, Recovered, Requeue, Row, RunRecord, RunState,
+    StageRecord, Store, StoreRead, Wakeups,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -200,6 +201,10 @@ impl QueueTx for Tx<'_> {
         queue::recover(self, dead_owners, max_recoveries, started)
     }
 
+    fn requeue(&mut self, jobs: &[Requeue]) -> Result<Vec<bool>> {
+        queue::requeue(self, jobs)
+    }
+
     fn release(&mut self, jobs: &[Claimed]) -> Result<usize> {
         queue::release(self, jobs)
     }
@@ -226,6 +231,10 @@ impl QueueTx for Tx<'_> {
 
     fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>> {
         queue::retry_failed(self, max_attempts, dry_run)
+    }
+
+    fn retry(&mut self, key: &str) -> Result<Option<JobState>> {
+        queue::retry(self, key)
     }
 
     fn cancel(&mut self, key: &str) -> Result<Option<JobState>> {
@@ -326,6 +335,19 @@ macro_rules! forward_reads {
             }
             fn stats(&self, now: i64) -> Result<QueueStats> {
                 stats::collect(&mut *self.handle.conn()?, now)
+            }
+            fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
+                overview::overview(&mut *self.handle.conn()?, now, day, rows)
+            }
+            fn last_seq(&self) -> Result<i64> {
+                overview::last_seq(&mut *self.handle.conn()?)
+            }
+            fn events_since(
+                &self,
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<(i64, serde_json::Value)>> {
+                overview::events_since(&mut *self.handle.conn()?, after, limit)
             }
             fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
                 artifacts::lookup(&mut *self.handle.conn()?, key)

@@ -12,7 +12,7 @@ use crate::tx::Tx;
 use anyhow::{Context, Result};
 use baton_core::event::Event;
 use baton_core::model::{Attempt, Claimed, Failure, Job, JobKind, JobState, NewJob, Outcome};
-use baton_core::store::{Claim, Offer, Pending, Recovered};
+use baton_core::store::{Claim, Offer, Pending, Recovered, Requeue};
 use postgres::Row;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -171,6 +171,7 @@ pub fn claim(
     let limit = spec.limit;
     let mut claimed: Vec<Claimed> = Vec::with_capacity(limit);
     let mut refused: Vec<Taken> = Vec::new();
+    let mut waited: Vec<i64> = Vec::with_capacity(limit);
     let mut looked = 0;
     while claimed.len() < limit && looked < 2 * limit {
         let want = (limit - claimed.len()).min(2 * limit - looked);
@@ -184,6 +185,9 @@ pub fn claim(
                 run: t.run.as_deref(),
             };
             if accept(&offer) {
+                // How long it waited since it was due: its ledger event carries it (queue
+                // wait metrics).
+                waited.push((tx.now - t.run_after.max(t.job.enqueued_at)).max(0));
                 claimed.push(t.job);
             } else {
                 refused.push(t);
@@ -206,13 +210,13 @@ pub fn claim(
             &[&ids, &waits, &updated],
         )?;
     }
-    for job in &claimed {
+    for (job, waited_ms) in claimed.iter().zip(waited) {
         tx.events.push(Event::job(
             tx.now,
             job.id,
             &job.key,
             "running",
-            json!({"attempt": job.attempt, "owner": spec.owner}),
+            json!({"attempt": job.attempt, "owner": spec.owner, "waited_ms": waited_ms}),
         ));
     }
     Ok(claimed)
@@ -555,6 +559,54 @@ pub fn recover(
     })
 }
 
+/// Puts running jobs back in the queue by hand, in one statement; see `QueueTx::requeue`.
+pub fn requeue(tx: &mut Tx<'_>, jobs: &[Requeue]) -> Result<Vec<bool>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let fences: Vec<i64> = jobs.iter().map(|j| j.fence).collect();
+    let reasons: Vec<&str> = jobs.iter().map(|j| j.reason.as_str()).collect();
+    // The old owner is read before the update clears it (a self-join sees the row as it was).
+    let rows = tx.conn.query(
+        "UPDATE jobs j SET state = 'queued', attempts = GREATEST(j.attempts - 1, 0),
+                recoveries = j.recoveries + 1, run_after = 0, wait_reason = u.reason,
+                lease_owner = NULL, lease_expires = NULL, updated_at = $4
+         FROM (SELECT DISTINCT ON (id) id, fence, reason
+               FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS u(id, fence, reason)) u,
+              jobs old
+         WHERE j.id = u.id AND j.fence = u.fence AND j.state = 'running' AND old.id = j.id
+         RETURNING j.id, j.key, old.lease_owner",
+        &[&ids, &fences, &reasons, &tx.now],
+    )?;
+    let mut done: HashMap<i64, (String, Option<String>)> = HashMap::new();
+    for row in &rows {
+        done.insert(get(row, 0)?, (get(row, 1)?, get(row, 2)?));
+    }
+    let mut requeued = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match done.remove(&job.id) {
+            Some((key, owner)) => {
+                tx.events.push(Event::job(
+                    tx.now,
+                    job.id,
+                    &key,
+                    "recovered",
+                    json!({"owner": owner, "fence": job.fence, "reason": job.reason, "by_hand": true}),
+                ));
+                requeued.push(true);
+            }
+            None => requeued.push(false),
+        }
+    }
+    let count = requeued.iter().filter(|r| **r).count();
+    if count > 0 {
+        bump_counter(tx, "recoveries", count as i64)?;
+    }
+    tx.notify |= count > 0;
+    Ok(requeued)
+}
+
 /// Gives the leases of `jobs` back without using up their attempt (graceful shutdown), in
 /// one statement; returns how many.
 pub fn release(tx: &mut Tx<'_>, jobs: &[Claimed]) -> Result<usize> {
@@ -619,7 +671,7 @@ macro_rules! job_columns {
     };
 }
 
-fn job_from_row(row: &Row) -> Result<Job> {
+pub fn job_from_row(row: &Row) -> Result<Job> {
     let state: String = get(row, 6)?;
     let payload: String = get(row, 4)?;
     let result: Option<String> = get(row, 16)?;
@@ -767,6 +819,38 @@ pub fn retry_failed(
     let retried = journal_rows(tx, &rows, "retry", &json!({"by": "retry-failed"}))?;
     tx.notify |= !retried.is_empty();
     Ok(retried.into_iter().map(|(_, key)| key).collect())
+}
+
+/// Retries one failed or cancelled job by hand (one statement); returns its state before,
+/// or `None` if unknown.
+pub fn retry(tx: &mut Tx<'_>, key: &str) -> Result<Option<JobState>> {
+    let Some(row) = tx.conn.opt(
+        "WITH old AS (SELECT id, state FROM jobs WHERE key = $1 FOR UPDATE),
+              again AS (UPDATE jobs SET state = 'queued', run_after = 0,
+                               wait_reason = 'retried by hand', recoveries = 0,
+                               max_attempts = jobs.attempts + jobs.max_attempts, updated_at = $2
+                        FROM old
+                        WHERE jobs.id = old.id AND old.state IN ('failed', 'cancelled'))
+         SELECT id, state FROM old",
+        &[&key, &tx.now],
+    )?
+    else {
+        return Ok(None);
+    };
+    let id: i64 = get(&row, 0)?;
+    let text: String = get(&row, 1)?;
+    let state = JobState::parse(&text).context("unknown state in the store")?;
+    if matches!(state, JobState::Failed | JobState::Cancelled) {
+        tx.events.push(Event::job(
+            tx.now,
+            id,
+            key,
+            "retry",
+            json!({"by": "hand", "was": state.as_str()}),
+        ));
+        tx.notify = true;
+    }
+    Ok(Some(state))
 }
 
 /// Cancels a job that has not ended (one statement); returns its state before, or `None`

@@ -9,6 +9,7 @@ mod integrity;
 mod journal;
 mod members;
 mod migrations;
+mod overview;
 mod plugin_state;
 mod portable;
 mod purge;
@@ -22,9 +23,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Durability, Leadership, ManifestRow, Member, Offer, Pending, PluginStateStore, Purge,
-    Purged, QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord,
-    Store, StoreRead,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Overview, Pending, PluginStateStore,
+    Purge, Purged, QueueStats, QueueTx, RateLimits, Recovered, Requeue, Row, RunRecord, RunState,
+    StageRecord, Store, StoreRead,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -189,6 +190,10 @@ impl QueueTx for SqliteTx<'_> {
         )
     }
 
+    fn requeue(&mut self, jobs: &[Requeue]) -> Result<Vec<bool>> {
+        queue::requeue(&self.tx, jobs, self.now, &mut self.events)
+    }
+
     fn release(&mut self, jobs: &[Claimed]) -> Result<usize> {
         queue::release(&self.tx, jobs, self.now, &mut self.events)
     }
@@ -215,6 +220,10 @@ impl QueueTx for SqliteTx<'_> {
 
     fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>> {
         queue::retry_failed(&self.tx, max_attempts, dry_run, self.now, &mut self.events)
+    }
+
+    fn retry(&mut self, key: &str) -> Result<Option<JobState>> {
+        queue::retry(&self.tx, key, self.now, &mut self.events)
     }
 
     fn cancel(&mut self, key: &str) -> Result<Option<JobState>> {
@@ -332,6 +341,15 @@ impl StoreRead for Reader<'_> {
     fn stats(&self, now: i64) -> Result<QueueStats> {
         stats::collect(self.0, now)
     }
+    fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
+        overview::overview(self.0, now, day, rows)
+    }
+    fn last_seq(&self) -> Result<i64> {
+        overview::last_seq(self.0)
+    }
+    fn events_since(&self, after: i64, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
+        overview::events_since(self.0, after, limit)
+    }
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
         artifacts::lookup(self.0, key)
     }
@@ -387,6 +405,19 @@ macro_rules! forward_reads {
             }
             fn stats(&self, now: i64) -> Result<QueueStats> {
                 read(&self.conn).stats(now)
+            }
+            fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
+                read(&self.conn).overview(now, day, rows)
+            }
+            fn last_seq(&self) -> Result<i64> {
+                read(&self.conn).last_seq()
+            }
+            fn events_since(
+                &self,
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<(i64, serde_json::Value)>> {
+                read(&self.conn).events_since(after, limit)
             }
             fn manifest(&self, key: &str) -> Result<Option<ManifestRow>> {
                 read(&self.conn).manifest(key)

@@ -135,6 +135,35 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (key, window_ms)
     ) WITHOUT ROWID;",
+    // 9: what the dashboards read without scanning: jobs per kind and state kept by
+    // triggers, and jobs of the states the views list in order of their last change
+    // (partial indexes: one over every state would tempt the planner away from `jobs_ready`
+    // and `jobs_due` for queued jobs).
+    "CREATE TABLE job_counts (
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (kind, state)
+    ) WITHOUT ROWID;
+    INSERT INTO job_counts (kind, state, n) SELECT kind, state, COUNT(*) FROM jobs GROUP BY 1, 2;
+    CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO job_counts (kind, state, n) VALUES (NEW.kind, NEW.state, 1)
+            ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs
+    WHEN OLD.state IS NOT NEW.state BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE kind = OLD.kind AND state = OLD.state;
+        INSERT INTO job_counts (kind, state, n) VALUES (NEW.kind, NEW.state, 1)
+            ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET n = n - 1 WHERE kind = OLD.kind AND state = OLD.state;
+    END;
+    CREATE INDEX jobs_running_since ON jobs (updated_at) WHERE state = 'running';
+    CREATE INDEX jobs_blocked_since ON jobs (updated_at) WHERE state = 'blocked';
+    CREATE INDEX jobs_failed_at ON jobs (updated_at) WHERE state = 'failed';
+    CREATE INDEX jobs_done_at ON jobs (updated_at) WHERE state = 'done';
+    CREATE INDEX jobs_skipped_at ON jobs (updated_at) WHERE state = 'skipped';",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use baton_core::event::Event;
 use baton_core::ledger::LedgerLine;
 use baton_core::model::{Attempt, Claimed, Failure, Job, JobKind, JobState, NewJob, Outcome};
-use baton_core::store::{Claim, Offer, Pending, Recovered, RunRecord};
+use baton_core::store::{Claim, Offer, Pending, Recovered, Requeue, RunRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
@@ -64,7 +64,8 @@ pub fn claim(
         spec.lease_until,
     );
     let mut select = tx.prepare_cached(
-        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind, run_id
+        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind, run_id,
+                run_after
          FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND (run_id IS ?3 OR ?4)
          ORDER BY priority DESC, run_after, id LIMIT ?2",
     )?;
@@ -85,11 +86,15 @@ pub fn claim(
             enqueued_at: row.get(7)?,
             kind: parse_kind(&kind)?,
         };
-        Ok((job, run))
+        // How long it waited since it was due: its ledger event carries it (queue wait
+        // metrics).
+        let waited = (now - row.get::<_, i64>(10)?.max(job.enqueued_at)).max(0);
+        Ok((job, run, waited))
     })?;
     let mut claimed = Vec::with_capacity(limit);
+    let mut waits = Vec::with_capacity(limit);
     for row in rows {
-        let (job, run) = row?;
+        let (job, run, waited) = row?;
         if claimed.len() == limit {
             break;
         }
@@ -99,6 +104,7 @@ pub fn claim(
             run: run.as_deref(),
         }) {
             claimed.push(job);
+            waits.push(waited);
         }
     }
     drop(select);
@@ -107,14 +113,14 @@ pub fn claim(
                 lease_expires = ?3, fence = ?4, wait_reason = NULL, updated_at = ?5
          WHERE id = ?1",
     )?;
-    for job in &claimed {
+    for (job, waited_ms) in claimed.iter().zip(waits) {
         update.execute(params![job.id, owner, lease_until, job.fence, now])?;
         events.push(Event::job(
             now,
             job.id,
             &job.key,
             "running",
-            json!({"attempt": job.attempt, "owner": owner}),
+            json!({"attempt": job.attempt, "owner": owner, "waited_ms": waited_ms}),
         ));
     }
     Ok(claimed)
@@ -347,6 +353,49 @@ pub fn recover(
     })
 }
 
+/// Puts running jobs back in the queue by hand; see `QueueTx::requeue`.
+pub fn requeue(
+    tx: &Transaction<'_>,
+    jobs: &[Requeue],
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Vec<bool>> {
+    let mut select = tx.prepare_cached(
+        "SELECT key, lease_owner FROM jobs WHERE id = ?1 AND fence = ?2 AND state = 'running'",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0),
+                recoveries = recoveries + 1, run_after = 0, wait_reason = ?2,
+                lease_owner = NULL, lease_expires = NULL, updated_at = ?3
+         WHERE id = ?1",
+    )?;
+    let mut requeued = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let row: Option<(String, Option<String>)> = select
+            .query_row(params![job.id, job.fence], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((key, owner)) = row else {
+            requeued.push(false);
+            continue;
+        };
+        update.execute(params![job.id, job.reason, now])?;
+        events.push(Event::job(
+            now,
+            job.id,
+            &key,
+            "recovered",
+            json!({"owner": owner, "fence": job.fence, "reason": job.reason, "by_hand": true}),
+        ));
+        requeued.push(true);
+    }
+    drop((select, update));
+    let count = requeued.iter().filter(|r| **r).count() as i64;
+    if count > 0 {
+        bump_counter(tx, "recoveries", count)?;
+    }
+    Ok(requeued)
+}
+
 /// Gives the leases of `jobs` back without using up their attempt (graceful shutdown).
 pub fn release(
     tx: &Transaction<'_>,
@@ -399,11 +448,12 @@ pub fn counter(conn: &Connection, name: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-const JOB_COLUMNS: &str = "id, key, kind, plugin, payload, priority, state, attempts, max_attempts,
+pub const JOB_COLUMNS: &str =
+    "id, key, kind, plugin, payload, priority, state, attempts, max_attempts,
     run_after, wait_reason, lease_owner, lease_expires, fence, recoveries, last_error, result,
     created_at, updated_at, error_code, run_id";
 
-fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+pub fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(6)?;
     let payload: String = row.get(4)?;
     let result: Option<String> = row.get(16)?;
@@ -562,6 +612,43 @@ pub fn retry_failed(
         ));
     }
     Ok(failed.into_iter().map(|(_, key, _)| key).collect())
+}
+
+/// Retries one failed or cancelled job by hand; returns its state before, or `None` if
+/// unknown.
+pub fn retry(
+    tx: &Transaction<'_>,
+    key: &str,
+    now: i64,
+    events: &mut Vec<Event>,
+) -> Result<Option<JobState>> {
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, state FROM jobs WHERE key = ?1",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((id, state)) = row else {
+        return Ok(None);
+    };
+    let state = JobState::parse(&state).context("unknown state in the store")?;
+    if matches!(state, JobState::Failed | JobState::Cancelled) {
+        tx.execute(
+            "UPDATE jobs SET state = 'queued', run_after = 0, wait_reason = 'retried by hand',
+                    recoveries = 0, max_attempts = attempts + max_attempts, updated_at = ?2
+             WHERE id = ?1",
+            params![id, now],
+        )?;
+        events.push(Event::job(
+            now,
+            id,
+            key,
+            "retry",
+            json!({"by": "hand", "was": state.as_str()}),
+        ));
+    }
+    Ok(Some(state))
 }
 
 /// Cancels a job that has not ended; returns its state before, or `None` if unknown.

@@ -10,8 +10,9 @@
 mod types;
 
 pub use types::{
-    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Pending, Purge,
-    Purged, QueueStats, RateLimits, Recovered, RunRecord, RunState, StageRecord,
+    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Overview,
+    Pending, Purge, Purged, QueueStats, RateLimits, Recovered, Requeue, RunRecord, RunState,
+    StageRecord, StateCount, WaitingJob,
 };
 
 use crate::event::Event;
@@ -65,6 +66,15 @@ pub trait QueueTx {
         started: &dyn Fn(&str, i64, i64) -> bool,
     ) -> Result<Recovered>;
 
+    /// Puts running jobs back in the queue by hand (`baton job recover`): each one still
+    /// running under the lease `fence` names becomes `queued`, due now, with `reason` as its
+    /// wait reason; its attempt is given back, the loss counts as a recovery (never as a
+    /// poison pill: an operator chose it), and a `recovered` event records the old owner and
+    /// the reason. The old holder's late outcome then matches neither state nor fence and is
+    /// fenced. Returns for each whether it was requeued (`false`: it ended, or its lease
+    /// changed, meanwhile).
+    fn requeue(&mut self, jobs: &[Requeue]) -> Result<Vec<bool>>;
+
     /// Gives leases back without using up the attempt (graceful shutdown); returns how many.
     fn release(&mut self, jobs: &[Claimed]) -> Result<usize>;
 
@@ -88,6 +98,12 @@ pub trait QueueTx {
     /// than that (and may now make up to that many). With `dry_run` nothing changes.
     /// Returns their keys.
     fn retry_failed(&mut self, max_attempts: Option<u32>, dry_run: bool) -> Result<Vec<String>>;
+
+    /// Retries one job by hand: a `failed` or `cancelled` job is queued again, due now, with
+    /// as many attempts again as it was given (as `retry_failed` without a cap) and a `retry`
+    /// event; a job in another state is left as it is. Returns its state before, or `None`
+    /// if unknown.
+    fn retry(&mut self, key: &str) -> Result<Option<JobState>>;
 
     /// Cancels a job that has not ended; returns its state before, or `None` if unknown.
     fn cancel(&mut self, key: &str) -> Result<Option<JobState>>;
@@ -182,6 +198,15 @@ pub trait StoreRead {
     ) -> Result<Vec<serde_json::Value>>;
     /// The `queue stats` document at time `now` (Unix milliseconds).
     fn stats(&self, now: i64) -> Result<QueueStats>;
+    /// What the dashboards show at `now` (Unix milliseconds): counts from the store's
+    /// summary, at most `rows` jobs per list, and limiter quota use on `day` (`YYYY-MM-DD`).
+    /// Every read is indexed or summarized: its cost does not grow with the queue.
+    fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview>;
+    /// The newest ledger event's `seq` (0 when there is none).
+    fn last_seq(&self) -> Result<i64>;
+    /// Up to `limit` ledger events after `seq` `after`, oldest first, each with its `seq`
+    /// (for followers such as the metrics of `baton serve`).
+    fn events_since(&self, after: i64, limit: usize) -> Result<Vec<(i64, serde_json::Value)>>;
     /// An artifact's manifest row.
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>>;
     /// How much of a limiter key's daily quota `day` (`YYYY-MM-DD`) has used.

@@ -1,6 +1,6 @@
 //! The typed values the store traits take and return.
 
-use crate::model::JobKind;
+use crate::model::{Job, JobKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -39,6 +39,19 @@ pub struct Recovered {
     pub recovered: usize,
     /// Jobs failed as poison pills (lost too often).
     pub poisoned: usize,
+}
+
+/// A running job an operator puts back in the queue by hand (`baton job recover`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requeue {
+    /// The job's store id.
+    pub id: i64,
+    /// The fence of the lease being taken away: the job is requeued only while it still
+    /// runs under this lease.
+    pub fence: i64,
+    /// Why (shown as its wait reason and recorded in its `recovered` event), e.g.
+    /// `recovered by hand: process 4242 is gone on this host`.
+    pub reason: String,
 }
 
 /// Whether work is left.
@@ -337,4 +350,45 @@ impl Durability {
             Durability::Full => "full",
         }
     }
+}
+
+/// Jobs of one kind in one state, from the store's running summary (not a scan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateCount {
+    /// The kind (`resolve`, `stage`, `agent`).
+    pub kind: String,
+    /// The state.
+    pub state: String,
+    /// How many jobs.
+    pub jobs: i64,
+}
+
+/// A job that waits, with the dependencies it waits on (for a blocked job).
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingJob {
+    /// The job.
+    pub job: Job,
+    /// Keys of its dependencies that have not succeeded yet (blocked jobs only).
+    pub deps: Vec<String>,
+}
+
+/// What the dashboards show, read with indexed or summarized reads only, so one refresh
+/// costs the same with a million jobs as with ten (see docs/benchmarks.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    /// Jobs per kind and state (every pair with jobs; zero pairs may be left out).
+    pub counts: Vec<StateCount>,
+    /// Jobs that ended (done, skipped, failed) in the minute before `now`.
+    pub finished_last_minute: i64,
+    /// Running jobs, longest running first, at most `rows`.
+    pub running: Vec<Job>,
+    /// Waiting jobs, at most `rows`: queued jobs not due yet (soonest first), then blocked
+    /// ones, then ready work-queue jobs in claim order.
+    pub waiting: Vec<WaitingJob>,
+    /// Failed jobs, most recent first, at most `rows`.
+    pub failures: Vec<Job>,
+    /// Limiter keys with concurrency slots held now: key → slots.
+    pub slots: BTreeMap<String, i64>,
+    /// Limiter keys' daily quota use on the day asked for: key → requests.
+    pub quotas: BTreeMap<String, u64>,
 }

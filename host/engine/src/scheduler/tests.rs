@@ -120,6 +120,24 @@ impl StoreRead for Counting {
     fn stats(&self, now: i64) -> anyhow::Result<QueueStats> {
         self.inner.stats(now)
     }
+    fn overview(
+        &self,
+        now: i64,
+        day: &str,
+        rows: usize,
+    ) -> anyhow::Result<baton_core::store::Overview> {
+        self.inner.overview(now, day, rows)
+    }
+    fn last_seq(&self) -> anyhow::Result<i64> {
+        self.inner.last_seq()
+    }
+    fn events_since(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(i64, serde_json::Value)>> {
+        self.inner.events_since(after, limit)
+    }
     fn manifest(&self, key: &str) -> anyhow::Result<Option<ManifestRow>> {
         self.inner.manifest(key)
     }
