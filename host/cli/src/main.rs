@@ -2,6 +2,7 @@
 //! failures to Baton's documented exit codes. This layer parses and prints; the work happens
 //! in the engine, which reports through return values and events.
 
+mod agent;
 mod bench;
 mod config_cmd;
 mod exit;
@@ -91,6 +92,9 @@ enum Command {
     /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
     /// with their last heartbeat, and the leader that runs maintenance.
     Hosts,
+    /// Agents: run prompts through an adapter, list agent sessions.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Benchmarks through the real store, scheduler and plugins.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -194,6 +198,9 @@ async fn run(cli: Cli) -> CliResult {
         Command::Store(command) => store_cmd::run(command, settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await
+        }
+        Command::Agent(command) => {
+            agent::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Bench(command) => {
             bench::run(command, settings, || open::runtime(settings), cli.format).await
