@@ -166,7 +166,8 @@ fn control(request: &Request, state: &Mutex<State>) -> Response {
 
 /// Answers an API request in its mode, recording it.
 fn answer(api: Api, request: &Request, state: &Mutex<State>) -> (Response, Option<Duration>) {
-    let (name, read): (&'static str, fn(&Request) -> Result<Asked, Response>) = match api {
+    type Read = fn(&Request) -> Result<Asked, Response>;
+    let (name, read): (&'static str, Read) = match api {
         Api::OpenAi => ("openai", openai::read),
         Api::Anthropic => ("anthropic", anthropic::read),
     };

@@ -5,7 +5,7 @@
 //! /login" with exit 1; killed mid-run, nothing on stdout.
 use serde_json::json;
 
-use super::{Invocation, Outcome, delay, value};
+use super::{Invocation, Outcome, Parsed, delay, value};
 use crate::mode::{self, Mode};
 use crate::time::now_ms;
 
@@ -21,7 +21,7 @@ enum Format {
 pub fn parse(
     args: &[String],
     stdin: Option<String>,
-) -> Result<(Invocation, Box<dyn Fn(Mode) -> Outcome>), Outcome> {
+) -> Parsed {
     let mut print = false;
     let mut model = None;
     let mut format = Format::Text;

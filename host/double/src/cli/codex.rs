@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{Invocation, Outcome, delay, value};
+use super::{Invocation, Outcome, Parsed, delay, value};
 use crate::mode::{self, Mode};
 use crate::time::{clock_12h, now_ms};
 
@@ -15,7 +15,7 @@ use crate::time::{clock_12h, now_ms};
 pub fn parse(
     args: &[String],
     stdin: Option<String>,
-) -> Result<(Invocation, Box<dyn Fn(Mode) -> Outcome>), Outcome> {
+) -> Parsed {
     let mut iter = args.iter();
     match iter.next().map(String::as_str) {
         Some("exec" | "e") => {}

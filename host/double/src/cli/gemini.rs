@@ -4,7 +4,7 @@
 //! codes 0 ok, 1 API error, 41 authentication, 42 input.
 use serde_json::json;
 
-use super::{Invocation, Outcome, delay, value};
+use super::{Invocation, Outcome, Parsed, delay, value};
 use crate::mode::{self, Mode};
 
 /// Output formats gemini knows.
@@ -19,7 +19,7 @@ enum Format {
 pub fn parse(
     args: &[String],
     stdin: Option<String>,
-) -> Result<(Invocation, Box<dyn Fn(Mode) -> Outcome>), Outcome> {
+) -> Parsed {
     let mut prompt = None;
     let mut model = None;
     let mut format = Format::Text;

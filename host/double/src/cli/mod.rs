@@ -102,6 +102,12 @@ pub struct Invocation {
     pub model: Option<String>,
 }
 
+/// How a stand-in answers in a mode.
+pub type Respond = Box<dyn Fn(Mode) -> Outcome>;
+
+/// A parsed command line and its responder, or what the tool says about bad arguments.
+pub type Parsed = Result<(Invocation, Respond), Outcome>;
+
 /// Runs the stand-in for `tool` with `args` (the double's options first) and exits.
 pub fn main(tool: Tool, args: Vec<String>) -> i32 {
     let (options, args) = match split_options(args) {
@@ -117,7 +123,7 @@ pub fn main(tool: Tool, args: Vec<String>) -> i32 {
         Tool::Claude => claude::parse(&args, stdin),
         Tool::Codex => codex::parse(&args, stdin),
     };
-    let (invocation, respond): (Invocation, Box<dyn Fn(Mode) -> Outcome>) = match parsed {
+    let (invocation, respond): (Invocation, Respond) = match parsed {
         Ok(parsed) => parsed,
         Err(outcome) => return finish(outcome),
     };

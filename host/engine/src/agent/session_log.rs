@@ -178,7 +178,7 @@ pub fn fold(
         }
     }
     ended.retain(|entry| entry.last_event_ms >= since_ms);
-    ended.sort_by(|a, b| b.last_event_ms.cmp(&a.last_event_ms));
+    ended.sort_by_key(|entry| std::cmp::Reverse(entry.last_event_ms));
     let (mut live, lost): (Vec<_>, Vec<_>) =
         open.into_iter().partition(|entry| entry.state == "open");
     live.sort_by(|a, b| a.session.cmp(&b.session));

@@ -301,7 +301,9 @@ impl<S> Drop for Counted<S> {
 /// A session in use: one prompt's exclusive access to the instance (prompts of one session
 /// run in order). Dropping it counts a turn and restarts the idle timer.
 pub struct Lease<S: Send + 'static> {
-    guard: OwnedMutexGuard<Option<Counted<S>>>,
+    /// Always `Some` until the lease drops (then released before the turn is counted, so the
+    /// reaper never sees the session busy after its last wake-up).
+    guard: Option<OwnedMutexGuard<Option<Counted<S>>>>,
     session: String,
     manager: Weak<Inner<S>>,
 }
@@ -309,7 +311,7 @@ pub struct Lease<S: Send + 'static> {
 impl<S: Send + 'static> Deref for Lease<S> {
     type Target = S;
     fn deref(&self) -> &S {
-        match self.guard.as_ref() {
+        match self.guard.as_ref().and_then(|guard| guard.as_ref()) {
             Some(counted) => &counted.instance,
             None => unreachable!("a lease is only made over a live instance"),
         }
@@ -318,7 +320,7 @@ impl<S: Send + 'static> Deref for Lease<S> {
 
 impl<S: Send + 'static> DerefMut for Lease<S> {
     fn deref_mut(&mut self) -> &mut S {
-        match self.guard.as_mut() {
+        match self.guard.as_mut().and_then(|guard| guard.as_mut()) {
             Some(counted) => &mut counted.instance,
             None => unreachable!("a lease is only made over a live instance"),
         }
@@ -327,6 +329,7 @@ impl<S: Send + 'static> DerefMut for Lease<S> {
 
 impl<S: Send + 'static> Drop for Lease<S> {
     fn drop(&mut self) {
+        drop(self.guard.take());
         if let Some(inner) = self.manager.upgrade() {
             inner.turn(&self.session);
         }
@@ -419,7 +422,7 @@ impl<S: Send + 'static> SessionManager<S> {
         }
         self.inner.touch(name);
         Ok(Lease {
-            guard,
+            guard: Some(guard),
             session: name.into(),
             manager: Arc::downgrade(&self.inner),
         })
@@ -767,7 +770,8 @@ mod tests {
         assert_eq!(listed[0].state, SessionState::Expired(Expiry::Idle));
     }
 
-    #[tokio::test]
+    // Multi-threaded, as in the binary: the reaper runs beside the prompts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn activity_resets_the_idle_timer() {
         let events = Arc::new(Events::default());
         let manager = SessionManager::new(short(), events.clone());
@@ -887,7 +891,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closing_during_a_prompt_drops_after_it() {
         let manager = SessionManager::new(short(), Arc::new(Events::default()));
         let drops = Arc::new(AtomicUsize::new(0));
