@@ -524,3 +524,57 @@ fn agent_run_usage_errors() {
         run.stdout()
     );
 }
+
+#[test]
+fn sessions_of_other_processes_are_listed_live_then_lost() {
+    let double = Double::start(&[]);
+    let project = http_project(&double, "");
+    let mut holder = project
+        .command(&[
+            "agent",
+            "run",
+            "openai",
+            "--prompt",
+            "hi",
+            "--session",
+            "held",
+            "--linger",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let live = loop {
+        let listed = project
+            .baton(&["agent", "sessions", "--format", "json"])
+            .expect(0)
+            .json();
+        let session = listed["sessions"][0].clone();
+        if session["turns"] == 1 {
+            break session;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never listed: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(live["state"], "open");
+    assert_eq!(live["pid"], holder.id());
+    let expires_in = live["expires_in_ms"].as_u64().unwrap();
+    assert!(
+        expires_in > 290_000 && expires_in <= 300_000,
+        "idle timeout 5 min: {expires_in}"
+    );
+    // Killed without closing its session: the listing says so instead of showing it open.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let listed = project
+        .baton(&["agent", "sessions", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(listed["sessions"][0]["state"], "lost", "{listed}");
+    assert_eq!(listed["sessions"][0]["expires_in_ms"], Value::Null);
+}
