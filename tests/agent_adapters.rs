@@ -59,6 +59,38 @@ fn failure(output: &Value, index: usize) -> &Value {
     &output["replies"][index]["failure"]
 }
 
+/// Milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// [`agent_run`], with the wall-clock window (ms since the Unix epoch) it ran in.
+fn timed_run(project: &Project, adapter: &str, prompts: &[&str]) -> (i32, Value, (u64, u64)) {
+    let before = unix_ms();
+    let (code, output, _) = agent_run(project, adapter, prompts, &[]);
+    (code, output, (before, unix_ms()))
+}
+
+/// Asserts that `failure` is the 0.2 classification `kind` for a limit of `scope`, and
+/// returns its `reset_at_ms`.
+fn limit(failure: &Value, kind: &str, scope: &str) -> Option<u64> {
+    assert_eq!(failure["kind"], kind, "{failure}");
+    assert_eq!(failure["scope"], scope, "{failure}");
+    failure["reset_at_ms"].as_u64()
+}
+
+/// Asserts that a reset at `reset_at_ms` is between `min_ms` and `max_ms` after the moment
+/// the provider answered, somewhere in `window`.
+fn resets_in(reset_at_ms: Option<u64>, window: (u64, u64), min_ms: u64, max_ms: u64) {
+    let at = reset_at_ms.expect("the provider named a reset");
+    assert!(
+        (window.0 + min_ms..=window.1 + max_ms).contains(&at),
+        "reset at {at} not {min_ms}..={max_ms} ms after the run ({window:?})"
+    );
+}
+
 #[test]
 fn openai_answers_in_a_conversation() {
     let double = Double::start(&["--key", KEY]);
@@ -71,8 +103,8 @@ fn openai_answers_in_a_conversation() {
         "the conversation is resent"
     );
     assert_eq!(second["usage"]["input_tokens"], 3);
-    assert_eq!(second["data"]["model"], "gpt-4o-mini");
-    assert_eq!(second["data"]["finish_reason"], "stop");
+    assert_eq!(second["model"], "gpt-4o-mini");
+    assert_eq!(second["finish_reason"], "stop");
     assert_eq!(second["data"]["turn"], 2);
     let requests = double.requests();
     assert_eq!(requests.len(), 2);
@@ -88,7 +120,7 @@ fn openai_answers_in_a_conversation() {
 fn openai_classifies_limits_quota_and_auth_without_echoing_the_key() {
     let double = Double::start(&[]);
     let project = http_project(&double, "");
-    let (code, output, _) = agent_run(
+    let (code, output, window) = timed_run(
         &project,
         "openai",
         &[
@@ -100,65 +132,43 @@ fn openai_classifies_limits_quota_and_auth_without_echoing_the_key() {
             "[double:bad-request]",
             "[double:auth]",
         ],
-        &[],
     );
     assert_eq!(code, 10, "{output}");
-    let rpm = failure(&output, 0);
-    assert_eq!(rpm["kind"], "retry");
-    assert!(
-        rpm["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("rate limited (Requests)"),
-        "{rpm}"
-    );
-    let after = rpm["after_ms"].as_u64().unwrap();
-    assert!(
-        (359_000..=360_000).contains(&after),
-        "retry-after-ms 360000 → {after}"
-    );
-    let tpm = failure(&output, 1);
-    assert!(
-        tpm["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("rate limited (Tokens)"),
-        "{tpm}"
-    );
-    let quota = failure(&output, 2);
-    assert!(
-        quota["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("quota exhausted"),
-        "{quota}"
-    );
+    let rpm = limit(failure(&output, 0), "rate-limited", "requests");
+    resets_in(rpm, window, 360_000, 360_000);
+    let tpm = limit(failure(&output, 1), "rate-limited", "tokens");
+    resets_in(tpm, window, 0, 1_000);
     assert_eq!(
-        quota["after_ms"],
-        Value::Null,
+        limit(failure(&output, 2), "quota-exhausted", "quota"),
+        None,
         "OpenAI names no reset for a spent quota"
     );
-    let date = failure(&output, 3);
-    assert!(date["after_ms"].as_u64().unwrap() <= 5_000, "{date}");
+    let date = limit(failure(&output, 3), "rate-limited", "requests");
+    resets_in(date, window, 4_000, 5_000);
     let overloaded = failure(&output, 4);
+    assert_eq!(overloaded["kind"], "overloaded", "{overloaded}");
     assert_eq!(overloaded["after_ms"], 2000, "{overloaded}");
-    assert_eq!(failure(&output, 5)["kind"], "fatal");
+    assert_eq!(failure(&output, 5)["kind"], "bad-request", "{output}");
     let auth = failure(&output, 6);
-    assert_eq!(auth["kind"], "fatal");
+    assert_eq!(auth["kind"], "auth-failed", "{auth}");
     let reason = auth["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("authentication failed") && reason.contains("OPENAI_API_KEY"),
-        "{reason}"
-    );
+    assert!(reason.contains("OPENAI_API_KEY"), "{reason}");
     let everything = format!("{output}{:?}", ledger(&project));
     assert!(!everything.contains(KEY), "the key leaked: {everything}");
+    let table = project.baton(&["agent", "run", "openai", "--prompt", "[double:rpm:360000]"]);
+    assert_eq!(table.code(), 10, "{}", table.stderr());
+    let said = table.stdout();
+    assert!(
+        said.contains("rate-limited (resets at 20") && said.contains("requests per min"),
+        "{said}"
+    );
 }
 
 #[test]
 fn anthropic_answers_and_classifies() {
     let double = Double::start(&[]);
     let project = http_project(&double, "");
-    let (code, output, stderr) = agent_run(
+    let (code, output, window) = timed_run(
         &project,
         "anthropic",
         &[
@@ -168,41 +178,22 @@ fn anthropic_answers_and_classifies() {
             "[double:quota:7200000]",
             "[double:length]",
         ],
-        &[],
     );
-    assert_eq!(code, 10, "{output}\n{stderr}");
-    assert_eq!(
-        output["replies"][0]["reply"]["text"],
-        "double answer #1: hi"
-    );
-    assert_eq!(
-        output["replies"][0]["reply"]["data"]["finish_reason"],
-        "end_turn"
-    );
-    assert_eq!(failure(&output, 1)["after_ms"], 3000);
-    let tokens = failure(&output, 2);
-    assert!(
-        tokens["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("rate limited (Tokens)"),
-        "{tokens}"
-    );
-    let wait = tokens["after_ms"].as_u64().unwrap();
-    assert!(
-        (1_000..=2_000).contains(&wait),
-        "retry-after 2 s vs reset header 1.5 s: {wait}"
-    );
-    let quota = failure(&output, 3);
-    let wait = quota["after_ms"].as_u64().unwrap();
-    assert!(
-        (7_100_000..=7_200_000).contains(&wait),
-        "regain access on … in 2 h: {wait}"
-    );
-    assert_eq!(
-        output["replies"][4]["reply"]["data"]["finish_reason"],
-        "max_tokens"
-    );
+    assert_eq!(code, 10, "{output}");
+    let first = &output["replies"][0]["reply"];
+    assert_eq!(first["text"], "double answer #1: hi");
+    assert_eq!(first["model"], "claude-sonnet-4-5");
+    assert_eq!(first["finish_reason"], "end_turn");
+    let overloaded = failure(&output, 1);
+    assert_eq!(overloaded["kind"], "overloaded", "{overloaded}");
+    assert_eq!(overloaded["after_ms"], 3000, "{overloaded}");
+    let tokens = limit(failure(&output, 2), "rate-limited", "tokens");
+    // retry-after says 2 s, the reset header 1.5 s.
+    resets_in(tokens, window, 1_000, 2_000);
+    let quota = limit(failure(&output, 3), "quota-exhausted", "quota");
+    // "regain access on …" in 2 h.
+    resets_in(quota, window, 7_100_000, 7_200_000);
+    assert_eq!(output["replies"][4]["reply"]["finish_reason"], "max_tokens");
     let requests = double.requests();
     assert_eq!(requests[0]["api"], "anthropic");
     assert_eq!(
@@ -227,7 +218,7 @@ fn missing_key_names_the_variable() {
     assert_eq!(run.code(), 10, "{}", run.stderr());
     let said = run.stdout();
     assert!(
-        said.contains("authentication failed") && said.contains("OPENAI_API_KEY"),
+        said.contains("auth-failed") && said.contains("OPENAI_API_KEY"),
         "{said}"
     );
     assert!(double.requests().is_empty());
@@ -282,7 +273,7 @@ fn cli_agents_answer_with_usage() {
 fn cli_agents_classify_failures() {
     let (project, _) = cli_project("ok");
     // claude: a rate limit is `is_error` with exit 0; a subscription limit names its reset.
-    let (code, output, _) = agent_run(
+    let (code, output, window) = timed_run(
         &project,
         "claude",
         &[
@@ -291,46 +282,35 @@ fn cli_agents_classify_failures() {
             "[double:auth]",
             "[double:truncated]",
         ],
-        &[],
     );
     assert_eq!(code, 10);
+    assert_eq!(failure(&output, 0)["kind"], "rate-limited", "{output}");
+    let quota = limit(failure(&output, 1), "quota-exhausted", "quota");
+    // usage limit reached|EPOCH (whole seconds).
+    resets_in(quota, window, 5_399_000, 5_400_000);
+    let auth = failure(&output, 2);
+    assert_eq!(auth["kind"], "auth-failed", "{auth}");
     assert!(
-        failure(&output, 0)["reason"]
+        auth["reason"].as_str().unwrap().contains("claude /login"),
+        "{auth}"
+    );
+    let killed = failure(&output, 3);
+    assert_eq!(killed["kind"], "overloaded", "{killed}");
+    assert!(
+        killed["reason"]
             .as_str()
             .unwrap()
-            .starts_with("rate limited"),
-        "{output}"
-    );
-    let quota = failure(&output, 1);
-    let wait = quota["after_ms"].as_u64().unwrap();
-    assert!(
-        (5_300_000..=5_400_000).contains(&wait),
-        "usage limit reached|EPOCH: {wait}"
-    );
-    let auth = failure(&output, 2)["reason"].as_str().unwrap();
-    assert!(auth.contains("claude /login"), "{auth}");
-    assert!(
-        failure(&output, 3)["reason"]
-            .as_str()
-            .unwrap()
-            .contains("killed before it answered")
+            .contains("killed before it answered"),
+        "{killed}"
     );
     // gemini: the per-minute quota with its retry delay; codex: an empty answer with exit 0.
-    let (_, output, _) = agent_run(
-        &project,
-        "gemini",
-        &["[double:rpm:36500]", "[double:auth]"],
-        &[],
-    );
-    let wait = failure(&output, 0)["after_ms"].as_u64().unwrap();
-    assert!((36_000..=37_000).contains(&wait), "{wait}");
-    assert!(
-        failure(&output, 1)["reason"]
-            .as_str()
-            .unwrap()
-            .contains("authentication failed")
-    );
-    let (_, output, _) = agent_run(
+    let (_, output, window) =
+        timed_run(&project, "gemini", &["[double:rpm:36500]", "[double:auth]"]);
+    let rpm = limit(failure(&output, 0), "rate-limited", "requests");
+    resets_in(rpm, window, 36_000, 37_000);
+    let auth = failure(&output, 1);
+    assert_eq!(auth["kind"], "auth-failed", "{auth}");
+    let (_, output, window) = timed_run(
         &project,
         "codex",
         &[
@@ -338,32 +318,27 @@ fn cli_agents_classify_failures() {
             "[double:quota:1800000]",
             "[double:hang:20000]",
         ],
-        &[],
     );
+    let lie = failure(&output, 0);
+    assert_eq!(lie["kind"], "overloaded", "{lie}");
     assert!(
-        failure(&output, 0)["reason"]
+        lie["reason"]
             .as_str()
             .unwrap()
             .contains("without an answer"),
-        "{output}"
+        "{lie}"
     );
+    // "try again at H:MM PM": a wall-clock minute, read back within a minute of 30 min.
+    let quota = limit(failure(&output, 1), "quota-exhausted", "quota");
+    resets_in(quota, window, 1_740_000, 1_800_000);
+    let hang = failure(&output, 2);
+    assert_eq!(hang["kind"], "timeout", "{hang}");
     assert!(
-        failure(&output, 1)["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("quota exhausted"),
-        "{output}"
-    );
-    assert!(
-        failure(&output, 1)["after_ms"].as_u64().is_some(),
-        "try again at H:MM PM"
-    );
-    assert!(
-        failure(&output, 2)["reason"]
+        hang["reason"]
             .as_str()
             .unwrap()
             .contains("did not answer in time"),
-        "{output}"
+        "{hang}"
     );
 }
 

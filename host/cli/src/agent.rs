@@ -221,7 +221,7 @@ async fn run_prompts(
                 Err(failure) => {
                     failed += 1;
                     json!({"session": name, "prompt": prompt, "ok": false,
-                        "failure": wit_json::failure(failure),
+                        "failure": wit_json::agent_failure(failure),
                         "elapsed_ms": report.elapsed.as_secs_f64() * 1000.0})
                 }
             };
@@ -301,8 +301,12 @@ fn show_reply(format: Format, number: usize, total: usize, adapter: &str, reply:
         );
     } else {
         let failure = &reply["failure"];
+        let reset = match failure["reset_at_ms"].as_i64() {
+            Some(at) => format!(" (resets at {})", baton_core::clock::format_ms(at)),
+            None => String::new(),
+        };
         println!(
-            "{FAIL} [{number}/{total}] {adapter} {short} … {}: {}",
+            "{FAIL} [{number}/{total}] {adapter} {short} … {}{reset}: {}",
             failure["kind"].as_str().unwrap_or("failed"),
             output::safe(failure["reason"].as_str().unwrap_or_default(), false)
         );

@@ -1,43 +1,47 @@
 //! Between the plain-Rust classification and the WIT records the host sees: an
-//! [`AgentError`] as the `failure` an agent returns, and an [`Answer`] as its `agent-reply`.
-//!
-//! Under baton:plugin@0.1.0 a limit with a known reset is a `retry` with `after-ms` until
-//! the reset (a snooze that uses no attempt), one without a reset, an overload or a timeout a
-//! plain `retry`; authentication, bad requests and the rest are `fatal`.
-use baton_sdk::types::{AgentReply, Failure, Usage};
-use baton_sdk::{fatal, retry, retry_after};
+//! [`AgentError`] as the baton:plugin@0.2.0 `agent-failure` an agent returns (one case per
+//! classification, the reset time as the provider said it), and an [`Answer`] as its
+//! `agent-reply` (text, usage, model, finish reason, data).
+use baton_sdk::types::{AgentFailure, AgentReply, LimitHit, LimitScope, Retry, Usage};
 
-use crate::failure::{AgentError, Answer};
+use crate::failure::{self, AgentError, Answer, Scope};
 
-/// The failure the host gets for `error`, at `now_ms`.
-pub fn failure(error: &AgentError, now_ms: u64) -> Failure {
-    let reason = error.to_string();
+/// The `agent-failure` the host gets for `error`: the same case, with a limit's scope,
+/// message and reset time (milliseconds since the Unix epoch) carried over unchanged.
+pub fn failure(error: &AgentError) -> AgentFailure {
     match error {
-        AgentError::RateLimited(hit) | AgentError::QuotaExhausted(hit) => match hit.reset_at_ms {
-            Some(at) => retry_after(reason, at.saturating_sub(now_ms)),
-            None => retry(reason),
+        AgentError::RateLimited(hit) => AgentFailure::RateLimited(limit_hit(hit)),
+        AgentError::QuotaExhausted(hit) => AgentFailure::QuotaExhausted(limit_hit(hit)),
+        AgentError::AuthFailed(message) => AgentFailure::AuthFailed(message.clone()),
+        AgentError::Overloaded { reason, after_ms } => AgentFailure::Overloaded(Retry {
+            reason: reason.clone(),
+            after_ms: *after_ms,
+        }),
+        AgentError::Timeout(message) => AgentFailure::Timeout(message.clone()),
+        AgentError::BadRequest(message) => AgentFailure::BadRequest(message.clone()),
+        AgentError::Fatal(message) => AgentFailure::Fatal(message.clone()),
+    }
+}
+
+/// The WIT `limit-hit` for `hit`.
+fn limit_hit(hit: &failure::LimitHit) -> LimitHit {
+    LimitHit {
+        scope: match hit.scope {
+            Scope::Requests => LimitScope::Requests,
+            Scope::Tokens => LimitScope::Tokens,
+            Scope::Quota => LimitScope::Quota,
         },
-        AgentError::Overloaded {
-            after_ms: Some(after),
-            ..
-        } => retry_after(reason, *after),
-        AgentError::Overloaded { .. } | AgentError::Timeout(_) => retry(reason),
-        AgentError::AuthFailed(_) | AgentError::BadRequest(_) | AgentError::Fatal(_) => {
-            fatal(reason)
-        }
+        message: hit.message.clone(),
+        reset_at_ms: hit.reset_at_ms,
     }
 }
 
 /// The reply the host gets for `answer`; `extra` fields join the answer's data (e.g. the
-/// turn number).
+/// turn number). The model and finish reason travel in their own fields.
 pub fn reply(answer: Answer, extra: serde_json::Value) -> AgentReply {
     let mut data = answer.data;
     if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
-    }
-    if let Some(data) = data.as_object_mut() {
-        data.insert("model".into(), answer.model.into());
-        data.insert("finish_reason".into(), answer.finish_reason.into());
     }
     AgentReply {
         text: answer.text,
@@ -45,6 +49,8 @@ pub fn reply(answer: Answer, extra: serde_json::Value) -> AgentReply {
             input_tokens,
             output_tokens,
         }),
+        model: answer.model,
+        finish_reason: answer.finish_reason,
         data: data.to_string(),
     }
 }
@@ -96,35 +102,74 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failure::{quota_exhausted, rate_limited, Scope};
-    use baton_sdk::types::Retry;
+    use crate::failure::{quota_exhausted, rate_limited};
 
     #[test]
-    fn limits_become_snoozes_until_the_reset() {
+    fn every_classification_keeps_its_case_and_reset() {
         assert_eq!(
-            failure(
-                &rate_limited(Scope::Requests, "slow down", Some(10_500)),
-                10_000
-            ),
-            Failure::Retry(Retry {
-                reason: "rate limited (Requests): slow down".into(),
-                after_ms: Some(500)
+            failure(&rate_limited(Scope::Tokens, "slow down", Some(10_500))),
+            AgentFailure::RateLimited(LimitHit {
+                scope: LimitScope::Tokens,
+                message: "slow down".into(),
+                reset_at_ms: Some(10_500),
             })
         );
         assert_eq!(
-            failure(&quota_exhausted("spent", None), 10_000),
-            Failure::Retry(Retry {
-                reason: "quota exhausted: spent".into(),
-                after_ms: None
+            failure(&quota_exhausted("spent", None)),
+            AgentFailure::QuotaExhausted(LimitHit {
+                scope: LimitScope::Quota,
+                message: "spent".into(),
+                reset_at_ms: None,
             })
         );
-        assert!(matches!(
-            failure(&AgentError::AuthFailed("bad key".into()), 0),
-            Failure::Fatal(_)
-        ));
-        assert!(matches!(
-            failure(&AgentError::Timeout("slow".into()), 0),
-            Failure::Retry(_)
-        ));
+        assert_eq!(
+            failure(&AgentError::Overloaded {
+                reason: "busy".into(),
+                after_ms: Some(2_000)
+            }),
+            AgentFailure::Overloaded(Retry {
+                reason: "busy".into(),
+                after_ms: Some(2_000)
+            })
+        );
+        assert_eq!(
+            failure(&AgentError::AuthFailed("bad key".into())),
+            AgentFailure::AuthFailed("bad key".into())
+        );
+        assert_eq!(
+            failure(&AgentError::Timeout("slow".into())),
+            AgentFailure::Timeout("slow".into())
+        );
+        assert_eq!(
+            failure(&AgentError::BadRequest("no such model".into())),
+            AgentFailure::BadRequest("no such model".into())
+        );
+        assert_eq!(
+            failure(&AgentError::Fatal("broken".into())),
+            AgentFailure::Fatal("broken".into())
+        );
+    }
+
+    #[test]
+    fn replies_carry_model_and_finish_reason_in_their_fields() {
+        let answer = Answer {
+            text: "hi".into(),
+            usage: Some((3, 1)),
+            model: Some("gpt-4o-mini".into()),
+            finish_reason: Some("stop".into()),
+            data: serde_json::json!({ "id": "r1" }),
+        };
+        let reply = reply(answer, serde_json::json!({ "turn": 2 }));
+        assert_eq!(reply.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            reply.usage,
+            Some(Usage {
+                input_tokens: 3,
+                output_tokens: 1
+            })
+        );
+        let data: serde_json::Value = serde_json::from_str(&reply.data).unwrap_or_default();
+        assert_eq!(data, serde_json::json!({ "id": "r1", "turn": 2 }));
     }
 }

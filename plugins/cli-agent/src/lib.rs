@@ -13,14 +13,13 @@ mod tools;
 
 use core::cell::Cell;
 
-use baton_agent_support::failure::Answer;
+use baton_agent_support::failure::{AgentError, Answer};
 use baton_agent_support::wit::{failure, now_ms, reply};
 use baton_sdk::agent::{GuestSession, Session};
 use baton_sdk::exec::{self, Command};
 use baton_sdk::types::{
-    AgentReply, AgentRequest, Capabilities, Description, Failure, PluginKind, SessionConfig,
+    AgentFailure, AgentReply, AgentRequest, Capabilities, Description, PluginKind, SessionConfig,
 };
-use baton_sdk::{fatal, retry};
 
 use settings::{PromptVia, Runner, Settings};
 use tools::Ran;
@@ -59,7 +58,7 @@ impl baton_sdk::Agent for CliAgent {
 }
 
 impl GuestSession for CliSession {
-    fn open(config: SessionConfig) -> Result<Session, Failure> {
+    fn open(config: SessionConfig) -> Result<Session, AgentFailure> {
         let settings = Settings::parse(&config.settings, config.model)?;
         Ok(Session::new(CliSession {
             settings,
@@ -67,7 +66,7 @@ impl GuestSession for CliSession {
         }))
     }
 
-    fn send(&self, request: AgentRequest) -> Result<AgentReply, Failure> {
+    fn send(&self, request: AgentRequest) -> Result<AgentReply, AgentFailure> {
         let settings = &self.settings;
         let mut args = settings.args.clone();
         let stdin = match &settings.runner {
@@ -85,7 +84,9 @@ impl GuestSession for CliSession {
             stdin,
             timeout_ms: settings.timeout_ms,
         })
-        .map_err(|error| fatal(format!("cannot run {}: {error}", settings.program)))?;
+        .map_err(|error| {
+            AgentFailure::Fatal(format!("cannot run {}: {error}", settings.program))
+        })?;
         let turn = self.turns.get() + 1;
         let answer = match &settings.runner {
             Runner::Tool { tool, zone } => {
@@ -95,26 +96,25 @@ impl GuestSession for CliSession {
                     stderr: &output.stderr,
                     timed_out: output.timed_out,
                 };
-                let now = now_ms();
-                tool.classify(&ran, now, zone)
-                    .map_err(|error| failure(&error, now))?
+                tool.classify(&ran, now_ms(), zone)
             }
-            Runner::Generic { .. } => generic(&settings.program, output)?,
-        };
+            Runner::Generic { .. } => generic(&settings.program, output),
+        }
+        .map_err(|error| failure(&error))?;
         self.turns.set(turn);
         Ok(reply(answer, serde_json::json!({ "turn": turn })))
     }
 }
 
 /// A generic program's answer: its stdout when it exits 0.
-fn generic(program: &str, output: exec::Output) -> Result<Answer, Failure> {
+fn generic(program: &str, output: exec::Output) -> Result<Answer, AgentError> {
     if output.timed_out {
-        return Err(retry(format!("{program} timed out")));
+        return Err(AgentError::Timeout(format!("{program} timed out")));
     }
     if output.status != 0 {
         let end = output.stderr.len().min(STDERR_EXCERPT_BYTES);
         let stderr = String::from_utf8_lossy(&output.stderr[..end]);
-        return Err(fatal(format!(
+        return Err(AgentError::Fatal(format!(
             "{program} exited with status {}: {}",
             output.status,
             stderr.trim_end()

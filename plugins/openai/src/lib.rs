@@ -20,7 +20,7 @@ use baton_sdk::agent::{GuestSession, Session};
 use baton_sdk::http::{Method, Request};
 use baton_sdk::json::Object;
 use baton_sdk::types::{
-    AgentReply, AgentRequest, Capabilities, Description, Failure, PluginKind, SessionConfig,
+    AgentFailure, AgentReply, AgentRequest, Capabilities, Description, PluginKind, SessionConfig,
 };
 use serde_json::{json, Value};
 
@@ -67,20 +67,20 @@ impl baton_sdk::Agent for OpenAi {
 }
 
 impl GuestSession for ChatSession {
-    fn open(config: SessionConfig) -> Result<Session, Failure> {
+    fn open(config: SessionConfig) -> Result<Session, AgentFailure> {
         let settings = Object::parse("settings", &config.settings)?;
         let base = baton_sdk::api::base_url(&settings, DEFAULT_BASE_URL)?;
         let model = match (config.model, settings.str("model")?) {
             (Some(model), _) => model,
             (None, Some(model)) => model.to_string(),
             (None, None) => {
-                return Err(baton_sdk::fatal(
-                    "no model: give one with the prompt (`model`) or in settings.model (e.g. \"gpt-4o-mini\")",
+                return Err(AgentFailure::Fatal(
+                    "no model: give one with the prompt (`model`) or in settings.model (e.g. \"gpt-4o-mini\")".into(),
                 ));
             }
         };
-        let defaults = Options::parse(&settings_options(&settings)).map_err(baton_sdk::fatal)?;
-        let key = api_key(KEY_VARIABLE).map_err(|error| failure(&error, now_ms()))?;
+        let defaults = Options::parse(&settings_options(&settings)).map_err(AgentFailure::Fatal)?;
+        let key = api_key(KEY_VARIABLE).map_err(|error| failure(&error))?;
         Ok(Session::new(ChatSession {
             url: format!("{base}/chat/completions"),
             model,
@@ -90,9 +90,9 @@ impl GuestSession for ChatSession {
         }))
     }
 
-    fn send(&self, request: AgentRequest) -> Result<AgentReply, Failure> {
+    fn send(&self, request: AgentRequest) -> Result<AgentReply, AgentFailure> {
         let options = Options::parse(&request.options)
-            .map_err(|message| failure(&AgentError::BadRequest(message), now_ms()))?
+            .map_err(|message| failure(&AgentError::BadRequest(message)))?
             .or(&self.defaults);
         let body = self.body(&request.prompt, &options);
         let timeout = Duration::from_millis(options.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
@@ -108,7 +108,7 @@ impl GuestSession for ChatSession {
             .timeout(timeout)
             .max_response_bytes(MAX_RESPONSE_BYTES)
             .send()
-            .map_err(|error| failure(&transport(&error), now_ms()))?;
+            .map_err(|error| failure(&transport(&error)))?;
         let headers: Vec<(String, String)> = response
             .headers
             .iter()
@@ -125,7 +125,7 @@ impl GuestSession for ChatSession {
             KEY_VARIABLE,
             Some(&self.key),
         )
-        .map_err(|error| failure(&error, now))?;
+        .map_err(|error| failure(&error))?;
         let mut conversation = self.conversation.borrow_mut();
         conversation.answered(request.prompt, answer.text.clone());
         let turn = conversation.turns();

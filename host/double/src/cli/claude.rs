@@ -18,10 +18,7 @@ enum Format {
 }
 
 /// Reads claude's flags; the responder answers in a mode.
-pub fn parse(
-    args: &[String],
-    stdin: Option<String>,
-) -> Parsed {
+pub fn parse(args: &[String], stdin: Option<String>) -> Parsed {
     let mut print = false;
     let mut model = None;
     let mut format = Format::Text;

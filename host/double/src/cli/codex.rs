@@ -12,10 +12,7 @@ use crate::mode::{self, Mode};
 use crate::time::{clock_12h, now_ms};
 
 /// Reads codex's flags; the responder answers in a mode.
-pub fn parse(
-    args: &[String],
-    stdin: Option<String>,
-) -> Parsed {
+pub fn parse(args: &[String], stdin: Option<String>) -> Parsed {
     let mut iter = args.iter();
     match iter.next().map(String::as_str) {
         Some("exec" | "e") => {}

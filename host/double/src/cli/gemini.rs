@@ -16,10 +16,7 @@ enum Format {
 }
 
 /// Reads gemini's flags; the responder answers in a mode.
-pub fn parse(
-    args: &[String],
-    stdin: Option<String>,
-) -> Parsed {
+pub fn parse(args: &[String], stdin: Option<String>) -> Parsed {
     let mut prompt = None;
     let mut model = None;
     let mut format = Format::Text;

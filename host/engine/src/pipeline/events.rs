@@ -96,4 +96,9 @@ pub struct StageResult {
     /// Promoted outputs (project-relative paths).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// The stage's outputs after this run (project-relative path → SHA-256): what it
+    /// promoted, or for a cached stage what its last success recorded. `baton compare`
+    /// compares runs by these.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub digests: std::collections::BTreeMap<String, String>,
 }

@@ -203,6 +203,7 @@ impl StageWorker {
         {
             return Ok(StageResult {
                 cached: true,
+                digests: last.map(|record| record.outputs).unwrap_or_default(),
                 ..StageResult::default()
             });
         }
@@ -275,6 +276,7 @@ impl StageWorker {
             );
         }
         let promoted: Vec<String> = outputs.keys().cloned().collect();
+        let digests = outputs.clone();
         let record = fingerprint.record(&self.graph.name, &stage.id, outputs, &self.run_id);
         self.writer
             .submit(move |tx| tx.record_stage(&record))
@@ -285,6 +287,7 @@ impl StageWorker {
             skipped: None,
             summary,
             outputs: promoted,
+            digests,
         })
     }
 
