@@ -34,6 +34,7 @@ fn compiled_once_then_loaded_and_untrusted_files_are_recompiled() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: cache.path().join("wasm"),
+        cache_max_size: 1 << 30,
         engine: EngineSettings {
             max_instances: 4,
             max_memory: 16 << 20,

@@ -321,7 +321,7 @@ fn inspect_shows_world_version_digest_and_imports() {
         .expect(0);
     let doc = run.json();
     assert_eq!(doc["world"], "resolver");
-    assert_eq!(doc["wit"], "baton:plugin@0.1.0");
+    assert_eq!(doc["wit"], "baton:plugin@0.2.0");
     assert_eq!(doc["describe"]["name"], "unpaywall");
     assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
     assert!(
@@ -363,7 +363,8 @@ exec = [{ program = "sleep", args = ["30"], timeout = "300ms" }]
         started.elapsed() < std::time::Duration::from_secs(20),
         "the program was not killed"
     );
-    assert_eq!(run.json()["failure"]["kind"], "retry", "{}", run.stdout());
+    // baton:plugin@0.2.0: an agent that ran out of time says `timeout` (agent-failure).
+    assert_eq!(run.json()["failure"]["kind"], "timeout", "{}", run.stdout());
 }
 
 const CROSSREF_WORK: &str = r#"{"status": "ok", "message-type": "work", "message-version": "1.0.0",

@@ -380,7 +380,7 @@ params = { attack = "read-escape", path = "/inputs/data/declared.txt" }
         .baton(&["pipeline", "run", "p", "--only", "boom"])
         .expect(10);
     assert!(
-        human.stdout().contains("FAILED") && human.stdout().contains("--only boom"),
+        human.stdout().contains("FAILED") && human.stdout().contains("run-stage boom --pipeline p"),
         "{}",
         human.stdout()
     );

@@ -25,6 +25,7 @@ fn limits() -> Limits {
 async fn every_attack_is_stopped_and_the_next_call_succeeds() {
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: crate::common::shared_cache(),
+        cache_max_size: 1 << 30,
         engine: EngineSettings {
             max_instances: 16,
             max_memory: 64 << 20,
@@ -50,7 +51,7 @@ async fn every_attack_is_stopped_and_the_next_call_succeeds() {
         (r#"{"attack": "loop"}"#, "deadline-exceeded"),
         (r#"{"attack": "memory"}"#, "memory-limit"),
         (r#"{"attack": "flood", "bytes": 10485760}"#, "output-limit"),
-        (r#"{"attack": "panic"}"#, "trap"),
+        (r#"{"attack": "panic"}"#, "guest-panic"),
     ];
     for (round, (params, expected)) in attacks.iter().enumerate() {
         let params: serde_json::Value = serde_json::from_str(params).unwrap();

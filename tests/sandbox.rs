@@ -63,10 +63,10 @@ fn a_stdout_flood_hits_the_output_cap() {
 }
 
 #[test]
-fn a_panic_is_a_trap_with_the_guest_stderr() {
+fn a_panic_is_a_guest_panic_with_its_message_first_and_the_guest_stderr() {
     let project = Project::new();
     let run = hostile(&project, r#"{"attack": "panic"}"#, &[]).expect(30);
-    assert_eq!(error_code(&run), "trap", "{}", run.stdout());
+    assert_eq!(error_code(&run), "guest-panic", "{}", run.stdout());
     assert!(
         run.json()["error"]["stderr"]
             .as_str()
@@ -86,7 +86,9 @@ fn a_panic_is_a_trap_with_the_guest_stderr() {
     ]);
     assert_eq!(human.code(), 30);
     assert!(
-        human.stderr().contains("plugin `hostile` run: trapped"),
+        human.stderr().contains(
+            "plugin `hostile` run: guest panic: hostile plugin panicked on purpose (panicked at "
+        ),
         "{}",
         human.stderr()
     );

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the py-arxiv resolver (app.py) into a WASI 0.2 component with componentize-py.
 #
-#   usage: build.sh [OUTPUT]
+#   usage: build.sh [OUTPUT] [APP_PY]
 #
 # OUTPUT defaults to py-arxiv.wasm beside this script; a relative OUTPUT is taken from the
-# current directory. The component targets world `resolver` of ../../wit
+# current directory. APP_PY (default: app.py beside this script) is the module to build; it
+# is built as module `app`, so another resolver can reuse this script.
+# The component targets world `resolver` of ../../wit
 # (baton:plugin@0.2.0). componentize-py is installed with pip when it is missing.
 set -euo pipefail
 
@@ -16,6 +18,7 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 
 out="${1:-$here/py-arxiv.wasm}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+app="${2:-$here/app.py}"
 
 # Installs componentize-py with pip: into the current Python, or where that is refused
 # (an externally managed system Python, PEP 668) into a venv kept in the user's cache.
@@ -49,7 +52,7 @@ have="$(componentize-py --version | awk '{print $2}')"
     || echo "build.sh: warning: using componentize-py $have, this script expects $COMPONENTIZE_PY_VERSION" >&2
 
 [ -f "$wit/baton.wit" ] || die "no WIT package at $wit (expected baton.wit)"
-[ -f "$here/app.py" ] || die "no app.py in $here"
+[ -f "$app" ] || die "no Python module at $app"
 mkdir -p "$(dirname "$out")" || die "cannot create the directory for $out"
 
 # `app` is the module (app.py, found via -p); its `wit_world` bindings are generated on the
@@ -57,8 +60,8 @@ mkdir -p "$(dirname "$out")" || die "cannot create the directory for $out"
 # __pycache__ here: build from a scratch copy instead.
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cp "$here/app.py" "$work/"
+cp "$app" "$work/app.py"
 RUST_LIB_BACKTRACE=0 componentize-py --quiet -d "$wit" -w resolver componentize -p "$work" -o "$out" app \
-    || die "componentize-py could not build $out from app.py (see the error above)"
+    || die "componentize-py could not build $out from $app (see the error above)"
 
 echo "built $out ($(wc -c <"$out") bytes)"

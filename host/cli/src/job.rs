@@ -13,6 +13,9 @@ use serde_json::json;
 /// Ledger events shown per job.
 const EVENTS_SHOWN: usize = 200;
 
+/// Lines of the job's log shown by `job show`.
+const LOG_LINES_SHOWN: usize = 40;
+
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
     /// Show a job: state, attempts, wait reason, result or error, ledger events.
@@ -72,10 +75,27 @@ fn show(settings: &Settings, id: &str, format: Format) -> CliResult {
     let events = store.job_events(job.id, EVENTS_SHOWN).map_err(runtime)?;
     let wait = wait_reason(&job, now_ms());
     let manifest = store.manifest(&job.key).map_err(runtime)?;
+    let log_path = baton_engine::logfile::log_path_of(&settings.state_dir, &job);
+    let log_lines = if log_path.is_file() {
+        baton_engine::logfile::tail(&log_path, LOG_LINES_SHOWN).map_err(runtime)?
+    } else {
+        Vec::new()
+    };
     if format == Format::Json {
+        let entries: Vec<_> = log_lines
+            .iter()
+            .map(|line| match baton_engine::logfile::Entry::parse(line) {
+                Some(entry) => json!({
+                    "time": format_ms(entry.at_ms), "level": entry.level, "source": entry.source,
+                    "message": entry.message, "fields": entry.fields,
+                }),
+                None => json!({"line": line}),
+            })
+            .collect();
         output::json(&json!({
             "job": job, "wait_reason": wait, "attempts": attempts,
             "artifact": manifest, "events": events,
+            "log": {"path": log_path, "exists": log_path.is_file(), "last": entries},
         }));
         return Ok(Exit::Success);
     }
@@ -134,6 +154,60 @@ fn show(settings: &Settings, id: &str, format: Format) -> CliResult {
         println!();
         for event in &events {
             println!("{}", output::safe(&event.to_string(), false));
+        }
+    }
+    if !log_lines.is_empty() {
+        println!();
+        println!(
+            "log       {} (last {} lines)",
+            log_path.display(),
+            log_lines.len()
+        );
+        // A trap's backtrace is summed up in one line; the file has every frame.
+        let mut frames = 0;
+        for (n, line) in log_lines.iter().enumerate() {
+            let entry = baton_engine::logfile::Entry::parse(line);
+            if let Some(entry) = &entry
+                && entry.source.starts_with("backtrace:")
+            {
+                frames += 1;
+                let next_is_frame = log_lines
+                    .get(n + 1)
+                    .and_then(|l| baton_engine::logfile::Entry::parse(l))
+                    .is_some_and(|e| e.source == entry.source);
+                if !next_is_frame {
+                    println!(
+                        "  {} {:<5} {} … {frames} frame(s) of wasm backtrace, in the log file",
+                        format_ms(entry.at_ms),
+                        entry.level,
+                        output::safe(&entry.source, false)
+                    );
+                    frames = 0;
+                }
+                continue;
+            }
+            match entry {
+                Some(entry) => {
+                    let fields: Vec<String> = entry
+                        .fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    println!(
+                        "  {} {:<5} {} {}{}",
+                        format_ms(entry.at_ms),
+                        entry.level,
+                        output::safe(&entry.source, false),
+                        output::safe(&entry.message, false),
+                        if fields.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {}", output::safe(&fields.join(" "), false))
+                        }
+                    );
+                }
+                None => println!("  {}", output::safe(line, false)),
+            }
         }
     }
     Ok(Exit::Success)

@@ -16,6 +16,7 @@ mod output;
 mod pipeline;
 mod plugin;
 mod progress;
+mod plugin_add;
 mod queue;
 mod scaffold;
 mod schedule;

@@ -21,8 +21,13 @@ use std::sync::Arc;
 pub enum PipelineCommand {
     /// List the pipelines in pipelines/*.toml.
     List,
-    /// Show a pipeline's stages: runner, inputs, outputs, needs, wave.
-    Describe { id: String },
+    /// Show a pipeline's stages (runner, inputs, outputs, needs, wave), or one stage by its
+    /// id: its pipeline, runner, inputs, outputs, what it needs and what needs it, and its
+    /// log in the latest run.
+    Describe {
+        /// A pipeline id, or a stage id.
+        id: String,
+    },
     /// Run a pipeline: stages in dependency order, in parallel where they can, cached when
     /// nothing changed.
     Run(RunArgs),
@@ -169,6 +174,23 @@ fn load(settings: &Settings, id: &str) -> Result<graph::Graph, CliError> {
 }
 
 fn describe(settings: &Settings, id: &str, format: Format) -> CliResult {
+    let (files, _) = model::load_all(&settings.root).map_err(runtime)?;
+    if !graph::names(&files).iter().any(|name| name == id) {
+        let owners: Vec<String> = graph::names(&files)
+            .into_iter()
+            .filter(|name| {
+                pipeline_run::load_graph(settings, name).is_ok_and(|g| g.stage(id).is_some())
+            })
+            .collect();
+        if !owners.is_empty() {
+            return describe_stage(settings, id, &owners, format);
+        }
+        return Err(usage(anyhow!(
+            "no pipeline or stage `{id}` in {}/ (pipelines: {})",
+            model::PIPELINE_DIR,
+            graph::names(&files).join(", ")
+        )));
+    }
     let graph = load(settings, id)?;
     let stages: Vec<serde_json::Value> = graph
         .order
@@ -212,6 +234,94 @@ fn describe(settings: &Settings, id: &str, format: Format) -> CliResult {
         })
         .collect();
     output::table(&["wave", "stage", "runner", "needs", "outputs in"], &rows);
+    Ok(Exit::Success)
+}
+
+/// `pipeline describe STAGE`: the stage in each pipeline that has it.
+fn describe_stage(settings: &Settings, id: &str, owners: &[String], format: Format) -> CliResult {
+    let latest = latest_run(settings);
+    let mut documents = Vec::new();
+    for owner in owners {
+        let graph = load(settings, owner)?;
+        let Some(&i) = graph.index.get(id) else {
+            continue;
+        };
+        let stage = &graph.stages[i];
+        let needed_by: Vec<String> = (0..graph.stages.len())
+            .filter(|&j| graph.deps[j].contains(&i))
+            .map(|j| graph.stages[j].value.id.clone())
+            .collect();
+        let log = latest.as_ref().and_then(|run| {
+            let dir = run.with_extension("");
+            let path = baton_engine::logfile::stage_log_path(&dir, id);
+            path.is_file().then_some(path)
+        });
+        documents.push(json!({
+            "pipeline": graph.name, "id": stage.value.id, "at": stage.at(), "wave": graph.wave[i],
+            "description": stage.value.description, "plugin": stage.value.plugin,
+            "command": stage.value.command, "inputs": stage.value.inputs,
+            "outputs": stage.value.outputs, "output_dir": stage.value.output_dir(),
+            "needs": graph.deps[i].iter().map(|&d| graph.stages[d].value.id.clone()).collect::<Vec<_>>(),
+            "needed_by": needed_by, "schemas": stage.value.schemas, "retries": stage.value.retries,
+            "timeout": stage.value.timeout, "latest_log": log,
+        }));
+    }
+    if format == Format::Json {
+        output::json(&json!({"stage": id, "in": documents}));
+        return Ok(Exit::Success);
+    }
+    for (n, d) in documents.iter().enumerate() {
+        if n > 0 {
+            println!();
+        }
+        let list = |v: &serde_json::Value| {
+            v.as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|x| {
+                            x.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| x.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        let text = |v: &serde_json::Value| output::safe(v.as_str().unwrap_or("-"), false);
+        println!(
+            "stage      {} (pipeline {}, {})",
+            text(&d["id"]),
+            text(&d["pipeline"]),
+            text(&d["at"])
+        );
+        if let Some(description) = d["description"].as_str() {
+            println!("about      {}", output::safe(description, false));
+        }
+        let runner = match d["plugin"].as_str() {
+            Some(plugin) => format!("plugin {plugin}"),
+            None => format!("command {}", list(&d["command"])),
+        };
+        println!("runner     {}", output::safe(&runner, false));
+        println!("wave       {}", d["wave"]);
+        println!("inputs     {}", output::safe(&list(&d["inputs"]), false));
+        println!(
+            "outputs    {} in {}",
+            output::safe(&list(&d["outputs"]), false),
+            text(&d["output_dir"])
+        );
+        println!("needs      {}", output::safe(&list(&d["needs"]), false));
+        println!("needed by  {}", output::safe(&list(&d["needed_by"]), false));
+        if let Some(log) = d["latest_log"].as_str() {
+            println!("log        {}", output::safe(log, false));
+        }
+        println!(
+            "{INFO} run it alone: baton pipeline run-stage {} --pipeline {}",
+            text(&d["id"]),
+            text(&d["pipeline"])
+        );
+    }
     Ok(Exit::Success)
 }
 
@@ -360,12 +470,18 @@ pub(crate) fn print_stage(event: &StageEvent) {
         ),
         StageStatus::Retrying => {}
         _ => {
+            // The first line of the failure, then the output lines it quotes, in order.
+            let mut lines = detail.lines();
             println!(
                 "✗ [{k}/{n}] {id} … FAILED in {seconds:.2}s: {}",
-                output::safe(detail, false)
+                output::safe(lines.next().unwrap_or(""), false)
             );
+            for line in lines {
+                println!("    │ {}", output::safe(line, false));
+            }
+            println!("  log: {}", event.log.display());
             println!(
-                "  rerun it with: baton pipeline run {} --only {id}   (or everything unfinished: baton pipeline run {} --resume {})",
+                "  rerun it with: baton pipeline run-stage {id} --pipeline {}   (or everything unfinished: baton pipeline run {} --resume {})",
                 event.pipeline, event.pipeline, event.run_id
             );
         }

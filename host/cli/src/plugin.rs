@@ -1,5 +1,5 @@
-//! `baton plugin list | inspect | call | new | add`: the operator's view of configured plugins
-//! and the plugin author's dev loop.
+//! `baton plugin list | inspect | call | new | add | test | cache prune`: the operator's view
+//! of configured plugins and the plugin author's dev loop (`add` lives in `plugin_add`).
 
 use super::exit::{CliError, CliResult, Exit, runtime, usage};
 use super::output::{self, FAIL, Format, INFO, OK};
@@ -53,12 +53,70 @@ pub enum PluginCommand {
         #[arg(long, value_enum, default_value = "rust")]
         lang: crate::scaffold::Lang,
     },
-    /// Add a component to baton.toml, pinned by sha256, with the grants it asks for.
+    /// Add a component to baton.toml, pinned by sha256, with the grants it asks for; with
+    /// --update, re-pin an existing entry to a rebuilt file and say what changed.
+    #[command(after_help = "Examples:
+  baton plugin add target/wasm32-wasip2/release/my_resolver.wasm
+  baton plugin add py-arxiv.wasm --update        # after a rebuild: new sha256, same entry
+  baton plugin add build/x.wasm --update --name x
+
+--update edits only the entry's sha256 (and its path and kind when they changed); the rest
+of baton.toml, comments included, stays as it is. It prints the old and new sha256, the
+version before and after, capabilities asked for that were added or removed, and any that
+are not granted.")]
     Add {
         file: PathBuf,
         /// The name in config (default: the name the plugin gives itself).
         #[arg(long)]
         name: Option<String>,
+        /// Re-pin the existing entry of that name instead of adding one.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Check a component against the plugin contract: describe, capabilities, empty and
+    /// malformed input, fresh and warm instances. Exit 0 when every check passes, 10 when
+    /// one fails.
+    #[command(after_help = "Checks, each reported as passed or failed with a reason:
+  loads                 a Baton component of a world this host serves, that links and describes itself
+  describe              kind matches the world; name, semver version, one-line summary; the same from every instance
+  capabilities          http patterns parse, file paths are absolute without `..`, exec and env names are valid
+  empty-input           an empty id/payload/params/prompt gives a value or a WIT failure, not a trap
+  malformed-input       input that is not JSON gives a value or a WIT failure, not a trap
+  fresh-and-warm-agree  the same input gives the same answer from fresh and reused instances
+
+Calls run with nothing granted: HTTP and exec are refused, asked directories are empty
+scratch directories, asked variables are empty.
+
+Examples:
+  baton plugin test target/wasm32-wasip2/release/my_stage.wasm
+  baton plugin test py-arxiv.wasm --format json")]
+    Test {
+        /// A .wasm component file.
+        file: PathBuf,
+        /// JSON object handed to the plugin as its settings.
+        #[arg(long)]
+        settings: Option<String>,
+    },
+    /// The compile cache (`runtime.cache-dir`, default .baton/cache).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove every compiled plugin Baton cached (recompiled on the next load); files
+    /// Baton did not write are left alone.
+    #[command(after_help = "Examples:
+  baton plugin cache prune --dry-run   # count what would go
+  baton plugin cache prune
+
+The cache also tidies itself: a rebuilt plugin's older entry is removed when the new one is
+stored, and the least recently used entries go once the total passes runtime.cache-max-size
+(default 2GiB).")]
+    Prune {
+        /// Report what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -157,13 +215,18 @@ pub async fn run(
             }
             Ok(Exit::Success)
         }
-        PluginCommand::Add { file, name } => {
-            add(settings, &rt()?, file, name.as_deref(), format).await
+        PluginCommand::Add { file, name, update } => {
+            crate::plugin_add::add(settings, &rt()?, file, name.as_deref(), *update, format).await
         }
+        PluginCommand::Test {
+            file,
+            settings: plugin_settings,
+        } => test(settings, &rt()?, file, plugin_settings.as_deref(), format).await,
+        PluginCommand::Cache(CacheCommand::Prune { dry_run }) => prune(settings, *dry_run, format),
     }
 }
 
-fn plugin_error_exit(error: PluginError, format: Format) -> CliResult {
+pub(crate) fn plugin_error_exit(error: PluginError, format: Format) -> CliResult {
     if format == Format::Json {
         output::json(&json!({
             "ok": false,
@@ -172,13 +235,100 @@ fn plugin_error_exit(error: PluginError, format: Format) -> CliResult {
                 "plugin": error.plugin,
                 "call": error.call,
                 "message": error.kind.to_string(),
-                "stderr": error.stderr_tail,
+                "stderr": error.stderr_tail(),
+                "backtrace": error.guest.backtrace,
             }
         }));
     } else {
         eprintln!("{FAIL} {error}");
+        if !error.guest.backtrace.is_empty() {
+            eprintln!(
+                "--- wasm backtrace ---\n{}",
+                error.guest.backtrace.trim_end()
+            );
+        }
     }
     Ok(Exit::Runtime)
+}
+
+/// `baton plugin test FILE`: the conformance kit's report; exit 10 when a check fails.
+async fn test(
+    settings: &Settings,
+    rt: &Runtime,
+    file: &Path,
+    plugin_settings: Option<&str>,
+    format: Format,
+) -> CliResult {
+    let mut spec = file_spec(settings, file)?;
+    if let Some(text) = plugin_settings {
+        spec.settings = parse_json("--settings", text)?;
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("baton-plugin-test-")
+        .tempdir()
+        .map_err(|e| runtime(anyhow!("cannot create a scratch directory: {e}")))?;
+    let report = baton_runtime::conformance::run(rt, &spec, scratch.path()).await;
+    let passed = report.passed();
+    if format == Format::Json {
+        output::json(&json!({
+            "file": spec.path, "passed": passed, "sha256": report.sha256,
+            "world": report.world, "describe": report.describe, "checks": report.checks,
+        }));
+    } else {
+        println!(
+            "{} {}",
+            spec.path.display(),
+            if report.sha256.is_empty() {
+                String::new()
+            } else {
+                format!("(sha256 {})", &report.sha256)
+            }
+        );
+        for check in &report.checks {
+            let mark = if check.ok { OK } else { FAIL };
+            println!(
+                "{mark} {:<22} {}",
+                check.check,
+                output::safe(&check.detail, false)
+            );
+        }
+        let failed = report.checks.iter().filter(|c| !c.ok).count();
+        if failed == 0 {
+            println!("{OK} all {} checks passed", report.checks.len());
+        } else {
+            println!("{FAIL} {failed} of {} checks failed", report.checks.len());
+        }
+    }
+    Ok(if passed {
+        Exit::Success
+    } else {
+        Exit::Degraded
+    })
+}
+
+/// `baton plugin cache prune [--dry-run]`.
+fn prune(settings: &Settings, dry_run: bool, format: Format) -> CliResult {
+    let report =
+        baton_runtime::cache::prune(&settings.runtime.cache_dir, dry_run).map_err(runtime)?;
+    if format == Format::Json {
+        output::json(&json!({"dry_run": dry_run, "cache": report}));
+        return Ok(Exit::Success);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!(
+        "{OK} {verb} {} compiled plugin(s) and {} other cache file(s), {} in all, from {}",
+        report.entries,
+        report.other_files,
+        baton_core::units::format_size(report.bytes),
+        report.dir.display()
+    );
+    if report.kept_foreign > 0 {
+        println!(
+            "{INFO} left {} file(s) there that Baton did not write",
+            report.kept_foreign
+        );
+    }
+    Ok(Exit::Success)
 }
 
 fn file_spec(settings: &Settings, file: &Path) -> Result<PluginSpec, CliError> {
@@ -231,6 +381,14 @@ async fn list(settings: &Settings, rt: &Runtime, format: Format) -> CliResult {
         println!("{INFO} no plugins configured (add one with `baton plugin add FILE`)");
     } else {
         output::table(&["plugin", "kind", "version", "sha256", "grants"], &rows);
+        // The table cuts long cells: each failure again, whole.
+        for document in documents.iter().filter(|d| d["ok"] == json!(false)) {
+            println!(
+                "{FAIL} {}: {}",
+                document["name"].as_str().unwrap_or(""),
+                output::safe(document["error"]["message"].as_str().unwrap_or(""), false)
+            );
+        }
     }
     Ok(if failed {
         Exit::Degraded
@@ -616,78 +774,4 @@ fn print_call(plugin: &Plugin, document: &Value, format: Format) {
             failure["reason"].as_str().unwrap_or("")
         );
     }
-}
-
-async fn add(
-    settings: &Settings,
-    rt: &Runtime,
-    file: &Path,
-    name: Option<&str>,
-    format: Format,
-) -> CliResult {
-    let spec = file_spec(settings, file)?;
-    let examined = match rt.examine(&spec).await {
-        Ok(examined) => examined,
-        Err(error) => return plugin_error_exit(error, format),
-    };
-    let name = name.unwrap_or(&examined.description.name).to_string();
-    if settings.plugins.contains_key(&name) {
-        return Err(usage(anyhow!(
-            "a plugin named `{name}` is already configured (choose another with --name)"
-        )));
-    }
-    let path = spec
-        .path
-        .strip_prefix(&settings.root)
-        .unwrap_or(&spec.path)
-        .to_string_lossy()
-        .into_owned();
-    let asks = &examined.description.asks;
-    let mut entry = format!(
-        "\n[plugins.{name}]\npath = {path:?}\nsha256 = \"{}\"\nkind = \"{}\"\n",
-        examined.digest,
-        examined.world.name()
-    );
-    let mut todo = Vec::new();
-    if !asks.http.is_empty() {
-        todo.push(format!("# http = [] # asks for {:?}", asks.http));
-    }
-    for (guest, writable) in &asks.files {
-        todo.push(format!(
-            "# files = [{{ host = \"DIR\", guest = \"{guest}\", writable = {writable} }}]"
-        ));
-    }
-    if !asks.exec.is_empty() {
-        todo.push(format!("# exec = [] # asks for {:?}", asks.exec));
-    }
-    if !asks.env.is_empty() {
-        todo.push(format!("# env = {:?}", asks.env));
-    }
-    if asks.state {
-        todo.push("# state = true".into());
-    }
-    if !todo.is_empty() {
-        entry.push_str(&format!(
-            "[plugins.{name}.grants]\n# The plugin asks for these; grant what you allow:\n{}\n",
-            todo.join("\n")
-        ));
-    }
-    let target = settings
-        .config
-        .file
-        .clone()
-        .unwrap_or_else(|| settings.root.join(baton_engine::settings::CONFIG_FILE));
-    let mut text = std::fs::read_to_string(&target).unwrap_or_default();
-    text.push_str(&entry);
-    std::fs::write(&target, text)
-        .map_err(|e| runtime(anyhow!("cannot write {}: {e}", target.display())))?;
-    if format == Format::Json {
-        output::json(&json!({"added": name, "file": target, "sha256": examined.digest}));
-    } else {
-        println!("{OK} added `{name}` to {}", target.display());
-        if !todo.is_empty() {
-            println!("{INFO} it asks for capabilities: edit [plugins.{name}.grants] to grant them");
-        }
-    }
-    Ok(Exit::Success)
 }

@@ -12,6 +12,7 @@ pub mod environment;
 pub mod fetch;
 pub mod follow;
 pub mod limiter;
+pub mod logfile;
 pub mod owner;
 pub mod pipeline;
 pub mod plugins;

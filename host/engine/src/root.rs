@@ -29,6 +29,7 @@ pub fn runtime(settings: &Settings) -> Result<Runtime> {
         .max(4 << 30);
     Runtime::new(RuntimeOptions {
         cache_dir: settings.runtime.cache_dir.clone(),
+        cache_max_size: settings.runtime.cache_max_size,
         engine: EngineSettings {
             max_instances: settings.runtime.max_instances,
             max_memory,

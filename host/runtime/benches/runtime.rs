@@ -59,6 +59,7 @@ fn spec(path: &Path) -> PluginSpec {
 fn runtime(cache: &Path) -> Runtime {
     Runtime::new(RuntimeOptions {
         cache_dir: cache.to_path_buf(),
+        cache_max_size: 1 << 30,
         engine: EngineSettings {
             max_instances: 1000,
             max_memory: 64 << 20,

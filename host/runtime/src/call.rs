@@ -22,9 +22,6 @@ use wasmtime::component::ResourceAny;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-/// Lines of guest stderr attached to an error.
-const STDERR_TAIL_LINES: usize = 40;
-
 /// The outcome of a call that ran to completion, with what the plugin said on the way.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CallReport<T> {
@@ -141,39 +138,48 @@ fn plugin_store(
     )
 }
 
-/// Turns a wasmtime error into the typed reason, using what the store recorded.
-fn classify(error: &wasmtime::Error, sandbox: &Sandbox, limits: &Limits) -> ErrorKind {
+/// Turns a wasmtime error into the typed reason, using what the store recorded, and the
+/// guest's wasm backtrace (empty when wasmtime has none).
+fn classify(error: &wasmtime::Error, sandbox: &Sandbox, limits: &Limits) -> (ErrorKind, String) {
     if let Some(requested) = sandbox.limiter.refused {
-        return ErrorKind::MemoryLimit {
+        let kind = ErrorKind::MemoryLimit {
             limit: sandbox.limiter.cap(),
             requested,
         };
+        return (kind, String::new());
     }
     for stream in [&sandbox.stdout, &sandbox.stderr] {
         if stream.overflowed() {
-            return ErrorKind::OutputLimit {
+            let kind = ErrorKind::OutputLimit {
                 stream: stream.name(),
                 limit: stream.cap() as u64,
             };
+            return (kind, String::new());
         }
     }
     if matches!(
         error.downcast_ref::<wasmtime::Trap>(),
         Some(wasmtime::Trap::Interrupt)
     ) {
-        return ErrorKind::Deadline {
+        let kind = ErrorKind::Deadline {
             limit: limits.timeout,
         };
+        return (kind, String::new());
     }
     // The top context of a trap is its backtrace; say what happened first.
-    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+    let trap = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
-    if let Some(trace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
-        message.push_str(&format!("\n{trace}"));
-    }
-    ErrorKind::Trap { message }
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|trace| trace.to_string())
+        .unwrap_or_default();
+    let kind = match crate::guest_error::extract(&sandbox.stderr.text()) {
+        Some(message) => ErrorKind::GuestPanic { message, trap },
+        None => ErrorKind::Trap { message: trap },
+    };
+    (kind, backtrace)
 }
 
 /// Runs `work` on the store within the wall-clock bound and types any failure.
@@ -188,16 +194,24 @@ where
     F: AsyncFnOnce(&mut Store<Sandbox>) -> wasmtime::Result<T>,
 {
     let outcome = tokio::time::timeout(limits.wall_timeout, work(store)).await;
-    let kind = match outcome {
+    let (kind, backtrace) = match outcome {
         Ok(Ok(value)) => return Ok(value),
         Ok(Err(error)) => classify(&error, store.data(), limits),
-        Err(_) => ErrorKind::WallTimeout {
-            limit: limits.wall_timeout,
-        },
+        Err(_) => {
+            let kind = ErrorKind::WallTimeout {
+                limit: limits.wall_timeout,
+            };
+            (kind, String::new())
+        }
     };
-    let sandbox = store.data();
+    let sandbox = store.data_mut();
     let mut error = PluginError::new(plugin, call, kind);
-    error.stderr_tail = sandbox.stderr.tail(STDERR_TAIL_LINES);
+    error.guest = Box::new(super::error::GuestOutput {
+        backtrace,
+        logs: std::mem::take(&mut sandbox.logs),
+        stdout: String::from_utf8_lossy(&sandbox.stdout.take()).into_owned(),
+        stderr: String::from_utf8_lossy(&sandbox.stderr.take()).into_owned(),
+    });
     Err(error)
 }
 
@@ -321,7 +335,7 @@ impl CallHost<'_> {
         io: &StagedIo,
         run_id: &str,
         stage_id: &str,
-        params: &serde_json::Value,
+        params: String,
         attempt: u32,
     ) -> Result<CallReport<Result<types::StageOutcome, types::Failure>>, PluginError> {
         let Pre::Stage(pre) = &plugin.pre else {
@@ -330,7 +344,7 @@ impl CallHost<'_> {
         let context = types::StageContext {
             run_id: run_id.to_string(),
             stage_id: stage_id.to_string(),
-            params: params.to_string(),
+            params,
             settings: plugin.settings.clone(),
             inputs: io.guest_inputs(),
             output_dir: io.guest_output_dir().to_string(),

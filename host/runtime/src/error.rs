@@ -1,8 +1,27 @@
 //! Typed plugin errors: every way loading or calling a plugin can go wrong, each naming the
 //! plugin, the call and the reason. The host survives all of them.
 
+use crate::sandbox::LogRecord;
 use std::fmt;
 use std::time::Duration;
+
+/// Lines of guest stderr shown with an error (the job's log has all of it).
+pub const STDERR_TAIL_LINES: usize = 40;
+
+/// The code of [`ErrorKind::GuestPanic`]: a guest panic or uncaught exception.
+pub const GUEST_PANIC: &str = "guest-panic";
+
+/// The two digests of a pin that does not match, and the command that re-pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinMismatch {
+    /// The sha256 the config pins, as lowercase hex.
+    pub expected: String,
+    /// The sha256 of the file, as lowercase hex.
+    pub actual: String,
+    /// The command that re-pins the entry to the file, e.g. `baton plugin add
+    /// plugins/x.wasm --update --name x`.
+    pub repin: String,
+}
 
 /// What went wrong, without the plugin and call context (see [`PluginError`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,12 +32,7 @@ pub enum ErrorKind {
         reason: String,
     },
     /// A sha256 pin in the config does not match the file.
-    DigestMismatch {
-        /// The sha256 the config pins, as lowercase hex.
-        expected: String,
-        /// The sha256 of the file, as lowercase hex.
-        actual: String,
-    },
+    DigestMismatch(Box<PinMismatch>),
     /// The component targets another Baton world than the one it is used as, or none.
     WrongWorld {
         /// What was wanted, e.g. `baton:plugin/resolver@0.1.0` or `a stage plugin`.
@@ -51,10 +65,20 @@ pub enum ErrorKind {
         /// The `kind` its `describe` returned.
         described: String,
     },
-    /// The guest trapped (a panic, `unreachable`, a stack overflow, ...).
+    /// The guest trapped (`unreachable`, a stack overflow, ...) without saying why on stderr.
     Trap {
-        /// The trap (or the root error), then the guest's backtrace when wasmtime has one.
+        /// The trap (or the root error); the guest's backtrace is in
+        /// [`PluginError::backtrace`].
         message: String,
+    },
+    /// The guest panicked or raised an uncaught exception: it printed its own error to
+    /// stderr (a Rust panic message, Python's `ValueError: …`, JavaScript's `Error: …`) and
+    /// then trapped. Retried only when the plugin's `retry-on-panic` is set.
+    GuestPanic {
+        /// The guest's own error, in one line (see [`crate::guest_error::extract`]).
+        message: String,
+        /// The trap that ended the call, e.g. `wasm trap: wasm unreachable instruction executed`.
+        trap: String,
     },
     /// The guest used up its CPU deadline (epoch interruption).
     Deadline {
@@ -92,13 +116,14 @@ impl ErrorKind {
     pub fn code(&self) -> &'static str {
         match self {
             ErrorKind::InvalidComponent { .. } => "invalid-component",
-            ErrorKind::DigestMismatch { .. } => "digest-mismatch",
+            ErrorKind::DigestMismatch(_) => "digest-mismatch",
             ErrorKind::WrongWorld { .. } => "wrong-world",
             ErrorKind::WitVersion { .. } => "wit-version",
             ErrorKind::Link { .. } => "link",
             ErrorKind::CapabilityRefused { .. } => "capability-refused",
             ErrorKind::KindMismatch { .. } => "kind-mismatch",
             ErrorKind::Trap { .. } => "trap",
+            ErrorKind::GuestPanic { .. } => GUEST_PANIC,
             ErrorKind::Deadline { .. } => "deadline-exceeded",
             ErrorKind::WallTimeout { .. } => "wall-timeout",
             ErrorKind::MemoryLimit { .. } => "memory-limit",
@@ -112,9 +137,10 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::InvalidComponent { reason } => write!(f, "not a valid component: {reason}"),
-            ErrorKind::DigestMismatch { expected, actual } => write!(
+            ErrorKind::DigestMismatch(pin) => write!(
                 f,
-                "sha256 mismatch: config pins {expected}, file is {actual}"
+                "sha256 mismatch: baton.toml pins {} but the file is {}; if you rebuilt it on purpose, re-pin it with `{}`",
+                pin.expected, pin.actual, pin.repin
             ),
             ErrorKind::WrongWorld { expected, found } => write!(
                 f,
@@ -136,6 +162,9 @@ impl fmt::Display for ErrorKind {
                 "describe() says kind `{described}` but the component targets the `{world}` world"
             ),
             ErrorKind::Trap { message } => write!(f, "trapped: {message}"),
+            ErrorKind::GuestPanic { message, trap } => {
+                write!(f, "guest panic: {message} ({trap})")
+            }
             ErrorKind::Deadline { limit } => write!(
                 f,
                 "deadline exceeded: ran longer than {}",
@@ -167,8 +196,22 @@ pub struct PluginError {
     pub call: &'static str,
     /// What went wrong.
     pub kind: ErrorKind,
-    /// What the guest printed before it failed (capped), for traps and limits.
-    pub stderr_tail: String,
+    /// What the failed call left behind, for the job's log (empty for load errors).
+    pub guest: Box<GuestOutput>,
+}
+
+/// What a failed call left behind: its backtrace, logs and output up to the failure.
+#[derive(Debug, Clone, Default)]
+pub struct GuestOutput {
+    /// The guest's wasm backtrace when it trapped (empty otherwise): for the job's log,
+    /// never the one-line message.
+    pub backtrace: String,
+    /// What the guest emitted through `log` before it failed, at most 1000 records.
+    pub logs: Vec<LogRecord>,
+    /// Everything the guest wrote to stdout before it failed (lossy UTF-8, capped).
+    pub stdout: String,
+    /// Everything the guest wrote to stderr before it failed (lossy UTF-8, capped).
+    pub stderr: String,
 }
 
 impl PluginError {
@@ -178,20 +221,29 @@ impl PluginError {
             plugin: plugin.into(),
             call,
             kind,
-            stderr_tail: String::new(),
+            guest: Box::default(),
         }
+    }
+
+    /// The last [`STDERR_TAIL_LINES`] lines the guest wrote to stderr before it failed.
+    pub fn stderr_tail(&self) -> String {
+        let lines: Vec<&str> = self.guest.stderr.lines().collect();
+        lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+    }
+
+    /// The error in one line, without the guest's stderr: `plugin `x` resolve: guest panic:
+    /// ValueError: … (wasm trap: …)`. For job and stage failures; the rest goes to the log.
+    pub fn summary(&self) -> String {
+        format!("plugin `{}` {}: {}", self.plugin, self.call, self.kind)
     }
 }
 
 impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugin `{}` {}: {}", self.plugin, self.call, self.kind)?;
-        if !self.stderr_tail.is_empty() {
-            write!(
-                f,
-                "\n--- plugin stderr (last lines) ---\n{}",
-                self.stderr_tail
-            )?;
+        write!(f, "{}", self.summary())?;
+        let tail = self.stderr_tail();
+        if !tail.is_empty() {
+            write!(f, "\n--- plugin stderr (last lines) ---\n{}", tail)?;
         }
         Ok(())
     }

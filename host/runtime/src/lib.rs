@@ -4,10 +4,12 @@
 pub mod bindings;
 pub mod cache;
 pub mod call;
+pub mod conformance;
 pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod grants;
+pub mod guest_error;
 pub mod http;
 pub mod inspect;
 pub mod json;
@@ -58,6 +60,9 @@ pub struct RuntimeOptions {
     /// Directory of the compile cache (`runtime.cache-dir`); created with mode 0700 when
     /// the first component is stored.
     pub cache_dir: PathBuf,
+    /// Most bytes the compile cache's entries take in all (`runtime.cache-max-size`); the
+    /// least recently used go first.
+    pub cache_max_size: u64,
     /// Sizing of the engine's pooling allocator.
     pub engine: EngineSettings,
     /// Where `state` lives; `None` refuses plugins that ask for it.
@@ -103,7 +108,7 @@ impl Runtime {
             .map_err(to_anyhow)?;
         old_imports::exec::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
-        let cache = CompileCache::new(options.cache_dir, &engine.engine);
+        let cache = CompileCache::new(options.cache_dir, &engine.engine, options.cache_max_size);
         Ok(Runtime {
             engine,
             linker,
@@ -115,6 +120,11 @@ impl Runtime {
     /// The one wasmtime engine every component is compiled for and run on.
     pub fn engine(&self) -> &wasmtime::Engine {
         &self.engine.engine
+    }
+
+    /// The compile cache (for `plugin cache prune`).
+    pub fn cache(&self) -> &CompileCache {
+        &self.cache
     }
 
     /// Whether the pooling allocator is in use (false after a fallback).
@@ -140,19 +150,22 @@ impl Runtime {
         if let Some(expected) = &spec.sha256
             && !expected.eq_ignore_ascii_case(&digest)
         {
-            return Err(fail(ErrorKind::DigestMismatch {
-                expected: expected.to_ascii_lowercase(),
-                actual: digest,
-            }));
+            return Err(fail(ErrorKind::DigestMismatch(Box::new(
+                error::PinMismatch {
+                    expected: expected.to_ascii_lowercase(),
+                    actual: digest,
+                    repin: repin_command(&spec.path, spec.name.as_deref()),
+                },
+            ))));
         }
-        let (component, outcome) =
-            self.cache
-                .load(self.engine(), &digest, &bytes)
-                .map_err(|e| {
-                    fail(ErrorKind::InvalidComponent {
-                        reason: format!("{e:#}"),
-                    })
-                })?;
+        let (component, outcome) = self
+            .cache
+            .load(self.engine(), &digest, &bytes, &spec.path)
+            .map_err(|e| {
+                fail(ErrorKind::InvalidComponent {
+                    reason: format!("{e:#}"),
+                })
+            })?;
         Ok((component, digest, outcome))
     }
 
@@ -196,6 +209,21 @@ impl Runtime {
 
     /// Loads a plugin: `examine`, then checks that everything it asks for is granted.
     pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, PluginError> {
+        self.load_checked(spec, true).await
+    }
+
+    /// Loads a plugin without refusing what it asks for and is not granted: the sandbox
+    /// still refuses it at call time (HTTP denied, no such directory or variable, `exec`
+    /// refused). For `plugin test`, which calls plugins with nothing granted.
+    pub async fn load_ungranted(&self, spec: &PluginSpec) -> Result<Plugin, PluginError> {
+        self.load_checked(spec, false).await
+    }
+
+    async fn load_checked(
+        &self,
+        spec: &PluginSpec,
+        check_grants: bool,
+    ) -> Result<Plugin, PluginError> {
         let Examined {
             digest,
             world,
@@ -207,7 +235,7 @@ impl Runtime {
         } = self.examine(spec).await?;
         let name = spec.name.clone().unwrap_or(description.name.clone());
         let missing = missing_grants(&name, &description.asks, &spec.grants);
-        if !missing.is_empty() {
+        if check_grants && !missing.is_empty() {
             return Err(PluginError::new(
                 &name,
                 "load",
@@ -328,7 +356,30 @@ impl Runtime {
         PluginError,
     > {
         self.calls()
-            .run_stage(plugin, io, run_id, stage_id, params, attempt)
+            .run_stage(plugin, io, run_id, stage_id, params.to_string(), attempt)
+            .await
+    }
+
+    /// Runs a stage with `params` as given, JSON or not (for `plugin test`, which checks that
+    /// malformed params make a failure rather than a trap).
+    pub async fn run_stage_raw(
+        &self,
+        plugin: &Plugin,
+        io: &stage_io::StagedIo,
+        params: &str,
+    ) -> Result<
+        call::CallReport<Result<bindings::types::StageOutcome, bindings::types::Failure>>,
+        PluginError,
+    > {
+        self.calls()
+            .run_stage(
+                plugin,
+                io,
+                "conformance",
+                "conformance",
+                params.to_string(),
+                1,
+            )
             .await
     }
 
@@ -353,6 +404,30 @@ impl Runtime {
             .live_instance_footprint(plugin, count, measure)
             .await
     }
+}
+
+/// `baton plugin add PATH --update [--name NAME]`, the path quoted for a POSIX shell when it
+/// needs it.
+fn repin_command(path: &std::path::Path, name: Option<&str>) -> String {
+    let quote = |text: &str| {
+        let plain = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c));
+        if plain {
+            text.to_string()
+        } else {
+            format!("'{}'", text.replace('\'', "'\\''"))
+        }
+    };
+    let mut command = format!(
+        "baton plugin add {} --update",
+        quote(&path.to_string_lossy())
+    );
+    if let Some(name) = name {
+        command.push_str(&format!(" --name {}", quote(name)));
+    }
+    command
 }
 
 /// Tells apart garbage, core modules and components before the compiler does.

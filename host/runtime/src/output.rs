@@ -52,12 +52,9 @@ impl CapturedOutput {
         std::mem::take(&mut *lock(&self.buffer))
     }
 
-    /// The last `lines` lines written, as text.
-    pub fn tail(&self, lines: usize) -> String {
-        let buffer = lock(&self.buffer);
-        let text = String::from_utf8_lossy(&buffer);
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+    /// Everything written so far, as text (lossy UTF-8), leaving it in place.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.buffer)).into_owned()
     }
 
     fn append(&self, bytes: &[u8]) -> Result<(), String> {
@@ -155,9 +152,10 @@ mod tests {
     }
 
     #[test]
-    fn tail_keeps_the_last_lines() {
+    fn text_reads_what_was_written_and_keeps_it() {
         let mut out = CapturedOutput::new("stderr", 100);
-        OutputStream::write(&mut out, Bytes::from_static(b"a\nb\nc\n")).unwrap();
-        assert_eq!(out.tail(2), "b\nc");
+        OutputStream::write(&mut out, Bytes::from_static(b"a\nb\xff\n")).unwrap();
+        assert_eq!(out.text(), "a\nb\u{fffd}\n");
+        assert_eq!(out.take(), b"a\nb\xff\n");
     }
 }

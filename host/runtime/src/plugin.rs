@@ -66,7 +66,7 @@ impl PluginSpec {
 }
 
 /// What the plugin said about itself.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Description {
     /// Short machine name, e.g. `unpaywall`.
     pub name: String,

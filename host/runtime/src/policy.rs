@@ -165,7 +165,7 @@ impl fmt::Display for Target {
 }
 
 /// What a plugin asked for in `describe`, in host terms.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Asks {
     /// Outbound HTTP patterns (WIT `capabilities.http`), `*` for whatever the operator grants.
     pub http: Vec<String>,

@@ -20,6 +20,8 @@ const MAX_LOG_RECORDS: usize = 1000;
 /// One structured log line a plugin emitted.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LogRecord {
+    /// When the plugin emitted it, in Unix milliseconds.
+    pub at_ms: i64,
     /// `trace`, `debug`, `info`, `warn` or `error` (WIT `log.level`).
     pub level: &'static str,
     /// The message as emitted.
@@ -103,6 +105,7 @@ impl log::Host for Sandbox {
         tracing::debug!(target: "baton::plugin", plugin = %self.plugin, level, ?fields, "{message}");
         if self.logs.len() < MAX_LOG_RECORDS {
             self.logs.push(LogRecord {
+                at_ms: baton_core::clock::now_ms(),
                 level,
                 message,
                 fields,

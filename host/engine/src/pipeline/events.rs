@@ -76,6 +76,8 @@ pub struct StageEvent {
     pub pipeline: String,
     /// The run's id (for `--resume`).
     pub run_id: String,
+    /// The stage's log in this run (`.baton/runs/<run>/<stage>.log`).
+    pub log: std::path::PathBuf,
 }
 
 /// Receives a run's events (called from worker tasks; keep it quick).

@@ -13,6 +13,7 @@ use super::graph::Graph;
 use super::model::StageDef;
 use super::outdir;
 use crate::limiter::Limiter;
+use crate::logfile::{self, Entry, LogFile};
 use crate::scheduler::retry::RetryPolicy;
 use crate::scheduler::verdict::Verdict;
 use crate::scheduler::worker::{Worked, Worker};
@@ -24,11 +25,11 @@ use baton_core::model::{Claimed, Failure, JobKind};
 use baton_core::store::{Offer, StoreRead};
 use baton_runtime::Runtime;
 use baton_runtime::bindings::types::Failure as PluginFailure;
-use baton_runtime::error::PluginError;
+use baton_runtime::error::{GUEST_PANIC, PluginError};
 use baton_runtime::plugin::Plugin;
 use baton_runtime::stage_io::StagedIo;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -115,6 +116,11 @@ pub struct StageWorker {
     pub limiter: Arc<Limiter>,
     /// Retries of failed stages (a stage's `retries` sets its attempts).
     pub retry: RetryPolicy,
+    /// Most bytes one stage's log (`.baton/runs/<run>/<stage>.log`) holds.
+    pub log_cap: u64,
+    /// Plugins whose guest panics are retried (`retry-on-panic = true`); other panics fail
+    /// the stage at once.
+    pub retry_on_panic: HashSet<String>,
 }
 
 /// A failure of the host side of a stage (I/O, a missing output), without a code; resource
@@ -135,9 +141,11 @@ fn refused(error: anyhow::Error) -> Failure {
     Failure::coded(OUTPUT_DIR_REFUSED, format!("{error:#}"))
 }
 
-/// A plugin error with its stable code.
-fn plugin_error(error: PluginError) -> Failure {
-    Failure::coded(error.kind.code(), error.to_string())
+/// A plugin error with its stable code, in one line; what the guest logged and printed, the
+/// error and its backtrace go to the stage's log.
+fn plugin_error(error: PluginError, log: &LogFile) -> Failure {
+    log.append_or_warn(&logfile::error_entries(&error, now_ms()));
+    Failure::coded(error.kind.code(), error.summary())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -155,6 +163,11 @@ impl StageWorker {
         let mut line = line;
         line["at"] = json!(format_ms(now_ms()));
         let _ = writeln!(lock(&self.log), "{line}");
+    }
+
+    /// The log of stage `id` in this run.
+    pub fn stage_log(&self, id: &str) -> LogFile {
+        LogFile::new(logfile::stage_log_path(&self.run_dir, id), self.log_cap)
     }
 
     fn announce(&self, job: &Claimed, id: &str, status: StageStatus, seconds: f64, detail: &str) {
@@ -176,11 +189,17 @@ impl StageWorker {
             attempt: (job.attempt, job.max_attempts),
             pipeline: self.graph.name.clone(),
             run_id: self.run_id.clone(),
+            log: self.stage_log(id).path,
         });
     }
 
     /// Runs the stage; `Ok(None)` when it was cached.
-    async fn execute(&self, stage: &StageDef, job: &Claimed) -> Result<StageResult, Failure> {
+    async fn execute(
+        &self,
+        stage: &StageDef,
+        job: &Claimed,
+        log: &LogFile,
+    ) -> Result<StageResult, Failure> {
         let runner = self
             .runners
             .get(&stage.id)
@@ -233,7 +252,24 @@ impl StageWorker {
                     .runtime
                     .run_stage(plugin, &io, &self.run_id, &stage.id, &params, job.attempt)
                     .await
-                    .map_err(plugin_error)?;
+                    .map_err(|error| plugin_error(error, log))?;
+                let mut entries = logfile::call_entries(
+                    &plugin.name,
+                    &report.logs,
+                    report.dropped_logs,
+                    &report.stdout,
+                    &report.stderr,
+                    now_ms(),
+                );
+                entries.extend(report.refused_http.iter().map(|refused| {
+                    Entry::new(
+                        now_ms(),
+                        "warn",
+                        "baton".into(),
+                        format!("HTTP refused: {refused}"),
+                    )
+                }));
+                log.append_or_warn(&entries);
                 match report.value {
                     Ok(outcome) => outcome.summary,
                     Err(PluginFailure::Skip(reason)) => {
@@ -248,7 +284,7 @@ impl StageWorker {
                 }
             }
             Runner::Command(command, env) => {
-                run_command(command, env, &self.root, &inputs, &output)
+                run_command(command, env, &self.root, &inputs, &output, log)
                     .await
                     .map_err(host)?
             }
@@ -256,7 +292,7 @@ impl StageWorker {
         let produced = declared_outputs(stage, &output).map_err(host)?;
         for (pattern, schema) in &stage.schemas {
             for file in produced.iter().filter(|f| glob::matches(pattern, f)) {
-                self.validate(&work, &output, file, schema).await?;
+                self.validate(&work, &output, file, schema, log).await?;
             }
         }
         let owner = Owner {
@@ -298,6 +334,7 @@ impl StageWorker {
         output: &Path,
         file: &str,
         schema: &str,
+        log: &LogFile,
     ) -> Result<(), Failure> {
         let validator = self.validator.as_ref().ok_or_else(|| {
             Failure::new(format!(
@@ -326,7 +363,7 @@ impl StageWorker {
             .runtime
             .run_stage(validator, &io, &self.run_id, "schema", &params, 1)
             .await
-            .map_err(plugin_error)?;
+            .map_err(|error| plugin_error(error, log))?;
         match report.value {
             Ok(_) => Ok(()),
             Err(failure) => Err(Failure::coded(
@@ -349,12 +386,22 @@ impl Worker for StageWorker {
             ))));
         };
         let started = Instant::now();
+        let log = self.stage_log(&stage.id);
+        log.append_or_warn(&[Entry::new(
+            now_ms(),
+            "info",
+            "baton".into(),
+            format!(
+                "run {} attempt {} of {} started",
+                self.run_id, job.attempt, job.max_attempts
+            ),
+        )]);
         let result = match stage
             .timeout
             .as_deref()
             .map(baton_core::units::parse_duration)
         {
-            Some(Ok(limit)) => tokio::time::timeout(limit, self.execute(stage, job))
+            Some(Ok(limit)) => tokio::time::timeout(limit, self.execute(stage, job, &log))
                 .await
                 .unwrap_or_else(|_| {
                     Err(Failure::coded(
@@ -362,9 +409,34 @@ impl Worker for StageWorker {
                         format!("timed out after {}", humantime::format_duration(limit)),
                     ))
                 }),
-            _ => self.execute(stage, job).await,
+            _ => self.execute(stage, job, &log).await,
         };
         let seconds = started.elapsed().as_secs_f64();
+        let ended = match &result {
+            Ok(result) if result.cached => Entry::new(now_ms(), "info", "baton".into(), "cached"),
+            Ok(StageResult {
+                skipped: Some(reason),
+                ..
+            }) => Entry::new(
+                now_ms(),
+                "info",
+                "baton".into(),
+                format!("skipped: {reason}"),
+            ),
+            Ok(_) => Entry::new(
+                now_ms(),
+                "info",
+                "baton".into(),
+                format!("done in {seconds:.2}s"),
+            ),
+            Err(failure) => Entry::new(
+                now_ms(),
+                "error",
+                "baton".into(),
+                format!("failed in {seconds:.2}s: {}", failure.message),
+            ),
+        };
+        log.append_or_warn(&[ended]);
         match result {
             Ok(result) => {
                 let (status, detail) = match (&result.skipped, result.cached) {
@@ -387,7 +459,12 @@ impl Worker for StageWorker {
                 Worked::verdict(Verdict::Halt(failure))
             }
             Err(failure) => {
-                let fatal = failure.code.as_deref() == Some(OUTPUT_DIR_REFUSED);
+                let panic_retried = stage
+                    .plugin
+                    .as_ref()
+                    .is_some_and(|name| self.retry_on_panic.contains(name));
+                let fatal = failure.code.as_deref() == Some(OUTPUT_DIR_REFUSED)
+                    || (failure.code.as_deref() == Some(GUEST_PANIC) && !panic_retried);
                 let status = if fatal || job.attempt >= job.max_attempts {
                     StageStatus::Failed
                 } else {
@@ -540,6 +617,7 @@ async fn run_command(
     root: &Path,
     inputs: &[(String, PathBuf)],
     output: &Path,
+    log: &LogFile,
 ) -> anyhow::Result<String> {
     let (program, args) = command
         .split_first()
@@ -564,19 +642,38 @@ async fn run_command(
         .output()
         .await
         .with_context(|| format!("cannot run {program}"))?;
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let mut entries = logfile::output_entries("stdout:command", &stdout, now_ms());
+    entries.extend(logfile::output_entries("stderr:command", &stderr, now_ms()));
+    log.append_or_warn(&entries);
     if !result.status.success() {
-        let stderr = String::from_utf8_lossy(&result.stderr);
         return Err(anyhow!(
-            "command {command:?} exited with {}: {}",
+            "command {command:?} exited with {}{}",
             result.status,
-            stderr.lines().rev().take(5).collect::<Vec<_>>().join(" / ")
+            last_lines(&stderr, &stdout)
         ));
     }
-    Ok(String::from_utf8_lossy(&result.stdout)
-        .lines()
-        .last()
-        .unwrap_or("")
-        .to_string())
+    Ok(stdout.lines().last().unwrap_or("").to_string())
+}
+
+/// Lines of a failed command's output shown in its failure, in the order it wrote them.
+const FAILURE_LINES: usize = 5;
+
+/// The last [`FAILURE_LINES`] non-empty lines of `stderr` (or of `stdout` when stderr is
+/// empty), in order, one per line after a heading; empty when the command printed nothing.
+fn last_lines(stderr: &str, stdout: &str) -> String {
+    let (name, text) = if stderr.trim().is_empty() {
+        ("stdout", stdout)
+    } else {
+        ("stderr", stderr)
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let shown = &lines[lines.len().saturating_sub(FAILURE_LINES)..];
+    format!("; last lines of {name}:\n{}", shown.join("\n"))
 }
 
 #[cfg(test)]

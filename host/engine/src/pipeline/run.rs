@@ -521,6 +521,13 @@ pub async fn stage_worker(
         log: Mutex::new(log),
         limiter: context.limiter.clone(),
         retry: STAGE_RETRY,
+        log_cap: settings.runtime.log_cap,
+        retry_on_panic: settings
+            .plugins
+            .iter()
+            .filter(|(_, entry)| entry.retries_panics())
+            .map(|(name, _)| name.clone())
+            .collect(),
     })
 }
 

@@ -7,6 +7,7 @@
 
 use crate::fetch::{FetchError, Fetcher};
 use crate::limiter::Limiter;
+use crate::logfile::{self, Entry, JobLogs, LogFile};
 use crate::scheduler::retry::RetryPolicy;
 use crate::scheduler::verdict::Verdict;
 use crate::scheduler::worker::{Change, Worked, Worker};
@@ -15,9 +16,10 @@ use baton_core::model::{Claimed, Failure, JobKind};
 use baton_core::store::{ManifestRow, Offer, StoreRead};
 use baton_runtime::Runtime;
 use baton_runtime::bindings::types::{Artifact, Failure as PluginFailure};
+use baton_runtime::error::ErrorKind;
 use baton_runtime::plugin::Plugin;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Everything the resolve worker needs.
@@ -43,6 +45,10 @@ pub struct ResolveWorker {
     pub retry: RetryPolicy,
     /// Jobs admitted and not finished, per resolver.
     pub running: Mutex<HashMap<String, u32>>,
+    /// Each job's log file (`.baton/logs/`).
+    pub logs: JobLogs,
+    /// Resolvers whose guest panics are retried (`retry-on-panic = true`).
+    pub retry_on_panic: HashSet<String>,
 }
 
 /// The most promising thing to do next, collected over the chain.
@@ -84,6 +90,7 @@ impl ResolveWorker {
         plugin: &Plugin,
         job: &Claimed,
         collected: &mut Collected,
+        log: &LogFile,
     ) -> Option<Worked> {
         let key = format!("resolver:{name}");
         let _permit = match self
@@ -103,11 +110,35 @@ impl ResolveWorker {
             payload: job.payload.clone(),
         };
         let report = match self.runtime.resolve(plugin, artifact, job.attempt).await {
-            Ok(report) => report,
+            Ok(report) => {
+                let mut entries = logfile::call_entries(
+                    name,
+                    &report.logs,
+                    report.dropped_logs,
+                    &report.stdout,
+                    &report.stderr,
+                    now_ms(),
+                );
+                entries.extend(report.refused_http.iter().map(|refused| {
+                    Entry::new(
+                        now_ms(),
+                        "warn",
+                        "baton".into(),
+                        format!("HTTP refused: {refused}"),
+                    )
+                }));
+                log.append_or_warn(&entries);
+                report
+            }
             Err(error) => {
-                collected
-                    .fatal
-                    .push(Failure::coded(error.kind.code(), error.to_string()));
+                log.append_or_warn(&logfile::error_entries(&error, now_ms()));
+                let failure = Failure::coded(error.kind.code(), error.summary());
+                let panicked = matches!(error.kind, ErrorKind::GuestPanic { .. });
+                if panicked && self.retry_on_panic.contains(name) {
+                    collected.retry.get_or_insert((None, failure));
+                } else {
+                    collected.fatal.push(failure);
+                }
                 return None;
             }
         };
@@ -192,6 +223,38 @@ impl ResolveWorker {
         None
     }
 
+    /// One attempt at `job`, its plugin calls logged to `log`.
+    async fn work_logged(&self, job: &Claimed, log: &LogFile) -> Worked {
+        if self.download
+            && let Some(row) = self.stored(&job.key)
+            && self.fetcher.store.contains(&row.sha256)
+        {
+            return Worked::verdict(Verdict::Done(
+                json!({"sha256": row.sha256, "size": row.size, "url": row.url, "already_stored": true}),
+            ));
+        }
+        let chain: Vec<&str> = match &job.plugin {
+            Some(name) => vec![name.as_str()],
+            None => self.chain.iter().map(String::as_str).collect(),
+        };
+        let mut collected = Collected::default();
+        for name in chain {
+            let Some(plugin) = self.plugins.get(name) else {
+                collected
+                    .fatal
+                    .push(Failure::new(format!("resolver `{name}` is not configured")));
+                continue;
+            };
+            if let Some(worked) = self
+                .try_resolver(name, plugin, job, &mut collected, log)
+                .await
+            {
+                return worked;
+            }
+        }
+        Worked::verdict(Self::verdict(collected))
+    }
+
     /// The verdict of a chain that produced nothing: a snooze beats a retry beats a failure;
     /// only skips make a skip.
     fn verdict(collected: Collected) -> Verdict {
@@ -230,33 +293,42 @@ impl ResolveWorker {
     }
 }
 
+/// What a verdict says in the job's log.
+fn verdict_entry(verdict: &Verdict) -> Entry {
+    let (level, text) = match verdict {
+        Verdict::Done(_) => ("info", "done".to_string()),
+        Verdict::Skipped(reason) => ("info", format!("skipped: {reason}")),
+        Verdict::Fatal(failure) => ("error", format!("failed: {}", failure.message)),
+        Verdict::Transient(failure) => (
+            "warn",
+            format!(
+                "failed (retried with backoff while attempts remain): {}",
+                failure.message
+            ),
+        ),
+        Verdict::Snooze { wait, .. } => ("info", format!("waits: {wait}")),
+        Verdict::Halt(failure) => ("error", format!("put back: {}", failure.message)),
+    };
+    Entry::new(
+        now_ms(),
+        level,
+        "baton".into(),
+        format!("attempt ended: {text}"),
+    )
+}
+
 impl Worker for ResolveWorker {
     async fn work(&self, job: &Claimed) -> Worked {
-        if self.download
-            && let Some(row) = self.stored(&job.key)
-            && self.fetcher.store.contains(&row.sha256)
-        {
-            return Worked::verdict(Verdict::Done(
-                json!({"sha256": row.sha256, "size": row.size, "url": row.url, "already_stored": true}),
-            ));
-        }
-        let chain: Vec<&str> = match &job.plugin {
-            Some(name) => vec![name.as_str()],
-            None => self.chain.iter().map(String::as_str).collect(),
-        };
-        let mut collected = Collected::default();
-        for name in chain {
-            let Some(plugin) = self.plugins.get(name) else {
-                collected
-                    .fatal
-                    .push(Failure::new(format!("resolver `{name}` is not configured")));
-                continue;
-            };
-            if let Some(worked) = self.try_resolver(name, plugin, job, &mut collected).await {
-                return worked;
-            }
-        }
-        Worked::verdict(Self::verdict(collected))
+        let log = self.logs.file(&job.key);
+        log.append_or_warn(&[Entry::new(
+            now_ms(),
+            "info",
+            "baton".into(),
+            format!("attempt {} of {} started", job.attempt, job.max_attempts),
+        )]);
+        let worked = self.work_logged(job, &log).await;
+        log.append_or_warn(&[verdict_entry(&worked.verdict)]);
+        worked
     }
 
     fn admit(&self, offer: &Offer<'_>) -> bool {

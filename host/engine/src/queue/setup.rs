@@ -96,5 +96,15 @@ pub async fn resolve_worker(
         max_per_resolver: (options.max_per_resolver > 0).then_some(options.max_per_resolver),
         retry: retry_policy(settings),
         running: Mutex::default(),
+        logs: crate::logfile::JobLogs {
+            state_dir: settings.state_dir.clone(),
+            cap: settings.runtime.log_cap,
+        },
+        retry_on_panic: settings
+            .plugins
+            .iter()
+            .filter(|(_, entry)| entry.retries_panics())
+            .map(|(name, _)| name.clone())
+            .collect(),
     })
 }

@@ -47,6 +47,18 @@ pub const SETTINGS: &[Setting] = &[
         help: "where compiled plugins are cached (relative to the project root)",
     },
     Setting {
+        key: "runtime.cache-max-size",
+        env: "BATON_CACHE_MAX_SIZE",
+        default: "2GiB",
+        help: "total size of the compile cache; the least recently used entries Baton wrote go first",
+    },
+    Setting {
+        key: "runtime.log-cap",
+        env: "BATON_LOG_CAP",
+        default: "1MiB",
+        help: "cap on one job's log (.baton/logs/) and one stage's log (.baton/runs/RUN/STAGE.log)",
+    },
+    Setting {
         key: "runtime.max-instances",
         env: "BATON_MAX_INSTANCES",
         default: "256",
@@ -716,9 +728,11 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
             Ok(n) if n > 0 => Ok(()),
             _ => Err(format!("`{text}` is not a positive whole number")),
         },
-        "defaults.memory" | "defaults.output-cap" | "defaults.http-response-cap" => {
-            baton_core::units::parse_size(text).map(|_| ())
-        }
+        "defaults.memory"
+        | "defaults.output-cap"
+        | "defaults.http-response-cap"
+        | "runtime.cache-max-size"
+        | "runtime.log-cap" => baton_core::units::parse_size(text).map(|_| ()),
         "defaults.timeout" | "defaults.wall-timeout" | "defaults.exec-timeout" => {
             baton_core::units::parse_duration(text).map(|_| ())
         }

@@ -11,6 +11,11 @@ impl PluginEntry {
     pub fn world(&self) -> Option<World> {
         self.kind.as_deref().and_then(World::parse)
     }
+
+    /// `retry-on-panic`, default `false`.
+    pub fn retries_panics(&self) -> bool {
+        self.retry_on_panic.unwrap_or(false)
+    }
 }
 
 /// `[plugins.NAME]`.
@@ -43,6 +48,11 @@ pub struct PluginEntry {
     /// Opt-in warm policy: one instance serves up to this many calls (resolvers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<u32>,
+    /// Whether a guest panic or uncaught exception (error code `guest-panic`) is retried
+    /// like a transient failure, with backoff while attempts remain. Default `false`: a panic
+    /// is a bug that another attempt usually repeats, so the job fails at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on_panic: Option<bool>,
     #[serde(default)]
     /// What the operator grants it (default: nothing).
     pub grants: Grants,

@@ -59,6 +59,10 @@ pub struct RuntimeSettings {
     pub cache_dir: PathBuf,
     /// `runtime.max-instances`: instances alive at once in the pooling allocator.
     pub max_instances: u32,
+    /// `runtime.cache-max-size`: total size of the compile cache, in bytes (default 2 GiB).
+    pub cache_max_size: u64,
+    /// `runtime.log-cap`: cap on one job's or one stage's log file, in bytes (default 1 MiB).
+    pub log_cap: u64,
 }
 
 /// `[defaults]`: the bounds of every plugin call unless its entry says otherwise.
@@ -198,6 +202,8 @@ impl Settings {
             runtime: RuntimeSettings {
                 cache_dir: config.path("runtime.cache-dir"),
                 max_instances: config.count("runtime.max-instances"),
+                cache_max_size: config.size("runtime.cache-max-size"),
+                log_cap: config.size("runtime.log-cap"),
             },
             defaults: PluginDefaults {
                 memory: config.size("defaults.memory"),
