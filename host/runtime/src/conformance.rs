@@ -363,13 +363,10 @@ impl Caller<'_> {
                     options: payload.to_string(),
                 };
                 let report = session.send(request).await.map_err(error)?;
-                Ok(answer(
-                    report
-                        .value
-                        .as_ref()
-                        .map(wit_json::agent_reply)
-                        .map_err(Clone::clone),
-                ))
+                Ok(match &report.value {
+                    Ok(reply) => json!({ "ok": wit_json::agent_reply(reply) }),
+                    Err(failure) => json!({ "failure": wit_json::agent_failure(failure) }),
+                })
             }
         }
     }
