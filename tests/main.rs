@@ -4,8 +4,10 @@
 
 mod common;
 
+mod agent_adapters;
 mod cli;
 mod compile_cache;
+mod double;
 mod egress;
 mod first_party;
 mod guest_errors;

@@ -2,6 +2,7 @@
 //! plugins, and a small HTTP fixture server on loopback addresses.
 #![allow(dead_code)]
 
+pub mod double;
 pub mod fixture;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! failures to Baton's documented exit codes. This layer parses and prints; the work happens
 //! in the engine, which reports through return values and events.
 
+mod agent;
 mod attach;
 mod audited;
 mod bench;
@@ -101,6 +102,9 @@ enum Command {
     /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
     /// with their last heartbeat, and the leader that runs maintenance.
     Hosts,
+    /// Agents: run prompts through an adapter, list agent sessions.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Remove finished jobs, runs, run logs, ledger files, unreferenced artifacts and
     /// compile-cache entries older than N days; report counts and bytes per kind.
     #[command(
@@ -243,6 +247,9 @@ async fn run(cli: Cli) -> CliResult {
         Command::Store(command) => store_cmd::run(command, settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await
+        }
+        Command::Agent(command) => {
+            agent::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Cleanup { keep_days, dry_run } => {
             maintenance::cleanup(settings, *keep_days, *dry_run, cli.format)

@@ -3,6 +3,7 @@
 //! composition root that wires them to a store and the plugin runtime. It reports through
 //! return values and events; it never prints (the CLI does).
 
+pub mod agent;
 pub mod attach;
 pub mod audit;
 pub mod cleanup;

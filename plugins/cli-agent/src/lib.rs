@@ -1,24 +1,30 @@
-//! `cli-agent`: an agent adapter that runs a command-line agent (e.g. `claude --print`)
-//! through the host's `exec` import, once per prompt, and returns its standard output.
+//! `cli-agent`: an agent adapter that runs a command-line agent through the host's `exec`
+//! import, once per prompt, in its non-interactive mode.
 //!
-//! Settings: `{"program": "claude", "args": ["--print"], "prompt-via": "stdin" | "arg",
-//! "model-flag": "--model", "timeout-ms": 600000}`; only `program` is required. The
-//! prompt goes on standard input (default) or as the last argument. When the session is
-//! opened with a model and `model-flag` is set, `[model-flag, model]` follow the args.
+//! With `tool` set (`gemini`, `claude`, `codex`) it runs that CLI as its docs describe
+//! (see [`tools`]), parses the answer and token usage, and classifies every failure from the
+//! exit code and the CLI's words: a rate limit until the reset the CLI names, a spent quota,
+//! a refused login (naming the login command), an overload, a timeout, a bad request. Without
+//! `tool`, any granted program: its standard output is the answer (see [`settings`]).
+//!
 //! The CLI keeps no conversation between runs; the session counts the turns.
 mod settings;
+mod tools;
 
 use core::cell::Cell;
 
+use baton_agent_support::failure::{AgentError, Answer};
+use baton_agent_support::wit::{failure, now_ms, reply};
 use baton_sdk::agent::{GuestSession, Session};
 use baton_sdk::exec::{self, Command};
 use baton_sdk::types::{
     AgentFailure, AgentReply, AgentRequest, Capabilities, Description, PluginKind, SessionConfig,
 };
 
-use settings::{PromptVia, Settings};
+use settings::{PromptVia, Runner, Settings};
+use tools::Ran;
 
-/// How much of the program's standard error a failure quotes.
+/// How much of the program's standard error a generic failure quotes.
 const STDERR_EXCERPT_BYTES: usize = 500;
 
 struct CliAgent;
@@ -35,7 +41,9 @@ impl baton_sdk::Metadata for CliAgent {
             name: "cli-agent".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             kind: PluginKind::Agent,
-            summary: "Runs a granted agent CLI once per prompt and returns its output".into(),
+            summary:
+                "Runs a granted agent CLI (gemini, claude, codex or any program) once per prompt"
+                    .into(),
             capabilities: Capabilities {
                 // The program is configurable: the operator grants the actual programs.
                 exec: vec!["*".into()],
@@ -61,12 +69,14 @@ impl GuestSession for CliSession {
     fn send(&self, request: AgentRequest) -> Result<AgentReply, AgentFailure> {
         let settings = &self.settings;
         let mut args = settings.args.clone();
-        let stdin = match settings.prompt_via {
-            PromptVia::Stdin => Some(request.prompt.into_bytes()),
-            PromptVia::Arg => {
+        let stdin = match &settings.runner {
+            Runner::Generic {
+                prompt_via: PromptVia::Arg,
+            } => {
                 args.push(request.prompt);
                 None
             }
+            _ => Some(request.prompt.into_bytes()),
         };
         let output = exec::run(&Command {
             program: settings.program.clone(),
@@ -74,33 +84,49 @@ impl GuestSession for CliSession {
             stdin,
             timeout_ms: settings.timeout_ms,
         })
-        .map_err(|error| AgentFailure::Fatal(format!("cannot run {}: {error}", settings.program)))?;
-        if output.timed_out {
-            return Err(AgentFailure::Timeout(format!(
-                "{} timed out",
-                settings.program
-            )));
-        }
-        if output.status != 0 {
-            let end = output.stderr.len().min(STDERR_EXCERPT_BYTES);
-            let stderr = String::from_utf8_lossy(&output.stderr[..end]);
-            return Err(AgentFailure::Fatal(format!(
-                "{} exited with status {}: {}",
-                settings.program,
-                output.status,
-                stderr.trim_end()
-            )));
-        }
+        .map_err(|error| {
+            AgentFailure::Fatal(format!("cannot run {}: {error}", settings.program))
+        })?;
         let turn = self.turns.get() + 1;
+        let answer = match &settings.runner {
+            Runner::Tool { tool, zone } => {
+                let ran = Ran {
+                    status: output.status,
+                    stdout: &output.stdout,
+                    stderr: &output.stderr,
+                    timed_out: output.timed_out,
+                };
+                tool.classify(&ran, now_ms(), zone)
+            }
+            Runner::Generic { .. } => generic(&settings.program, output),
+        }
+        .map_err(|error| failure(&error))?;
         self.turns.set(turn);
-        Ok(AgentReply {
-            text: String::from_utf8_lossy(&output.stdout).into_owned(),
-            usage: None,
-            model: None,
-            finish_reason: None,
-            data: serde_json::json!({ "turn": turn }).to_string(),
-        })
+        Ok(reply(answer, serde_json::json!({ "turn": turn })))
     }
+}
+
+/// A generic program's answer: its stdout when it exits 0.
+fn generic(program: &str, output: exec::Output) -> Result<Answer, AgentError> {
+    if output.timed_out {
+        return Err(AgentError::Timeout(format!("{program} timed out")));
+    }
+    if output.status != 0 {
+        let end = output.stderr.len().min(STDERR_EXCERPT_BYTES);
+        let stderr = String::from_utf8_lossy(&output.stderr[..end]);
+        return Err(AgentError::Fatal(format!(
+            "{program} exited with status {}: {}",
+            output.status,
+            stderr.trim_end()
+        )));
+    }
+    Ok(Answer {
+        text: String::from_utf8_lossy(&output.stdout).into_owned(),
+        usage: None,
+        model: None,
+        finish_reason: None,
+        data: serde_json::json!({}),
+    })
 }
 
 baton_sdk::export_agent!(CliAgent);

@@ -1,13 +1,14 @@
 //! Reading the JSON text a call carries (`settings`, `params`, an artifact's `payload`,
 //! `options`) with errors that name the offending field, e.g. `settings.email is missing`
 //! or `params.delimiter must be a string, found a number`. Every [`Error`] converts into a
-//! fatal [`Failure`], so plugin code can use `?`.
+//! fatal [`Failure`] (and, for agent adapters, a fatal [`AgentFailure`]), so plugin code can
+//! use `?`.
 use core::fmt;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::types::{Artifact, Failure};
+use crate::types::{AgentFailure, Artifact, Failure};
 
 /// What went wrong with which field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,13 @@ impl std::error::Error for Error {}
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure::Fatal(error.to_string())
+    }
+}
+
+/// Bad settings or options never get better by retrying: `fatal`.
+impl From<Error> for AgentFailure {
+    fn from(error: Error) -> Self {
+        AgentFailure::Fatal(error.to_string())
     }
 }
 

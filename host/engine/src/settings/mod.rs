@@ -107,6 +107,24 @@ pub const SETTINGS: &[Setting] = &[
         help: "upper bound on one program run through `exec`",
     },
     Setting {
+        key: "agent.session-idle-timeout",
+        env: "BATON_SESSION_IDLE_TIMEOUT",
+        default: "5m",
+        help: "an agent session unused this long expires and its instance is dropped",
+    },
+    Setting {
+        key: "agent.session-max-lifetime",
+        env: "BATON_SESSION_MAX_LIFETIME",
+        default: "1h",
+        help: "an agent session expires this long after it opened, used or not",
+    },
+    Setting {
+        key: "agent.session-warning",
+        env: "BATON_SESSION_WARNING",
+        default: "30s",
+        help: "how long before its idle timeout a session's warning event comes",
+    },
+    Setting {
         key: "pipeline.allow-commands",
         env: "BATON_ALLOW_COMMANDS",
         default: "false",
@@ -301,6 +319,8 @@ struct FileModel {
     #[serde(default)]
     pipeline: Section,
     #[serde(default)]
+    agent: Section,
+    #[serde(default)]
     limits: BTreeMap<String, crate::limiter::LimitSpec>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginEntry>,
@@ -346,6 +366,7 @@ impl Config {
             ("defaults", &model.defaults),
             ("queue", &model.queue),
             ("pipeline", &model.pipeline),
+            ("agent", &model.agent),
         ]
         .into_iter()
         .map(|(section, table)| {
@@ -557,6 +578,7 @@ fn file_value(model: &FileModel, key: &str) -> Option<String> {
         "defaults" => &model.defaults,
         "queue" => &model.queue,
         "pipeline" => &model.pipeline,
+        "agent" => &model.agent,
         _ => return None,
     };
     table.get(name).map(|value| match value {
@@ -721,6 +743,16 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
         "defaults.timeout" | "defaults.wall-timeout" | "defaults.exec-timeout" => {
             baton_core::units::parse_duration(text).map(|_| ())
         }
+        "agent.session-idle-timeout" | "agent.session-max-lifetime" => {
+            match baton_core::units::parse_duration(text) {
+                Ok(timeout) if !timeout.is_zero() => Ok(()),
+                Ok(_) => Err(format!(
+                    "`{text}` would end every session at once; use at least 1s"
+                )),
+                Err(e) => Err(e),
+            }
+        }
+        "agent.session-warning" => baton_core::units::parse_duration(text).map(|_| ()),
         _ if text.trim().is_empty() => Err("must not be empty".into()),
         _ => Ok(()),
     }

@@ -157,6 +157,8 @@ pub struct Settings {
     pub download: DownloadSettings,
     /// `[pipeline]`.
     pub pipeline: PipelineSettings,
+    /// `agent.session-*`: agent session timeouts.
+    pub sessions: crate::agent::sessions::SessionSettings,
     /// `[limits."KEY"]`.
     pub limits: BTreeMap<String, LimitSpec>,
     /// `[plugins.NAME]`.
@@ -246,6 +248,11 @@ impl Settings {
             },
             pipeline: PipelineSettings {
                 allow_commands: config.flag("pipeline.allow-commands"),
+            },
+            sessions: crate::agent::sessions::SessionSettings {
+                idle_timeout: config.duration("agent.session-idle-timeout"),
+                max_lifetime: config.duration("agent.session-max-lifetime"),
+                warning_before: config.duration("agent.session-warning"),
             },
             limits: config.limits.clone(),
             plugins: config.plugins.clone(),

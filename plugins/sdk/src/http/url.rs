@@ -22,7 +22,10 @@ impl Target {
             "http" => Scheme::Http,
             _ => return Err("only http and https URLs are supported"),
         };
-        let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or("the URL has no host")?;
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("the URL has no host")?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err("credentials in URLs are not supported");
         }
@@ -45,7 +48,9 @@ impl Target {
 /// `scheme://host[:port]` of an absolute URL (its origin, RFC 6454), for comparing origins.
 pub(crate) fn origin(url: &str) -> Option<String> {
     let parsed = Url::parse(url.trim()).ok()?;
-    parsed.has_host().then(|| parsed.origin().ascii_serialization())
+    parsed
+        .has_host()
+        .then(|| parsed.origin().ascii_serialization())
 }
 
 /// Resolves `reference` (e.g. a `Location` header) against the absolute URL `base`, per
