@@ -12,6 +12,7 @@ mod output;
 mod pipeline;
 mod plugin;
 mod queue;
+mod registry;
 mod scaffold;
 mod store_cmd;
 
@@ -79,6 +80,9 @@ enum Command {
     /// Pipelines: stage graphs run as sandboxed stage jobs.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Agents: prompt registries.
+    #[command(subcommand)]
+    Agent(registry::AgentCommand),
     /// Inspect one job.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -189,6 +193,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Queue(command) => {
             queue::run(command, settings, || open::runtime(settings), cli.format).await
         }
+        Command::Agent(command) => registry::run(command, settings, cli.format),
         Command::Job(command) => job::run(command, settings, cli.format),
         Command::Hosts => hosts::run(settings, cli.format),
         Command::Store(command) => store_cmd::run(command, settings, cli.format),

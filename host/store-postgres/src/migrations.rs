@@ -149,6 +149,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (key, window_ms)
     );
     "#,
+    // 4: sliding-window use (requests taken, tokens charged) and parked keys of the limiter.
+    r#"
+    CREATE TABLE limit_usage (
+        id BIGSERIAL PRIMARY KEY,
+        key TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        amount BIGINT NOT NULL
+    );
+    CREATE INDEX limit_usage_key ON limit_usage (key, unit, at);
+    CREATE TABLE limit_parks (
+        key TEXT PRIMARY KEY,
+        until BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        strikes BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

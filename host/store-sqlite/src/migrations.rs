@@ -135,6 +135,21 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (key, window_ms)
     ) WITHOUT ROWID;",
+    // 9: sliding-window use (requests taken, tokens charged) and parked keys of the limiter.
+    "CREATE TABLE limit_usage (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        amount INTEGER NOT NULL
+    );
+    CREATE INDEX limit_usage_key ON limit_usage (key, unit, at);
+    CREATE TABLE limit_parks (
+        key TEXT PRIMARY KEY,
+        until INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        strikes INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this

@@ -76,6 +76,8 @@ pub struct StageEvent {
     pub pipeline: String,
     /// The run's id (for `--resume`).
     pub run_id: String,
+    /// Tokens a prompt's answer used (prompt stages that called their agent).
+    pub tokens: Option<u64>,
 }
 
 /// Receives a run's events (called from worker tasks; keep it quick).
@@ -96,4 +98,7 @@ pub struct StageResult {
     /// Promoted outputs (project-relative paths).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// Tokens in and out of a prompt's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
 }

@@ -349,8 +349,15 @@ fn check_accepted(
         prop_assert_eq!(graph.wave[i], wave);
     }
     let selected = plan::select(graph, &Filters::default()).map_err(TestCaseError::fail)?;
-    let plan = plan::plan(graph, &selected, root, true, &|_| String::new(), &|_| None)
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let plan = plan::plan(
+        graph,
+        &selected,
+        root,
+        &|_| true,
+        &|_| String::new(),
+        &|_| None,
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(plan.stages.len(), n);
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for stage in &plan.stages {

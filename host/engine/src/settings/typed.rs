@@ -126,6 +126,8 @@ pub struct DownloadSettings {
 pub struct PipelineSettings {
     /// `pipeline.allow-commands`: whether stages may run trusted native commands.
     pub allow_commands: bool,
+    /// `pipeline.auth-cooldown`: how long an agent credential's breaker first stays open.
+    pub auth_cooldown: std::time::Duration,
 }
 
 /// Everything Baton reads from its configuration, typed.
@@ -236,6 +238,7 @@ impl Settings {
             },
             pipeline: PipelineSettings {
                 allow_commands: config.flag("pipeline.allow-commands"),
+                auth_cooldown: config.duration("pipeline.auth-cooldown"),
             },
             limits: config.limits.clone(),
             plugins: config.plugins.clone(),
