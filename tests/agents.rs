@@ -42,16 +42,18 @@ window = "{window}"
     project
 }
 
-/// `(millis, prompt)` of every call the stand-in answered.
+/// `(millis, prompt)` of every call the stand-in answered, by time.
 fn calls(project: &Project) -> Vec<(i64, String)> {
-    std::fs::read_to_string(project.path().join("calls.log"))
+    let mut calls: Vec<(i64, String)> = std::fs::read_to_string(project.path().join("calls.log"))
         .unwrap_or_default()
         .lines()
         .map(|line| {
             let (at, prompt) = line.split_once(' ').unwrap();
             (at.parse().unwrap(), prompt.trim().to_string())
         })
-        .collect()
+        .collect();
+    calls.sort();
+    calls
 }
 
 /// Two prompts per wave in three waves; wave 2 quotes wave 1's answers.
@@ -108,10 +110,16 @@ fn prompt_waves_run_in_order_under_an_exact_window_and_rerun_only_what_is_forced
     assert!(out.contains("tokens"), "{out}");
     let log = calls(&project);
     assert_eq!(log.len(), 6, "{log:?}");
-    // No span of 2 s holds more than 2 calls.
-    for (i, (at, _)) in log.iter().enumerate() {
-        let within = log[i..].iter().filter(|(t, _)| *t < at + 2000).count();
-        assert!(within <= 2, "3 calls within 2 s from {at}: {log:?}");
+    // The limiter admits the third call of any 2 s only after the first leaves the window;
+    // the log's times are when each stand-in process started, a few milliseconds after its
+    // admission, so they are compared with that much slack.
+    let mut log = log;
+    log.sort();
+    for pair in log.windows(3) {
+        assert!(
+            pair[2].0 - pair[0].0 >= 2000 - 150,
+            "3 calls within 2 s: {log:?}"
+        );
     }
     // Every prompt of a wave starts after every prompt of the wave before it.
     let wave = |prompt: &str| prompt.split('-').next().unwrap_or("").to_string();
@@ -193,11 +201,10 @@ fn prompt_waves_run_in_order_under_an_exact_window_and_rerun_only_what_is_forced
     let unknown = project
         .baton(&["pipeline", "run", "daily", "--force-wave", "7"])
         .expect(20);
+    let text = format!("{}{}", unknown.stdout(), unknown.stderr());
     assert!(
-        unknown
-            .stdout()
-            .contains("no prompt of `daily` is in wave 7")
-            || format!("{unknown:?}").contains("wave 7")
+        text.contains("--force-wave 7: no prompt of `daily` is in wave 7 (waves: 1, 2, 3)"),
+        "{text}"
     );
 }
 

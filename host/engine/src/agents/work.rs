@@ -137,7 +137,7 @@ pub async fn work(
     job: &Claimed,
 ) -> Worked {
     let started = Instant::now();
-    let outcome = execute(worker, agents, stage, job).await;
+    let outcome = execute(worker, agents, stage).await;
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(Produced { result, tokens }) => {
@@ -233,7 +233,6 @@ async fn execute(
     worker: &StageWorker,
     agents: &Agents,
     stage: &StageDef,
-    job: &Claimed,
 ) -> Result<Produced, Verdict> {
     let fatal = |e: anyhow::Error| Verdict::Fatal(Failure::new(format!("{e:#}")));
     let adapter = stage
@@ -329,9 +328,7 @@ async fn execute(
     let answer = match answer {
         Ok(answer) => answer,
         Err(refusal) => {
-            return Err(
-                refusal_verdict(agents, &keys, &credential, &adapter, stage, job, refusal).await,
-            );
+            return Err(refusal_verdict(agents, &keys, &credential, &adapter, refusal).await);
         }
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -396,11 +393,10 @@ async fn refusal_verdict(
     keys: &[String],
     credential: &str,
     adapter: &str,
-    stage: &StageDef,
-    job: &Claimed,
     refusal: Refusal,
 ) -> Verdict {
     let line = refusal.line();
+    let quota = matches!(refusal, Refusal::QuotaExhausted(_));
     let now = now_ms();
     // The most specific key: the model's when the prompt names one.
     let key = keys
@@ -409,8 +405,7 @@ async fn refusal_verdict(
         .unwrap_or_else(|| format!("agent:{adapter}"));
     match refusal {
         Refusal::RateLimited(hit) | Refusal::QuotaExhausted(hit) => {
-            let quota =
-                hit.scope == Scope::Quota || matches!(line.as_str(), l if l.starts_with("quota"));
+            let quota = quota || hit.scope == Scope::Quota;
             let until = match hit.reset_at_ms {
                 Some(at) => at.max(now),
                 None if quota => agents.guard.day_ends(&key),
@@ -461,7 +456,6 @@ async fn refusal_verdict(
             }
         }
         Refusal::Overloaded { .. } | Refusal::Timeout(_) => {
-            let _ = (stage, job);
             Verdict::Transient(Failure::coded("agent-transient", line))
         }
         Refusal::BadRequest(_) => Verdict::Fatal(Failure::coded("agent-bad-request", line)),
