@@ -637,7 +637,10 @@ pub fn parks_hold_and_give_one_probe(store: &mut dyn Store) {
     let parked = park.clone();
     with(store, 1_000, move |tx| tx.park(&parked));
     assert_eq!(store.park("auth:claude").unwrap(), Some(park.clone()));
-    assert_eq!(store.stats(4_000).unwrap().parked, std::slice::from_ref(&park));
+    assert_eq!(
+        store.stats(4_000).unwrap().parked,
+        std::slice::from_ref(&park)
+    );
     assert!(store.stats(5_000).unwrap().parked.is_empty());
     let probe = |store: &mut dyn Store, now: i64| {
         with(store, now, |tx| {

@@ -603,6 +603,19 @@ mod tests {
     }
 
     #[test]
+    fn days_start_at_midnight_in_the_key_time_zone() {
+        // 2026-12-01T07:00:00Z is still 30 November in Los Angeles (UTC-8), whose day ends
+        // at 08:00 UTC.
+        let at = 1_796_108_400_000;
+        assert_eq!(day_in(None, at), ("2026-12-01".into(), 1_796_169_600_000));
+        assert_eq!(
+            day_in(Some("America/Los_Angeles"), at),
+            ("2026-11-30".into(), at + 3_600_000)
+        );
+        assert_eq!(day_in(Some("Not/AZone"), at).0, "2026-12-01");
+    }
+
+    #[test]
     fn daily_quotas_start_from_the_stored_use_and_are_flushed() {
         let l = limiter(
             LimitSpec {
