@@ -10,7 +10,7 @@ use std::time::Duration;
 const QUICKSTART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/quickstart");
 
 /// A copy of the quickstart project.
-fn quickstart() -> Project {
+pub(crate) fn quickstart() -> Project {
     let project = Project::new();
     copy_dir(Path::new(QUICKSTART), project.path());
     let _ = std::fs::remove_dir_all(project.path().join("out"));

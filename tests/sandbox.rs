@@ -249,7 +249,8 @@ fn other_worlds_and_wit_versions_are_refused_naming_both() {
         ])
         .expect(30);
     assert!(
-        future.stderr().contains("baton:plugin@0.2.0")
+        future.stderr().contains("baton:plugin@0.3.0")
+            && future.stderr().contains("baton:plugin@0.2.0")
             && future.stderr().contains("baton:plugin@0.1.0"),
         "{}",
         future.stderr()

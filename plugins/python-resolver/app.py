@@ -10,7 +10,7 @@ import re
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import log
-from wit_world.imports.baton_plugin_types import (
+from wit_world.imports.plugin_types import (
     Candidate,
     Capabilities,
     Description,

@@ -5,7 +5,7 @@
 #
 # OUTPUT defaults to py-arxiv.wasm beside this script; a relative OUTPUT is taken from the
 # current directory. The component targets world `resolver` of ../../wit
-# (baton:plugin@0.1.0). componentize-py is installed with pip when it is missing.
+# (baton:plugin@0.2.0). componentize-py is installed with pip when it is missing.
 set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1

@@ -1,4 +1,5 @@
 //! `baton job show ID`: one job, its attempts, why it waits, and its ledger events.
+//! `baton job attach ID`: follows a job or a pipeline run live (see `attach`).
 
 use super::exit::{CliResult, Exit, runtime, usage};
 use super::output::{self, Format};
@@ -16,6 +17,23 @@ const EVENTS_SHOWN: usize = 200;
 pub enum JobCommand {
     /// Show a job: state, attempts, wait reason, result or error, ledger events.
     Show { id: String },
+    /// Follow a job or a pipeline run live: state changes, log lines, progress.
+    #[command(
+        long_about = "Follow a job (by its id) or a pipeline run (by its run id) live: every \
+ledger event with its sequence number (seq), the lines its log files gain, and for a run how \
+many stages have ended. When it has already ended, prints what happened and exits. The exit \
+code is the job's: 0 done or skipped, 10 failed, cancelled, degraded or interrupted.\n\n\
+Each event line starts with #SEQ. After a closed terminal or Ctrl-C, attach again with \
+--from the last SEQ you saw (Ctrl-C prints it) to see only what came after it.",
+        after_help = "Examples:\n  baton job attach 10.1234/x\n  baton job attach quickstart-20261201T101500123\n  baton job attach quickstart-20261201T101500123 --from 4711\n  baton job attach 10.1234/x --format json   # one JSON object per line"
+    )]
+    Attach {
+        /// A job id, or a pipeline run id.
+        id: String,
+        /// Show only what came after this ledger sequence number.
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        from: i64,
+    },
 }
 
 /// Why a job that is not running waits, in words.
@@ -37,8 +55,14 @@ pub fn wait_reason(job: &Job, now: i64) -> Option<String> {
     }
 }
 
-pub fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResult {
-    let JobCommand::Show { id } = command;
+pub async fn run(command: &JobCommand, settings: &Settings, format: Format) -> CliResult {
+    match command {
+        JobCommand::Show { id } => show(settings, id, format),
+        JobCommand::Attach { id, from } => crate::attach::run(settings, id, *from, format).await,
+    }
+}
+
+fn show(settings: &Settings, id: &str, format: Format) -> CliResult {
     let store = crate::open::store(settings)?;
     let job = store
         .job(&baton_engine::queue::doi::idempotency_key(id))

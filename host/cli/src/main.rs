@@ -2,18 +2,23 @@
 //! failures to Baton's documented exit codes. This layer parses and prints; the work happens
 //! in the engine, which reports through return values and events.
 
+mod attach;
+mod audited;
 mod bench;
 mod config_cmd;
 mod exit;
 mod hosts;
 mod job;
+mod maintenance;
 mod open;
 mod output;
 mod pipeline;
 mod plugin;
+mod progress;
 mod queue;
 mod registry;
 mod scaffold;
+mod schedule;
 mod store_cmd;
 
 use anyhow::anyhow;
@@ -83,7 +88,7 @@ enum Command {
     /// Agents: prompt registries.
     #[command(subcommand)]
     Agent(registry::AgentCommand),
-    /// Inspect one job.
+    /// Inspect or follow one job (or a pipeline run).
     #[command(subcommand)]
     Job(job::JobCommand),
     /// Create, show, validate and query the configuration.
@@ -95,6 +100,36 @@ enum Command {
     /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
     /// with their last heartbeat, and the leader that runs maintenance.
     Hosts,
+    /// Remove finished jobs, runs, run logs, ledger files, unreferenced artifacts and
+    /// compile-cache entries older than N days; report counts and bytes per kind.
+    #[command(
+        after_help = "Never removes what a queued, running or blocked job or the last \
+successful run of a stage needs, nor anything Baton did not create.\n\nExamples:\n  \
+baton cleanup --keep-days 30 --dry-run\n  baton cleanup --keep-days 30 --format json"
+    )]
+    Cleanup {
+        /// Keep what ended within this many days.
+        #[arg(long, value_name = "N")]
+        keep_days: u32,
+        /// Report what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Compare two pipeline runs' outputs (or two directories) by SHA-256: missing, extra,
+    /// different. Exit 0 when the same, 10 when they differ.
+    #[command(
+        after_help = "Examples:\n  baton compare quickstart-20261201T101500123 quickstart-20261202T101500456\n  \
+baton compare out/ /srv/previous/out/ --format json"
+    )]
+    Compare {
+        /// A pipeline run id or a directory.
+        a: String,
+        /// A pipeline run id or a directory.
+        b: String,
+    },
+    /// Scheduled pipeline runs: systemd user timers, launchd agents or crontab lines.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Benchmarks through the real store, scheduler and plugins.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -194,11 +229,18 @@ async fn run(cli: Cli) -> CliResult {
             queue::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Agent(command) => registry::run(command, settings, cli.format),
-        Command::Job(command) => job::run(command, settings, cli.format),
+        Command::Job(command) => job::run(command, settings, cli.format).await,
         Command::Hosts => hosts::run(settings, cli.format),
         Command::Store(command) => store_cmd::run(command, settings, cli.format),
         Command::Pipeline(command) => {
             pipeline::run(command, settings, || open::runtime(settings), cli.format).await
+        }
+        Command::Cleanup { keep_days, dry_run } => {
+            maintenance::cleanup(settings, *keep_days, *dry_run, cli.format)
+        }
+        Command::Compare { a, b } => maintenance::compare(settings, a, b, cli.format),
+        Command::Schedule(command) => {
+            schedule::run(command, settings, || open::runtime(settings), cli.format).await
         }
         Command::Bench(command) => {
             bench::run(command, settings, || open::runtime(settings), cli.format).await

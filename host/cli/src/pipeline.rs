@@ -2,7 +2,9 @@
 
 use super::exit::{CliError, CliResult, Exit, runtime, usage};
 use super::output::{self, FAIL, Format, INFO, OK};
+use crate::progress::Progress;
 use anyhow::anyhow;
+use baton_engine::follow::{FALLBACK, Follower};
 use baton_engine::pipeline::events::{StageEvent, StageStatus};
 use baton_engine::pipeline::plan::Filters;
 use baton_engine::pipeline::run::{self as pipeline_run, RunRequest};
@@ -14,7 +16,6 @@ use serde_json::json;
 use std::io::{BufRead, Seek};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
@@ -218,7 +219,7 @@ fn describe(settings: &Settings, id: &str, format: Format) -> CliResult {
     Ok(Exit::Success)
 }
 
-async fn run_pipeline(
+pub async fn run_pipeline(
     settings: &Settings,
     rt: impl Fn() -> Result<Runtime, CliError>,
     args: &RunArgs,
@@ -284,6 +285,8 @@ async fn run_pipeline(
         Some(path) => pipeline_run::read_env_file(&settings.cwd.join(path)).map_err(usage)?,
         None => Default::default(),
     };
+    // The stage count is known from the first stage that ends.
+    let progress = Arc::new(Progress::new(0, "stages", format));
     let request = RunRequest {
         filters,
         force: args.force,
@@ -292,16 +295,34 @@ async fn run_pipeline(
         jobs: usize::from(args.jobs),
         resume: args.resume.clone(),
         env,
-        events: if format == Format::Table {
-            Arc::new(print_stage)
-        } else {
-            Arc::new(|_: &StageEvent| {})
+        events: {
+            let progress = progress.clone();
+            let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            Arc::new(move |event: &StageEvent| {
+                if event.status == StageStatus::Retrying {
+                    return;
+                }
+                if !matches!(
+                    event.status,
+                    StageStatus::Done | StageStatus::Cached | StageStatus::Skipped
+                ) {
+                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if format == Format::Table {
+                    progress.println(|| print_stage(event));
+                }
+                progress.set_total(event.total as u64);
+                progress.update(
+                    event.finished as u64,
+                    failed.load(std::sync::atomic::Ordering::Relaxed),
+                );
+            })
         },
     };
     let shutdown = baton_engine::root::signals(super::queue::announce_shutdown);
-    let result = pipeline_run::run(settings, Arc::new(rt()?), graph, request, shutdown)
-        .await
-        .map_err(runtime)?;
+    let result = pipeline_run::run(settings, Arc::new(rt()?), graph, request, shutdown).await;
+    progress.finish();
+    let result = result.map_err(runtime)?;
     if format == Format::Json {
         output::json(&result);
     } else {
@@ -411,6 +432,15 @@ async fn logs(settings: &Settings, run: Option<&str>, follow: bool) -> CliResult
     let store = baton_engine::store::open_read_only(&settings.store).map_err(runtime)?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = String::new();
+    // Woken by the run log's growth (file-change notification), never a fixed delay.
+    let runs_dir = settings.state_dir.clone().join("runs");
+    let follower = if follow {
+        Some(Arc::new(std::sync::Mutex::new(
+            Follower::new(&[runs_dir.as_path()], None).map_err(runtime)?,
+        )))
+    } else {
+        None
+    };
     loop {
         line.clear();
         let read = reader.read_line(&mut line).map_err(runtime)?;
@@ -432,11 +462,16 @@ async fn logs(settings: &Settings, run: Option<&str>, follow: bool) -> CliResult
                 Exit::Success
             });
         }
-        if !follow {
+        let Some(follower) = follower.clone() else {
             return Ok(Exit::Success);
-        }
+        };
+        let wait = tokio::task::spawn_blocking(move || {
+            if let Ok(follower) = follower.lock() {
+                follower.wait(FALLBACK);
+            }
+        });
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = wait => {}
             _ = tokio::signal::ctrl_c() => return Ok(Exit::Success),
         }
         let position = reader.stream_position().map_err(runtime)?;

@@ -11,7 +11,7 @@ use baton_runtime::bindings::types;
 use baton_runtime::call::CallReport;
 use baton_runtime::error::PluginError;
 use baton_runtime::grants::{ExecGrant, FileGrant, Grants};
-use baton_runtime::inspect::{WIT_VERSION, World};
+use baton_runtime::inspect::World;
 use baton_runtime::plugin::{Plugin, PluginSpec};
 use baton_runtime::stage_io::StagedIo;
 use baton_runtime::{Runtime, json as wit_json};
@@ -31,15 +31,27 @@ pub enum PluginCommand {
     /// Call a plugin once, the author's dev loop: prints the result or the typed error.
     /// Exit 0 on success, 30 when the plugin fails, 20 on bad usage.
     Call(Box<CallArgs>),
-    /// Scaffold a new plugin crate that builds with one cargo command.
+    /// Scaffold a new plugin (Rust, Python or JavaScript) that builds with one command and
+    /// answers `baton plugin call` out of the box.
+    #[command(after_help = "Examples:\n  \
+        baton plugin new resolver my-resolver                 # Rust: cargo build --release\n  \
+        baton plugin new stage my-stage --lang python         # ./build.sh (componentize-py)\n  \
+        baton plugin new agent my-agent --lang js --dir plugins   # ./build.sh (componentize-js)\n\n\
+        Python and JavaScript starters carry the WIT (wit/), a helper module, build.sh (which \
+        installs its tool with pip or npm when missing) and a test that calls the component \
+        through baton plugin call (python3 test_plugin.py / npm test).")]
     New {
         /// resolver, stage or agent.
         kind: World,
         /// The plugin's name (a crate name: letters, digits, `-`).
         name: String,
-        /// Parent directory of the new crate (default: the current directory).
+        /// Parent directory of the new plugin (default: the current directory).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The plugin's language: `rust` (a crate on the guest SDK), `python`
+        /// (componentize-py) or `js` (componentize-js).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::scaffold::Lang,
     },
     /// Add a component to baton.toml, pinned by sha256, with the grants it asks for.
     Add {
@@ -109,24 +121,38 @@ pub async fn run(
         PluginCommand::List => list(settings, &rt()?, format).await,
         PluginCommand::Inspect { file } => inspect(settings, &rt()?, file, format).await,
         PluginCommand::Call(args) => call(settings, &rt()?, args, format).await,
-        PluginCommand::New { kind, name, dir } => {
-            let created =
-                crate::scaffold::create(*kind, name, &settings.cwd.join(dir)).map_err(usage)?;
+        PluginCommand::New {
+            kind,
+            name,
+            dir,
+            lang,
+        } => {
+            let created = crate::scaffold::create(*kind, name, &settings.cwd.join(dir), *lang)
+                .map_err(usage)?;
+            let component = created.join(lang.component(name));
             if format == Format::Json {
-                output::json(&json!({"created": created, "kind": kind, "name": name}));
+                output::json(&json!({
+                    "created": created,
+                    "kind": kind,
+                    "name": name,
+                    "lang": lang,
+                    "build": lang.build_command(),
+                    "component": component,
+                    "test": lang.test_command(),
+                }));
             } else {
                 println!(
-                    "{OK} created {kind} plugin `{name}` in {}",
+                    "{OK} created {kind} plugin `{name}` ({lang:?}) in {}",
                     created.display()
                 );
                 println!(
-                    "{INFO} build it:  cargo build --release --manifest-path {}/Cargo.toml",
-                    created.display()
-                );
-                println!(
-                    "{INFO} call it:   baton plugin call {}/target/wasm32-wasip2/release/{}.wasm",
+                    "{INFO} build it:  cd {} && {}",
                     created.display(),
-                    name.replace('-', "_")
+                    lang.build_command()
+                );
+                println!(
+                    "{INFO} call it:   baton plugin call {}",
+                    component.display()
                 );
             }
             Ok(Exit::Success)
@@ -255,7 +281,7 @@ async fn inspect(settings: &Settings, rt: &Runtime, file: &Path, format: Format)
             "file": spec.path,
             "sha256": examined.digest,
             "world": examined.world.name(),
-            "wit": format!("baton:plugin@{WIT_VERSION}"),
+            "wit": examined.wit_version.package(),
             "describe": d,
             "imports": examined.info.imports,
             "exports": examined.info.exports,
@@ -266,8 +292,9 @@ async fn inspect(settings: &Settings, rt: &Runtime, file: &Path, format: Format)
     println!("file      {}", spec.path.display());
     println!("sha256    {}", examined.digest);
     println!(
-        "world     {} (baton:plugin@{WIT_VERSION})",
-        examined.world.qualified()
+        "world     {} ({})",
+        examined.world.qualified_at(examined.wit_version),
+        examined.wit_version.package()
     );
     println!("plugin    {} {} — {}", d.name, d.version, d.summary);
     let asks = &d.asks;
@@ -451,7 +478,7 @@ async fn call_once(
                             .map(wit_json::candidate)
                             .collect::<Vec<_>>()
                     )),
-                    Err(f) => Err(f.clone()),
+                    Err(f) => Err(wit_json::failure(f)),
                 })
             })
         }
@@ -462,7 +489,7 @@ async fn call_once(
                 .map(|report| {
                     let mut doc = document(plugin, report, |v| match v {
                         Ok(outcome) => Ok(wit_json::stage_outcome(outcome)),
-                        Err(f) => Err(f.clone()),
+                        Err(f) => Err(wit_json::failure(f)),
                     });
                     doc["output_dir"] = json!(io.output_dir());
                     doc
@@ -472,7 +499,7 @@ async fn call_once(
             Ok(mut session) => session.send(request.clone()).await.map(|report| {
                 document(plugin, report, |v| match v {
                     Ok(reply) => Ok(wit_json::agent_reply(reply)),
-                    Err(f) => Err(f.clone()),
+                    Err(f) => Err(wit_json::agent_failure(f)),
                 })
             }),
             Err(error) => Err(error),
@@ -522,16 +549,17 @@ fn stage_io(settings: &Settings, args: &CallArgs) -> Result<StagedIo, CliError> 
 fn document<T>(
     plugin: &Plugin,
     report: CallReport<T>,
-    result: impl Fn(&T) -> Result<Value, types::Failure>,
+    result: impl Fn(&T) -> Result<Value, Value>,
 ) -> Value {
     let (ok, result, failure) = match result(&report.value) {
         Ok(value) => (true, value, Value::Null),
-        Err(f) => (false, Value::Null, wit_json::failure(&f)),
+        Err(failure) => (false, Value::Null, failure),
     };
     json!({
         "ok": ok,
         "plugin": plugin.name,
         "world": plugin.world.name(),
+        "wit": plugin.wit_version.package(),
         "result": result,
         "failure": failure,
         "logs": report.logs,

@@ -2,6 +2,7 @@
 
 use super::exit::{CliError, CliResult, Exit, runtime, usage};
 use super::output::{self, FAIL, Format, INFO, OK};
+use crate::progress::Progress;
 use anyhow::anyhow;
 use baton_core::clock::{format_ms, now_ms};
 use baton_core::event::Event;
@@ -389,18 +390,32 @@ async fn run_queue(
     let shutdown = root::signals(announce_shutdown);
     let counters = Arc::new(Counters::default());
     let started = Instant::now();
-    let show_progress = format == Format::Table && std::io::stderr().is_terminal();
-    let progress = show_progress.then(|| tokio::spawn(progress_line(counters.clone(), started)));
+    // The work waiting as the run starts; work added meanwhile raises it.
+    let backlog = engine
+        .store()
+        .and_then(|store| store.stats(now_ms()))
+        .map(|stats| {
+            ["queued", "running"]
+                .iter()
+                .filter_map(|state| stats.states.get(state))
+                .sum::<i64>()
+        })
+        .map_err(runtime)?;
+    let progress = Arc::new(Progress::new(
+        u64::try_from(backlog).unwrap_or(0),
+        "jobs",
+        format,
+    ));
+    let ticker = tokio::spawn(follow_counters(progress.clone(), counters.clone()));
     let stopped = shutdown.clone();
     let result = engine
         .run_counting(Arc::new(worker), options, shutdown, counters.clone())
         .await;
     // A drain a signal cut short did not drain: scripts chaining `--drain && next` must know.
     let interrupted = flags.drain && *stopped.borrow() != Shutdown::Running;
-    if let Some(progress) = progress {
-        progress.abort();
-        eprintln!();
-    }
+    ticker.abort();
+    report_counters(&progress, &counters);
+    progress.finish();
     let closed = engine.close();
     result.map_err(runtime)?;
     closed.map_err(runtime)?;
@@ -462,21 +477,16 @@ pub fn announce_shutdown(level: Shutdown) {
     }
 }
 
-async fn progress_line(counters: Arc<Counters>, started: Instant) {
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+/// Feeds the run's counters to its progress line until aborted.
+async fn follow_counters(progress: Arc<Progress>, counters: Arc<Counters>) {
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let rate = counters.finished() as f64 / started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
-            "\r▶ done {} · skipped {} · failed {} · retrying {} · running {} · {rate:.0} jobs/s   ",
-            get(&counters.done),
-            get(&counters.skipped),
-            get(&counters.failed),
-            get(&counters.retried) + get(&counters.snoozed),
-            get(&counters.running)
-        );
-        let _ = std::io::stderr().flush();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        report_counters(&progress, &counters);
     }
+}
+
+fn report_counters(progress: &Progress, counters: &Counters) {
+    progress.update(counters.finished(), counters.failed.load(Ordering::Relaxed));
 }
 
 async fn stats(settings: &Settings, watch: bool, format: Format) -> CliResult {
@@ -615,6 +625,14 @@ fn retry_failed(
         let verb = if dry_run { "would retry" } else { "retried" };
         println!("{OK} {verb} {} failed job(s)", keys.len());
     }
+    if !dry_run {
+        crate::audited::record(
+            settings,
+            "queue.retry-failed",
+            json!({"max_attempts": max_attempts}),
+            json!({"retried": keys.len(), "jobs": keys.iter().take(1000).collect::<Vec<_>>()}),
+        )?;
+    }
     Ok(Exit::Success)
 }
 
@@ -635,5 +653,11 @@ fn cancel(settings: &Settings, id: &str, format: Format) -> CliResult {
     } else {
         println!("{OK} cancelled {} (was {state})", output::safe(id, false));
     }
+    crate::audited::record(
+        settings,
+        "queue.cancel",
+        json!({"id": id}),
+        json!({"was": state, "cancelled": !state.is_final()}),
+    )?;
     Ok(Exit::Success)
 }

@@ -4,7 +4,9 @@
 //! journaling. A store's tests call [`run_all`] with a factory of fresh stores.
 
 use crate::model::{Claimed, Failure, JobKind, JobState, NewJob, Outcome};
-use crate::store::{Claim, ManifestRow, QueueTx, RunRecord, RunState, StageRecord, Store, commit};
+use crate::store::{
+    Claim, ManifestRow, Purge, QueueTx, RunRecord, RunState, StageRecord, Store, commit,
+};
 use serde_json::json;
 
 fn job(key: &str, max_attempts: u32) -> NewJob {
@@ -659,11 +661,161 @@ pub fn parks_hold_and_give_one_probe(store: &mut dyn Store) {
     assert_eq!(probe(store, 9_000), None, "no park, no probe");
 }
 
+/// A purge removes ended history past the cutoff and nothing unfinished work, a running
+/// run or the stage cache needs; a dry run changes nothing; `seq` is never issued twice;
+/// `events_after` reads what follows a `seq`.
+pub fn purge_keeps_what_live_work_needs(store: &mut dyn Store) {
+    enqueue(
+        store,
+        vec![job("old-done", 1), job("old-failed", 1), job("live", 1)],
+        1,
+    );
+    let mut held = claim(store, "w", 2, 10, 1000);
+    assert_eq!(held.len(), 2);
+    let second = held.remove(1);
+    let first = held.remove(0);
+    assert!(finish(
+        store,
+        first,
+        Outcome::Done { result: json!({}) },
+        10
+    ));
+    assert!(finish(store, second, failed("gone"), 10));
+    with(store, 10, |tx| {
+        tx.record_manifest(&ManifestRow {
+            key: "old-done".into(),
+            sha256: "1".repeat(64),
+            size: 1,
+            url: "http://127.0.0.1/a".into(),
+            host: "127.0.0.1".into(),
+            resolver: "direct".into(),
+            content_type: None,
+            fetched_at: 10,
+        })
+    });
+    // ra: finished, nothing needs it. rb: finished, but a stage's last success came from
+    // it. rc: still running.
+    for run in ["ra", "rb", "rc"] {
+        let jobs = vec![(stage_job(&format!("{run}/s")), vec![])];
+        with(store, 11, |tx| tx.start_run(&run_record(run), &jobs));
+        let claimed = claim_in(store, Some(run), "w", 1, 12, 1000).remove(0);
+        assert!(finish(
+            store,
+            claimed,
+            Outcome::Done { result: json!({}) },
+            12
+        ));
+    }
+    with(store, 20, |tx| tx.finish_run("ra", RunState::Done));
+    with(store, 20, |tx| tx.finish_run("rb", RunState::Done));
+    let record = StageRecord {
+        pipeline: "p".into(),
+        stage: "s".into(),
+        key: "k".into(),
+        definition: "d".into(),
+        plugin: "x".into(),
+        inputs: Default::default(),
+        outputs: Default::default(),
+        run_id: "rb".into(),
+    };
+    with(store, 20, |tx| tx.record_stage(&record));
+    enqueue(store, vec![job("recent", 1)], 900);
+    let recent = claim(store, "w", 2, 900, 1000);
+    let recent_key: Vec<&str> = recent.iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(recent_key, ["live", "recent"]);
+    let mut recent = recent.into_iter();
+    let live = recent.next().unwrap();
+    assert!(finish(
+        store,
+        recent.next().unwrap(),
+        Outcome::Done { result: json!({}) },
+        900
+    ));
+    let old = store.job("old-done").unwrap().unwrap();
+    let before_purge = store.events_after(&[old.id], 0, 100).unwrap();
+    assert!(before_purge.len() >= 2, "{before_purge:?}");
+    let seqs: Vec<i64> = before_purge
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(before_purge[0]["event"], "enqueued");
+    let after_first = store.events_after(&[old.id], seqs[0], 100).unwrap();
+    assert_eq!(after_first.len(), before_purge.len() - 1);
+
+    let dry = with(store, 1000, |tx| {
+        tx.purge(&Purge {
+            before: 500,
+            dry_run: true,
+        })
+    });
+    assert_eq!(dry.jobs, 3, "old-done, old-failed and ra/s: {dry:?}");
+    assert_eq!(dry.runs, ["ra"]);
+    assert_eq!(dry.manifest_rows, 1);
+    assert_eq!(dry.manifest_digests, ["1".repeat(64)]);
+    assert!(dry.events >= 4, "{dry:?}");
+    assert!(
+        store.job("old-done").unwrap().is_some(),
+        "a dry run removed a job"
+    );
+    assert!(
+        store.run("ra").unwrap().is_some(),
+        "a dry run removed a run"
+    );
+
+    let done = with(store, 1000, |tx| {
+        tx.purge(&Purge {
+            before: 500,
+            dry_run: false,
+        })
+    });
+    assert_eq!(done, dry, "a purge did other than its dry run said");
+    for gone in ["old-done", "old-failed", "ra/s"] {
+        assert!(store.job(gone).unwrap().is_none(), "{gone} was kept");
+    }
+    assert!(store.run("ra").unwrap().is_none());
+    assert!(store.manifest("old-done").unwrap().is_none());
+    assert!(store.events_after(&[old.id], 0, 100).unwrap().is_empty());
+    for kept in ["live", "recent", "rb/s", "rc/s"] {
+        assert!(store.job(kept).unwrap().is_some(), "{kept} was removed");
+    }
+    assert!(
+        store.run("rb").unwrap().is_some(),
+        "the stage cache's run was removed"
+    );
+    assert!(
+        store.run("rc").unwrap().is_some(),
+        "a running run was removed"
+    );
+    assert_eq!(store.last_stage("p", "s").unwrap(), Some(record));
+    // The live job still finishes, and new events get new numbers.
+    assert!(finish(
+        store,
+        live,
+        Outcome::Done { result: json!({}) },
+        1001
+    ));
+    let top = seqs.last().copied().unwrap_or(0);
+    enqueue(store, vec![job("after", 1)], 1002);
+    let after = store.job("after").unwrap().unwrap();
+    let fresh = store.events_after(&[after.id], 0, 10).unwrap();
+    assert_eq!(fresh.len(), 1);
+    assert!(fresh[0]["seq"].as_i64().unwrap() > top);
+    let again = with(store, 1003, |tx| {
+        tx.purge(&Purge {
+            before: 500,
+            dry_run: false,
+        })
+    });
+    assert_eq!(again.jobs, 0, "a second purge found more: {again:?}");
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 18] = [
+    let checks: [fn(&mut dyn Store); 19] = [
         sliding_windows_hold_exactly,
         parks_hold_and_give_one_probe,
+        purge_keeps_what_live_work_needs,
         shared_rates_and_quotas_say_when,
         one_leader_at_a_time_under_growing_terms,
         limit_slots_hold_their_cap_across_holders,

@@ -5,15 +5,20 @@
 //! return values and events; it never prints (the CLI does).
 
 pub mod agents;
+pub mod attach;
 pub mod audit;
+pub mod cleanup;
+pub mod compare;
 pub mod environment;
 pub mod fetch;
+pub mod follow;
 pub mod limiter;
 pub mod owner;
 pub mod pipeline;
 pub mod plugins;
 pub mod queue;
 pub mod root;
+pub mod schedule;
 pub mod scheduler;
 pub mod settings;
 pub mod store;

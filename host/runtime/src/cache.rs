@@ -1,7 +1,8 @@
 //! The on-disk compile cache: a component is compiled once per engine configuration and kept
-//! as `<sha256>-<engine hash>.cwasm`. Deserializing runs native code, so only files this cache
-//! wrote are ever loaded: regular files (no symlinks) owned by this user, in a directory
-//! private to this user, written atomically (temp file + rename).
+//! as `<sha256>-<engine hash>.cwasm`, its modification time renewed at each use.
+//! Deserializing runs native code, so only files this cache wrote are ever loaded: regular
+//! files (no symlinks) owned by this user, in a directory private to this user, written
+//! atomically (temp file + rename).
 
 use anyhow::{Context, Result, anyhow};
 use std::hash::{Hash, Hasher};
@@ -56,7 +57,18 @@ impl CompileCache {
             // SAFETY: the file was written by `store` below from `Component::serialize`
             // (see `trusted_cache_file`), and wasmtime checks it matches this engine.
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Ok(component) => {
+                    // An entry's modification time is its last use: `baton cleanup` removes
+                    // entries unused for its retention.
+                    let used = std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+                    if let Err(e) = used {
+                        tracing::debug!(path = %path.display(), "cannot mark the cache entry used: {e}");
+                    }
+                    return Ok((component, CacheOutcome::Hit));
+                }
                 Err(e) => tracing::warn!(path = %path.display(), "ignoring cache entry: {e}"),
             }
         }

@@ -2,7 +2,7 @@
 //! instance), bounds the call by its CPU deadline and wall clock, and turns whatever went wrong
 //! into a typed [`PluginError`]. A store that failed is always dropped.
 
-use super::bindings::{agent, stage, types};
+use super::bindings::types;
 use super::engine::deadline_ticks;
 use super::error::{ErrorKind, PluginError};
 use super::http::HttpGate;
@@ -13,6 +13,7 @@ use super::policy::HttpPolicy;
 use super::preopen::Preopen;
 use super::sandbox::{LogRecord, Progress, Sandbox};
 use super::stage_io::StagedIo;
+use super::versions::Agent;
 use baton_core::store::PluginStateStore;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -234,35 +235,9 @@ pub(crate) async fn describe(
         },
     )?;
     let pre = pre.clone();
-    guarded(
-        name,
-        "describe",
-        limits,
-        &mut store,
-        async move |store| match pre {
-            Pre::Resolver(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin
-                    .baton_plugin_metadata()
-                    .call_describe(&mut *store)
-                    .await
-            }
-            Pre::Stage(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin
-                    .baton_plugin_metadata()
-                    .call_describe(&mut *store)
-                    .await
-            }
-            Pre::Agent(pre) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin
-                    .baton_plugin_metadata()
-                    .call_describe(&mut *store)
-                    .await
-            }
-        },
-    )
+    guarded(name, "describe", limits, &mut store, async move |store| {
+        pre.describe(store).await
+    })
     .await
 }
 
@@ -317,10 +292,7 @@ impl CallHost<'_> {
                     Some(bindings) => bindings,
                     None => pre.instantiate_async(&mut *store).await?,
                 };
-                let value = bindings
-                    .baton_plugin_resolution()
-                    .call_resolve(&mut *store, &request)
-                    .await?;
+                let value = bindings.resolve(&mut *store, &request).await?;
                 Ok((bindings, value))
             },
         )
@@ -366,7 +338,7 @@ impl CallHost<'_> {
         };
         let started = Instant::now();
         let mut store = plugin_store(self, plugin, io.preopens())?;
-        let pre: stage::StagePre<Sandbox> = pre.clone();
+        let pre = pre.clone();
         let value = guarded(
             &plugin.name,
             "run",
@@ -374,10 +346,7 @@ impl CallHost<'_> {
             &mut store,
             async move |store| {
                 let bindings = pre.instantiate_async(&mut *store).await?;
-                bindings
-                    .baton_plugin_stage_runner()
-                    .call_run(&mut *store, &context)
-                    .await
+                bindings.run(&mut *store, &context).await
             },
         )
         .await?;
@@ -398,7 +367,7 @@ impl CallHost<'_> {
             model,
         };
         let mut store = plugin_store(self, plugin, Vec::new())?;
-        let pre: agent::AgentPre<Sandbox> = pre.clone();
+        let pre = pre.clone();
         let (bindings, opened) = guarded(
             &plugin.name,
             "session.open",
@@ -406,11 +375,7 @@ impl CallHost<'_> {
             &mut store,
             async move |store| {
                 let bindings = pre.instantiate_async(&mut *store).await?;
-                let opened = bindings
-                    .baton_plugin_agent_sessions()
-                    .session()
-                    .call_open(&mut *store, &config)
-                    .await?;
+                let opened = bindings.open(&mut *store, &config).await?;
                 Ok((bindings, opened))
             },
         )
@@ -425,22 +390,31 @@ impl CallHost<'_> {
     }
 }
 
-/// A live agent session.
+/// A live agent session of a plugin built against any served `baton:plugin` version. Its
+/// failures are the version-neutral [`types::AgentFailure`] (a 0.1.0 adapter's `failure` is
+/// mapped: retry → `overloaded`, skip and fatal → `fatal`).
 pub struct AgentSession {
     plugin: String,
     limits: Limits,
     store: Store<Sandbox>,
-    bindings: agent::Agent,
+    bindings: Agent,
     /// The guest's `session` resource, or why opening it failed.
-    session: Result<ResourceAny, types::Failure>,
+    session: Result<ResourceAny, types::AgentFailure>,
 }
 
 impl AgentSession {
-    /// Sends one prompt. A failed session must be dropped.
+    /// Why `session.open` failed, if it did; every `send` then answers with this failure.
+    pub fn open_failure(&self) -> Option<&types::AgentFailure> {
+        self.session.as_ref().err()
+    }
+
+    /// Sends one prompt. `Ok` carries the adapter's own answer: the reply or an
+    /// [`types::AgentFailure`] (the open failure, when opening failed). `Err` is the host's
+    /// typed error (trap, deadline, limits …), after which the session must be dropped.
     pub async fn send(
         &mut self,
         request: types::AgentRequest,
-    ) -> Result<CallReport<Result<types::AgentReply, types::Failure>>, PluginError> {
+    ) -> Result<CallReport<Result<types::AgentReply, types::AgentFailure>>, PluginError> {
         let session = match &self.session {
             Ok(session) => *session,
             Err(failure) => {
@@ -460,13 +434,7 @@ impl AgentSession {
             "session.send",
             &self.limits,
             &mut self.store,
-            async move |store| {
-                bindings
-                    .baton_plugin_agent_sessions()
-                    .session()
-                    .call_send(&mut *store, session, &request)
-                    .await
-            },
+            async move |store| bindings.send(&mut *store, session, &request).await,
         )
         .await?;
         Ok(report(&mut self.store, value, started))
@@ -506,10 +474,7 @@ impl CallHost<'_> {
                 &mut store,
                 async move |store| {
                     let bindings = pre.instantiate_async(&mut *store).await?;
-                    let result = bindings
-                        .baton_plugin_resolution()
-                        .call_resolve(&mut *store, request)
-                        .await?;
+                    let result = bindings.resolve(&mut *store, request).await?;
                     match result {
                         Ok(_) => Ok(bindings),
                         Err(failure) => Err(wasmtime::format_err!(

@@ -30,8 +30,8 @@ pub enum ErrorKind {
     WitVersion {
         /// The package the component was built against, e.g. `baton:plugin@0.2.0`.
         found: String,
-        /// The package this host serves, `baton:plugin@0.1.0`
-        /// ([`WIT_VERSION`](crate::inspect::WIT_VERSION)).
+        /// The packages this host serves, e.g. `baton:plugin@0.2.0 and baton:plugin@0.1.0`
+        /// ([`WitVersion::SERVED`](crate::inspect::WitVersion::SERVED)).
         served: String,
     },
     /// The component imports something the host does not provide.
@@ -122,7 +122,8 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::WitVersion { found, served } => write!(
                 f,
-                "built against {found}, but this host serves {served}; rebuild the plugin against {served}"
+                "built against {found}, but this host serves {served}; rebuild the plugin against one of them (the current one is baton:plugin@{})",
+                crate::inspect::WIT_VERSION
             ),
             ErrorKind::Link { reason } => write!(f, "cannot link: {reason}"),
             ErrorKind::CapabilityRefused { missing } => write!(

@@ -1,13 +1,67 @@
-//! Reads a component's type without running it: which Baton world it targets, which version of
-//! `baton:plugin` it was built against, and its imports and exports. Refuses components of
+//! Reads a component's type without running it: which Baton world it targets, which served
+//! version of `baton:plugin` it was built against, and its imports and exports. Refuses components of
 //! another world or an unserved WIT version with a message naming both sides.
 
 use super::error::ErrorKind;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// The version of `baton:plugin` this host serves.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The current version of `baton:plugin` (`wit/baton.wit`): what new plugins and the
+/// scaffolds target. The host also serves the older versions in [`WitVersion::SERVED`].
+pub const WIT_VERSION: &str = "0.2.0";
+
+/// A version of `baton:plugin` this host serves; a component's imports and exports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum WitVersion {
+    /// `baton:plugin@0.1.0`, frozen in `wit/0.1.0/`: interface `types`, agents fail with
+    /// the generic `failure`.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `baton:plugin@0.2.0`, the current contract: interface `plugin-types`, agents fail with
+    /// `agent-failure`.
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl WitVersion {
+    /// Every served version, newest first.
+    pub const SERVED: [WitVersion; 2] = [WitVersion::V0_2, WitVersion::V0_1];
+
+    /// The version new plugins target ([`WIT_VERSION`]).
+    pub const CURRENT: WitVersion = WitVersion::V0_2;
+
+    /// The semver text, e.g. `0.2.0`.
+    pub fn number(self) -> &'static str {
+        match self {
+            WitVersion::V0_1 => "0.1.0",
+            WitVersion::V0_2 => WIT_VERSION,
+        }
+    }
+
+    /// The package name with its version, e.g. `baton:plugin@0.2.0`.
+    pub fn package(self) -> String {
+        format!("baton:plugin@{}", self.number())
+    }
+
+    /// The served version a component's `baton:plugin` version is compatible with (for 0.x,
+    /// the same minor version, as the component model's semver matching has it).
+    pub fn serving(version: &str) -> Option<WitVersion> {
+        WitVersion::SERVED
+            .into_iter()
+            .find(|served| compatible(version, served.number()))
+    }
+
+    /// `baton:plugin@0.2.0 and baton:plugin@0.1.0`, for messages.
+    pub fn served_list() -> String {
+        WitVersion::SERVED.map(WitVersion::package).join(" and ")
+    }
+}
+
+impl std::fmt::Display for WitVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.number())
+    }
+}
 
 /// The three plugin worlds: the one shape of a plugin's kind, in config (`kind = "stage"`),
 /// on the command line and in JSON output.
@@ -64,9 +118,15 @@ impl World {
         }
     }
 
-    /// How the world is named in messages: `baton:plugin/resolver@0.1.0`.
+    /// How the world is named in messages, at the current version:
+    /// `baton:plugin/resolver@0.2.0`.
     pub fn qualified(self) -> String {
-        format!("baton:plugin/{}@{WIT_VERSION}", self.name())
+        self.qualified_at(WitVersion::CURRENT)
+    }
+
+    /// How the world is named at `version`: `baton:plugin/resolver@0.1.0`.
+    pub fn qualified_at(self, version: WitVersion) -> String {
+        format!("baton:plugin/{}@{version}", self.name())
     }
 }
 
@@ -95,22 +155,44 @@ impl ComponentInfo {
         }
     }
 
-    /// The world the component targets, checked against what the caller expects (if anything).
-    pub fn world(&self, expected: Option<World>) -> Result<World, ErrorKind> {
-        let baton_names = self
+    /// The `baton:plugin` version the component was built against: every Baton name it
+    /// imports or exports must carry one version, compatible with a served one. A component
+    /// naming no Baton interface at all is left to [`ComponentInfo::world`] to refuse; it gets
+    /// the current version.
+    pub fn version(&self) -> Result<WitVersion, ErrorKind> {
+        let mut found: Option<&str> = None;
+        for (_, version) in self
             .exports
             .iter()
             .chain(&self.imports)
-            .filter_map(|name| split_baton_name(name));
-        for (_, version) in baton_names {
-            if !compatible(version) {
-                let served = format!("baton:plugin@{WIT_VERSION}");
+            .filter_map(|name| split_baton_name(name))
+        {
+            let Some(serving) = WitVersion::serving(version) else {
                 return Err(ErrorKind::WitVersion {
                     found: format!("baton:plugin@{version}"),
-                    served,
+                    served: WitVersion::served_list(),
                 });
+            };
+            match found {
+                Some(first) if WitVersion::serving(first) != Some(serving) => {
+                    return Err(ErrorKind::WitVersion {
+                        found: format!("baton:plugin@{first} mixed with baton:plugin@{version}"),
+                        served: WitVersion::served_list(),
+                    });
+                }
+                Some(_) => {}
+                None => found = Some(version),
             }
         }
+        Ok(found
+            .and_then(WitVersion::serving)
+            .unwrap_or(WitVersion::CURRENT))
+    }
+
+    /// The world and `baton:plugin` version the component targets, checked against what the
+    /// caller expects (if anything).
+    pub fn world(&self, expected: Option<World>) -> Result<(World, WitVersion), ErrorKind> {
+        let version = self.version()?;
         let exported: Vec<&str> = self
             .exports
             .iter()
@@ -129,17 +211,25 @@ impl ComponentInfo {
         match (found, expected) {
             (Some(world), Some(expected)) if world != expected => Err(ErrorKind::WrongWorld {
                 expected: format!(
-                    "baton:plugin/{}@{WIT_VERSION} (world {})",
+                    "baton:plugin/{}@{version} (world {})",
                     expected.work_interface(),
                     expected.name()
                 ),
-                found: format!("a {} plugin ({})", world.name(), world.qualified()),
+                found: format!(
+                    "a {} plugin ({})",
+                    world.name(),
+                    world.qualified_at(version)
+                ),
             }),
             (Some(world), _) if !exported.contains(&"metadata") => Err(ErrorKind::WrongWorld {
-                expected: format!("baton:plugin/metadata@{WIT_VERSION}"),
-                found: format!("{} ({})", describe(&self.exports), world.qualified()),
+                expected: format!("baton:plugin/metadata@{version}"),
+                found: format!(
+                    "{} ({})",
+                    describe(&self.exports),
+                    world.qualified_at(version)
+                ),
             }),
-            (Some(world), _) => Ok(world),
+            (Some(world), _) => Ok((world, version)),
             (None, expected) => Err(ErrorKind::WrongWorld {
                 expected: match expected {
                     Some(w) => w.qualified(),
@@ -158,12 +248,12 @@ fn split_baton_name(name: &str) -> Option<(&str, &str)> {
 }
 
 /// Semver compatibility as the component model sees it: for 0.x, the same minor version.
-fn compatible(version: &str) -> bool {
+fn compatible(version: &str, served: &str) -> bool {
     let parts = |v: &str| -> Option<(u64, u64)> {
         let mut it = v.split(['.', '-', '+']);
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     };
-    match (parts(version), parts(WIT_VERSION)) {
+    match (parts(version), parts(served)) {
         (Some((0, a)), Some((0, b))) => a == b,
         (Some((a, _)), Some((b, _))) => a == b && a != 0,
         _ => false,
@@ -184,10 +274,13 @@ mod tests {
     #[test]
     fn worlds_are_recognised_by_their_exports() {
         let resolver = info(&[
-            "baton:plugin/metadata@0.1.0",
-            "baton:plugin/resolution@0.1.0",
+            "baton:plugin/metadata@0.2.0",
+            "baton:plugin/resolution@0.2.0",
         ]);
-        assert_eq!(resolver.world(None).unwrap(), World::Resolver);
+        assert_eq!(
+            resolver.world(None).unwrap(),
+            (World::Resolver, WitVersion::V0_2)
+        );
         let err = resolver.world(Some(World::Stage)).unwrap_err().to_string();
         assert!(
             err.contains("stage-runner") && err.contains("resolver"),
@@ -196,21 +289,41 @@ mod tests {
     }
 
     #[test]
+    fn every_served_version_is_recognised() {
+        let old = info(&[
+            "baton:plugin/metadata@0.1.0",
+            "baton:plugin/agent-sessions@0.1.0",
+        ]);
+        assert_eq!(old.world(None).unwrap(), (World::Agent, WitVersion::V0_1));
+        let patch = info(&[
+            "baton:plugin/metadata@0.2.3",
+            "baton:plugin/resolution@0.2.3",
+        ]);
+        assert_eq!(
+            patch.world(None).unwrap(),
+            (World::Resolver, WitVersion::V0_2)
+        );
+    }
+
+    #[test]
     fn other_versions_are_named() {
         let future = info(&[
-            "baton:plugin/metadata@0.2.0",
-            "baton:plugin/resolution@0.2.0",
+            "baton:plugin/metadata@0.3.0",
+            "baton:plugin/resolution@0.3.0",
         ]);
         let err = future.world(None).unwrap_err().to_string();
         assert!(
-            err.contains("baton:plugin@0.2.0") && err.contains("baton:plugin@0.1.0"),
+            err.contains("baton:plugin@0.3.0")
+                && err.contains("baton:plugin@0.2.0")
+                && err.contains("baton:plugin@0.1.0"),
             "{err}"
         );
-        let patch = info(&[
-            "baton:plugin/metadata@0.1.3",
-            "baton:plugin/resolution@0.1.3",
+        let mixed = info(&[
+            "baton:plugin/metadata@0.1.0",
+            "baton:plugin/resolution@0.2.0",
         ]);
-        assert_eq!(patch.world(None).unwrap(), World::Resolver);
+        let err = mixed.world(None).unwrap_err().to_string();
+        assert!(err.contains("mixed"), "{err}");
     }
 
     #[test]

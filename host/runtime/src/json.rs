@@ -51,12 +51,88 @@ pub fn stage_outcome(outcome: &types::StageOutcome) -> Value {
     json!({"summary": outcome.summary, "outputs": outcome.outputs})
 }
 
-/// An `agent-reply` as `{"text", "usage", "data"}`: `usage` holds `input_tokens` and
-/// `output_tokens` (or is null); `data` is parsed JSON, or the text if it is not JSON.
+/// An `agent-reply` as `{"text", "usage", "model", "finish_reason", "data"}`: `usage` holds
+/// `input_tokens` and `output_tokens` (or is null); `model` and `finish_reason` are strings or
+/// null; `data` is parsed JSON, or the text if it is not JSON.
 pub fn agent_reply(reply: &types::AgentReply) -> Value {
     json!({
         "text": reply.text,
         "usage": reply.usage.map(|u| json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens})),
+        "model": reply.model,
+        "finish_reason": reply.finish_reason,
         "data": embedded(&reply.data),
     })
+}
+
+/// The kebab-case WIT name of an `agent-failure` case, e.g. `rate-limited`.
+pub fn agent_failure_kind(failure: &types::AgentFailure) -> &'static str {
+    match failure {
+        types::AgentFailure::RateLimited(_) => "rate-limited",
+        types::AgentFailure::QuotaExhausted(_) => "quota-exhausted",
+        types::AgentFailure::AuthFailed(_) => "auth-failed",
+        types::AgentFailure::Overloaded(_) => "overloaded",
+        types::AgentFailure::Timeout(_) => "timeout",
+        types::AgentFailure::BadRequest(_) => "bad-request",
+        types::AgentFailure::Fatal(_) => "fatal",
+    }
+}
+
+fn limit_scope(scope: types::LimitScope) -> &'static str {
+    match scope {
+        types::LimitScope::Requests => "requests",
+        types::LimitScope::Tokens => "tokens",
+        types::LimitScope::Quota => "quota",
+    }
+}
+
+/// An `agent-failure` as `{"kind", "reason"}` with `kind` its case (see
+/// [`agent_failure_kind`]); `rate-limited` and `quota-exhausted` add `scope` (`requests`,
+/// `tokens`, `quota`) and `reset_at_ms` (ms since the Unix epoch, or null); `overloaded` adds
+/// `after_ms` (or null).
+pub fn agent_failure(failure: &types::AgentFailure) -> Value {
+    let kind = agent_failure_kind(failure);
+    match failure {
+        types::AgentFailure::RateLimited(hit) | types::AgentFailure::QuotaExhausted(hit) => {
+            json!({
+                "kind": kind,
+                "reason": hit.message,
+                "scope": limit_scope(hit.scope),
+                "reset_at_ms": hit.reset_at_ms,
+            })
+        }
+        types::AgentFailure::Overloaded(retry) => json!({
+            "kind": kind,
+            "reason": retry.reason,
+            "after_ms": retry.after_ms,
+        }),
+        types::AgentFailure::AuthFailed(reason)
+        | types::AgentFailure::Timeout(reason)
+        | types::AgentFailure::BadRequest(reason)
+        | types::AgentFailure::Fatal(reason) => json!({"kind": kind, "reason": reason}),
+    }
+}
+
+/// One line for humans: `rate-limited (tokens, resets at 1767225600000 ms): slow down`.
+pub fn agent_failure_line(failure: &types::AgentFailure) -> String {
+    let kind = agent_failure_kind(failure);
+    match failure {
+        types::AgentFailure::RateLimited(hit) | types::AgentFailure::QuotaExhausted(hit) => {
+            match hit.reset_at_ms {
+                Some(at) => format!(
+                    "{kind} ({}, resets at {at} ms): {}",
+                    limit_scope(hit.scope),
+                    hit.message
+                ),
+                None => format!("{kind} ({}): {}", limit_scope(hit.scope), hit.message),
+            }
+        }
+        types::AgentFailure::Overloaded(retry) => match retry.after_ms {
+            Some(ms) => format!("{kind}, retry after {ms} ms: {}", retry.reason),
+            None => format!("{kind}: {}", retry.reason),
+        },
+        types::AgentFailure::AuthFailed(reason)
+        | types::AgentFailure::Timeout(reason)
+        | types::AgentFailure::BadRequest(reason)
+        | types::AgentFailure::Fatal(reason) => format!("{kind}: {reason}"),
+    }
 }

@@ -11,6 +11,7 @@ pub mod grants;
 pub mod http;
 pub mod inspect;
 pub mod json;
+mod legacy;
 pub mod limits;
 pub mod output;
 pub mod plugin;
@@ -18,9 +19,11 @@ pub mod policy;
 pub mod preopen;
 pub mod sandbox;
 pub mod stage_io;
+pub mod versions;
 
 use baton_core::store::PluginStateStore;
 use bindings::host::baton::plugin as imports;
+use bindings::v0_1::host::baton::plugin as old_imports;
 use cache::CompileCache;
 use engine::{EngineHandle, EngineSettings};
 use error::{ErrorKind, PluginError};
@@ -38,6 +41,8 @@ pub struct Examined {
     pub digest: String,
     /// The Baton world the component targets, read from its exports.
     pub world: inspect::World,
+    /// The version of `baton:plugin` the component was built against.
+    pub wit_version: inspect::WitVersion,
     /// What the component's `describe` (WIT `metadata`) returned.
     pub description: Description,
     /// The component's import and export names.
@@ -69,15 +74,16 @@ pub struct Runtime {
 
 impl Runtime {
     /// Creates the engine (see [`EngineHandle::new`]) and a linker with WASI 0.2, wasi-http and
-    /// Baton's `types`, `log`, `progress`, `state` and `exec` imports. Fails when the engine or
-    /// its epoch ticker cannot be started or an import cannot be linked.
+    /// Baton's `plugin-types`, `log`, `progress`, `state` and `exec` imports of every served
+    /// version (0.2.0, and 0.1.0 with `types`). Fails when the engine or its epoch ticker
+    /// cannot be started or an import cannot be linked.
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Runtime> {
         let engine = EngineHandle::new(options.engine)?;
         let mut linker = Linker::<Sandbox>::new(&engine.engine);
         let to_anyhow = |e: wasmtime::Error| anyhow::anyhow!("{e:?}");
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(to_anyhow)?;
-        imports::types::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+        imports::plugin_types::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
         imports::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
@@ -86,6 +92,16 @@ impl Runtime {
         imports::state::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
         imports::exec::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        old_imports::types::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        old_imports::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        old_imports::progress::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        old_imports::state::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        old_imports::exec::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
         let cache = CompileCache::new(options.cache_dir, &engine.engine);
         Ok(Runtime {
@@ -147,29 +163,18 @@ impl Runtime {
         let fail = |kind| PluginError::new(&name, "load", kind);
         let (component, digest, cache) = self.inspect(spec)?;
         let info = ComponentInfo::read(self.engine(), &component);
-        let world = info.world(spec.expected).map_err(fail)?;
+        let (world, wit_version) = info.world(spec.expected).map_err(fail)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
             fail(ErrorKind::Link {
                 reason: format!("{e:#}"),
             })
         })?;
-        let world_error = |e: wasmtime::Error| {
+        let pre = Pre::new(world, wit_version, instance_pre).map_err(|e| {
             fail(ErrorKind::WrongWorld {
-                expected: world.qualified(),
+                expected: world.qualified_at(wit_version),
                 found: format!("exports whose types do not match: {e:#}"),
             })
-        };
-        let pre = match world {
-            inspect::World::Resolver => Pre::Resolver(
-                bindings::resolver::ResolverPre::new(instance_pre).map_err(world_error)?,
-            ),
-            inspect::World::Stage => {
-                Pre::Stage(bindings::stage::StagePre::new(instance_pre).map_err(world_error)?)
-            }
-            inspect::World::Agent => {
-                Pre::Agent(bindings::agent::AgentPre::new(instance_pre).map_err(world_error)?)
-            }
-        };
+        })?;
         let description = call::describe(&self.calls(), &name, &pre, &spec.limits).await?;
         let description = Description::from_guest(description);
         if description.kind != world {
@@ -181,6 +186,7 @@ impl Runtime {
         Ok(Examined {
             digest,
             world,
+            wit_version,
             description,
             info,
             cache,
@@ -193,6 +199,7 @@ impl Runtime {
         let Examined {
             digest,
             world,
+            wit_version,
             description,
             info,
             cache: cache_outcome,
@@ -215,6 +222,7 @@ impl Runtime {
             path: spec.path.clone(),
             digest,
             world,
+            wit_version,
             description,
             info,
             cache: cache_outcome,

@@ -2,11 +2,11 @@
 //! runs under (the intersection of what it asked for and what the operator granted) and the
 //! pre-linked instance every call starts from.
 
-use super::bindings::{agent::AgentPre, resolver::ResolverPre, stage::StagePre, types};
+use super::bindings::types;
 use super::cache::CacheOutcome;
 use super::exec::Program;
 use super::grants::Grants;
-use super::inspect::{ComponentInfo, World};
+use super::inspect::{ComponentInfo, WitVersion, World};
 use super::policy::{Asks, HttpPolicy};
 use super::preopen::Preopen;
 use super::sandbox::Sandbox;
@@ -121,23 +121,14 @@ pub struct SandboxPolicy {
     pub state: bool,
 }
 
-/// The world-specific pre-linked instance.
-#[derive(Clone)]
-pub enum Pre {
-    /// A component of the `resolver` world.
-    Resolver(ResolverPre<Sandbox>),
-    /// A component of the `stage` world.
-    Stage(StagePre<Sandbox>),
-    /// A component of the `agent` world.
-    Agent(AgentPre<Sandbox>),
-}
+pub use super::versions::Pre;
 
 /// A resolver instance kept for the warm policy.
 pub struct WarmResolver {
     /// The store the instance lives in, with its sandbox.
     pub store: wasmtime::Store<Sandbox>,
     /// The instantiated resolver's exports.
-    pub bindings: super::bindings::resolver::Resolver,
+    pub bindings: super::versions::Resolver,
     /// Calls served so far; the instance is dropped once this reaches [`Limits::warm`].
     pub calls: u32,
 }
@@ -152,6 +143,8 @@ pub struct Plugin {
     pub digest: String,
     /// The world it targets (its exports and `describe` agree).
     pub world: World,
+    /// The version of `baton:plugin` it was built against.
+    pub wit_version: WitVersion,
     /// What it said about itself in `describe`.
     pub description: Description,
     /// Its import and export names.

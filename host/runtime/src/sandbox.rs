@@ -2,7 +2,7 @@
 //! the HTTP gate, the memory limiter, captured output, and the host side of Baton's own
 //! imports (`log`, `progress`, `state`, `exec`).
 
-use super::bindings::host::baton::plugin::{exec, log, progress, state, types};
+use super::bindings::host::baton::plugin::{exec, log, plugin_types as types, progress, state};
 use super::exec::Program;
 use super::http::HttpGate;
 use super::limits::MemoryLimiter;

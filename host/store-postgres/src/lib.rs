@@ -31,6 +31,7 @@ mod members;
 mod migrations;
 mod plugin_state;
 mod portable;
+mod purge;
 mod queue;
 mod runs;
 mod slots;
@@ -46,9 +47,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Leadership, ManifestRow, Member, Offer, Park, Pending, PluginStateStore, QueueStats,
-    QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
-    Wakeups, WindowUnit,
+    Claim, Leadership, ManifestRow, Member, Offer, Park, Pending, PluginStateStore, Purge, Purged,
+    QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store,
+    StoreRead, Wakeups, WindowUnit,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -216,6 +217,10 @@ impl QueueTx for Tx<'_> {
         queue::cancel(self, key)
     }
 
+    fn purge(&mut self, purge: &Purge) -> Result<Purged> {
+        purge::purge(self, purge)
+    }
+
     fn start_run(&mut self, run: &RunRecord, jobs: &[(NewJob, Vec<usize>)]) -> Result<()> {
         runs::start_run(self, run, jobs)
     }
@@ -311,6 +316,14 @@ macro_rules! forward_reads {
             }
             fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>> {
                 queue::job_events(&mut *self.handle.conn()?, job_id, limit)
+            }
+            fn events_after(
+                &self,
+                job_ids: &[i64],
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<serde_json::Value>> {
+                purge::events_after(&mut *self.handle.conn()?, job_ids, after, limit)
             }
             fn stats(&self, now: i64) -> Result<QueueStats> {
                 stats::collect(&mut *self.handle.conn()?, now)

@@ -11,6 +11,7 @@ mod members;
 mod migrations;
 mod plugin_state;
 mod portable;
+mod purge;
 mod queue;
 mod runs;
 mod slots;
@@ -21,9 +22,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Leadership, ManifestRow, Member, Offer, Park, Pending, PluginStateStore, QueueStats,
-    QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store, StoreRead,
-    WindowUnit,
+    Claim, Leadership, ManifestRow, Member, Offer, Park, Pending, PluginStateStore, Purge, Purged,
+    QueueStats, QueueTx, RateLimits, Recovered, Row, RunRecord, RunState, StageRecord, Store,
+    StoreRead, WindowUnit,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -205,6 +206,10 @@ impl QueueTx for SqliteTx<'_> {
         queue::cancel(&self.tx, key, self.now, &mut self.events)
     }
 
+    fn purge(&mut self, purge: &Purge) -> Result<Purged> {
+        purge::purge(&self.tx, purge)
+    }
+
     fn start_run(&mut self, run: &RunRecord, jobs: &[(NewJob, Vec<usize>)]) -> Result<()> {
         queue::start_run(&self.tx, run, jobs, self.now, &mut self.events)
     }
@@ -317,6 +322,14 @@ impl StoreRead for Reader<'_> {
     fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>> {
         queue::job_events(self.0, job_id, limit)
     }
+    fn events_after(
+        &self,
+        job_ids: &[i64],
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>> {
+        purge::events_after(self.0, job_ids, after, limit)
+    }
     fn stats(&self, now: i64) -> Result<QueueStats> {
         stats::collect(self.0, now)
     }
@@ -367,6 +380,14 @@ macro_rules! forward_reads {
             }
             fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>> {
                 read(&self.conn).job_events(job_id, limit)
+            }
+            fn events_after(
+                &self,
+                job_ids: &[i64],
+                after: i64,
+                limit: usize,
+            ) -> Result<Vec<serde_json::Value>> {
+                read(&self.conn).events_after(job_ids, after, limit)
             }
             fn stats(&self, now: i64) -> Result<QueueStats> {
                 read(&self.conn).stats(now)

@@ -13,9 +13,8 @@ use core::cell::Cell;
 use baton_sdk::agent::{GuestSession, Session};
 use baton_sdk::exec::{self, Command};
 use baton_sdk::types::{
-    AgentReply, AgentRequest, Capabilities, Description, Failure, PluginKind, SessionConfig,
+    AgentFailure, AgentReply, AgentRequest, Capabilities, Description, PluginKind, SessionConfig,
 };
-use baton_sdk::{fatal, retry};
 
 use settings::{PromptVia, Settings};
 
@@ -51,7 +50,7 @@ impl baton_sdk::Agent for CliAgent {
 }
 
 impl GuestSession for CliSession {
-    fn open(config: SessionConfig) -> Result<Session, Failure> {
+    fn open(config: SessionConfig) -> Result<Session, AgentFailure> {
         let settings = Settings::parse(&config.settings, config.model)?;
         Ok(Session::new(CliSession {
             settings,
@@ -59,7 +58,7 @@ impl GuestSession for CliSession {
         }))
     }
 
-    fn send(&self, request: AgentRequest) -> Result<AgentReply, Failure> {
+    fn send(&self, request: AgentRequest) -> Result<AgentReply, AgentFailure> {
         let settings = &self.settings;
         let mut args = settings.args.clone();
         let stdin = match settings.prompt_via {
@@ -75,14 +74,17 @@ impl GuestSession for CliSession {
             stdin,
             timeout_ms: settings.timeout_ms,
         })
-        .map_err(|error| fatal(format!("cannot run {}: {error}", settings.program)))?;
+        .map_err(|error| AgentFailure::Fatal(format!("cannot run {}: {error}", settings.program)))?;
         if output.timed_out {
-            return Err(retry(format!("{} timed out", settings.program)));
+            return Err(AgentFailure::Timeout(format!(
+                "{} timed out",
+                settings.program
+            )));
         }
         if output.status != 0 {
             let end = output.stderr.len().min(STDERR_EXCERPT_BYTES);
             let stderr = String::from_utf8_lossy(&output.stderr[..end]);
-            return Err(fatal(format!(
+            return Err(AgentFailure::Fatal(format!(
                 "{} exited with status {}: {}",
                 settings.program,
                 output.status,
@@ -94,6 +96,8 @@ impl GuestSession for CliSession {
         Ok(AgentReply {
             text: String::from_utf8_lossy(&output.stdout).into_owned(),
             usage: None,
+            model: None,
+            finish_reason: None,
             data: serde_json::json!({ "turn": turn }).to_string(),
         })
     }

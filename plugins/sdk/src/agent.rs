@@ -5,10 +5,10 @@
 wit_bindgen::generate!({
     inline: "
         package baton:sdk;
-        world agent { export baton:plugin/agent-sessions@0.1.0; }
+        world agent { export baton:plugin/agent-sessions@0.2.0; }
     ",
     path: "wit",
-    with: { "baton:plugin/types@0.1.0": crate::types },
+    with: { "baton:plugin/plugin-types@0.2.0": crate::types },
     pub_export_macro: true,
     default_bindings_module: "baton_sdk::agent",
 });

@@ -1,6 +1,6 @@
 //! Builders for the `failure` a call returns: what the host should do when a plugin could
 //! not produce a result.
-use crate::types::{Failure, Retry};
+use crate::types::{AgentFailure, Failure, Retry};
 
 /// The input can never succeed; the job ends as `failed`.
 pub fn fatal(reason: impl Into<String>) -> Failure {
@@ -27,4 +27,16 @@ pub fn retry_after(reason: impl Into<String>, after_ms: u64) -> Failure {
         reason: reason.into(),
         after_ms: Some(after_ms),
     })
+}
+
+/// Lets agent adapters use the settings and JSON helpers (which fail with `failure`) with `?`:
+/// a retry becomes `overloaded` (its wait kept), skip and fatal become `fatal`, as the host
+/// maps the failures of `baton:plugin@0.1.0` agents.
+impl From<Failure> for AgentFailure {
+    fn from(failure: Failure) -> AgentFailure {
+        match failure {
+            Failure::Retry(retry) => AgentFailure::Overloaded(retry),
+            Failure::Skip(reason) | Failure::Fatal(reason) => AgentFailure::Fatal(reason),
+        }
+    }
 }

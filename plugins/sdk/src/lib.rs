@@ -1,5 +1,5 @@
 //! Guest SDK for Baton plugins: WebAssembly components built for `wasm32-wasip2` against
-//! the `baton:plugin@0.1.0` WIT contract (carried in this crate's `wit/` directory).
+//! the `baton:plugin@0.2.0` WIT contract (carried in this crate's `wit/` directory).
 //!
 //! A plugin is a `cdylib` crate. It implements [`Metadata`] plus the trait of its kind
 //! ([`Resolver`], [`Stage`] or [`Agent`] with [`agent::GuestSession`]) on a unit struct
@@ -60,7 +60,7 @@ pub mod resolver;
 pub mod stage;
 
 pub use agent::Agent;
-pub use bindings::baton::plugin::{exec, progress, state, types};
+pub use bindings::baton::plugin::{exec, plugin_types as types, progress, state};
 pub use bindings::wasi;
 pub use failure::{fatal, retry, retry_after, skip};
 pub use metadata::Metadata;

@@ -1,14 +1,65 @@
-//! `baton plugin new`: writes a plugin crate outside this repository that builds with one
-//! cargo command (`cargo build --release`, the target is set in `.cargo/config.toml`) and
-//! answers `baton plugin call` out of the box. The guest SDK is vendored into the crate from
-//! copies embedded in this binary, with the plugin workspace's lock file, so the scaffold
-//! builds the same dependency versions Baton's own plugins do.
+//! `baton plugin new`: writes a plugin outside this repository that builds with one command
+//! and answers `baton plugin call` out of the box. Rust: a crate (`cargo build --release`,
+//! the target set in `.cargo/config.toml`) with the guest SDK vendored from copies embedded
+//! in this binary, with the plugin workspace's lock file, so it builds the same dependency
+//! versions Baton's own plugins do. Python and JavaScript: see [`starters`].
+
+mod starters;
 
 use anyhow::{Context, Result, anyhow, bail};
-use baton_runtime::inspect::World;
+use baton_runtime::inspect::{WIT_VERSION, World};
 use std::path::{Path, PathBuf};
 
 use baton_plugins_build::sdk::{SDK_FILES, WORKSPACE_LOCK, WORKSPACE_MANIFEST};
+
+/// The language of a new plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// A Rust crate on the guest SDK, built with cargo.
+    Rust,
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript, built with componentize-js.
+    Js,
+}
+
+impl Lang {
+    /// The one command that builds the plugin, run in its directory.
+    pub fn build_command(self) -> &'static str {
+        match self {
+            Lang::Rust => "cargo build --release",
+            Lang::Python | Lang::Js => "./build.sh",
+        }
+    }
+
+    /// The component the build command writes, relative to the plugin's directory.
+    pub fn component(self, name: &str) -> String {
+        match self {
+            Lang::Rust => format!(
+                "target/wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            ),
+            Lang::Python | Lang::Js => format!("{name}.wasm"),
+        }
+    }
+
+    /// The command that runs the starter's test, in its directory.
+    pub fn test_command(self) -> &'static str {
+        match self {
+            Lang::Rust => "baton plugin call (see README.md)",
+            Lang::Python => "python3 test_plugin.py",
+            Lang::Js => "npm test",
+        }
+    }
+}
+
+/// The WIT files (`baton.wit`, `deps/*.wit`) as the SDK carries them, relative to `wit/`.
+fn wit_files() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SDK_FILES
+        .iter()
+        .filter_map(|(path, content)| path.strip_prefix("wit/").map(|p| (p, *content)))
+}
 
 const SDK_DIR: &str = "vendor/baton-sdk";
 
@@ -20,8 +71,9 @@ fn template(kind: World) -> &'static str {
     }
 }
 
-/// Creates `parent/name/` and returns its path.
-pub fn create(kind: World, name: &str, parent: &Path) -> Result<PathBuf> {
+/// Creates `parent/name/` with a `lang` starter of world `kind` and returns its path. Fails
+/// when the name is not a plugin name, the directory exists or a file cannot be written.
+pub fn create(kind: World, name: &str, parent: &Path, lang: Lang) -> Result<PathBuf> {
     let valid = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -40,6 +92,35 @@ pub fn create(kind: World, name: &str, parent: &Path) -> Result<PathBuf> {
     if dir.exists() {
         bail!("{} already exists", dir.display());
     }
+    let files = match lang {
+        Lang::Rust => rust_files(kind, name)?,
+        Lang::Python | Lang::Js => starters::files(kind, name, lang),
+    };
+    write_all(&dir, files)?;
+    Ok(dir)
+}
+
+/// Writes every file under `dir`; `build.sh` is made executable.
+fn write_all(dir: &Path, files: Vec<(PathBuf, String)>) -> Result<()> {
+    for (path, content) in files {
+        let target = dir.join(&path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, content)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        if path.extension().is_some_and(|e| e == "sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("cannot make {} executable", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The Rust crate: manifest, lock file, target config, source and the vendored SDK.
+fn rust_files(kind: World, name: &str) -> Result<Vec<(PathBuf, String)>> {
     let crate_name = name.replace('-', "_");
     let source = template(kind)
         .replace("{{name}}", name)
@@ -70,16 +151,7 @@ pub fn create(kind: World, name: &str, parent: &Path) -> Result<PathBuf> {
         };
         files.push((Path::new(SDK_DIR).join(path), content));
     }
-    for (path, content) in files {
-        let target = dir.join(&path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&target, content)
-            .with_context(|| format!("cannot write {}", target.display()))?;
-    }
-    Ok(dir)
+    Ok(files)
 }
 
 fn workspace_tables() -> Result<(toml::Table, toml::Table)> {
@@ -138,7 +210,7 @@ fn plugin_manifest(name: &str, deps: &toml::Table) -> Result<String> {
 
 fn readme(kind: &str, name: &str, crate_name: &str) -> String {
     format!(
-        "# {name}\n\nA Baton {kind} plugin (WIT `baton:plugin@0.1.0`).\n\n\
+        "# {name}\n\nA Baton {kind} plugin (WIT `baton:plugin@{WIT_VERSION}`).\n\n\
          ```sh\ncargo build --release      # builds target/wasm32-wasip2/release/{crate_name}.wasm\n\
          baton plugin inspect target/wasm32-wasip2/release/{crate_name}.wasm\n\
          baton plugin call target/wasm32-wasip2/release/{crate_name}.wasm --input '...'\n```\n\n\

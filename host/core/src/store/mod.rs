@@ -10,8 +10,9 @@
 mod types;
 
 pub use types::{
-    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Park, Pending, QueueStats,
-    RateLimits, Recovered, RunRecord, RunState, StageRecord, WindowLimit, WindowUnit,
+    Claim, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Park, Pending, Purge,
+    Purged, QueueStats, RateLimits, Recovered, RunRecord, RunState, StageRecord, WindowLimit,
+    WindowUnit,
 };
 
 use crate::event::Event;
@@ -167,6 +168,15 @@ pub trait QueueTx {
     /// keeping their ids; columns this store does not have are left out, and ids issued
     /// later follow the highest imported. Returns how many rows.
     fn import(&mut self, table: &str, rows: &[Row]) -> Result<usize>;
+
+    /// Removes history that ended before `purge.before`: finished runs (and their jobs)
+    /// that are not running, not the run of any stage's last success (the stage cache's
+    /// outputs) and have no job still queued, running or blocked; ended jobs of no run
+    /// (`done`, `skipped`, `failed`, `cancelled`) that no unfinished job depends on; their
+    /// dependency rows, their ledger rows (except the highest `seq`, so numbers are never
+    /// issued twice) and their manifest rows. Nothing else. With `purge.dry_run` nothing
+    /// changes and the reply says what would go.
+    fn purge(&mut self, purge: &Purge) -> Result<Purged>;
 }
 
 /// Reads, outside any write transaction.
@@ -179,6 +189,15 @@ pub trait StoreRead {
     fn attempts(&self, job_id: i64) -> Result<Vec<Attempt>>;
     /// A job's last `limit` ledger lines, oldest first.
     fn job_events(&self, job_id: i64, limit: usize) -> Result<Vec<serde_json::Value>>;
+    /// The ledger lines of jobs `job_ids` whose `seq` is above `after`, lowest `seq` first,
+    /// at most `limit`; each is the line's JSON object with its `seq` (as in the ledger
+    /// file). What `job attach` follows.
+    fn events_after(
+        &self,
+        job_ids: &[i64],
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>>;
     /// The `queue stats` document at time `now` (Unix milliseconds).
     fn stats(&self, now: i64) -> Result<QueueStats>;
     /// An artifact's manifest row.

@@ -338,3 +338,28 @@ pub struct OpenRun {
     /// for `pipeline run PIPELINE --resume ID`, not for a worker.
     pub state: &'static str,
 }
+
+/// What [`crate::store::QueueTx::purge`] may remove: history that ended before `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    /// Unix milliseconds: only jobs that ended (and runs that finished) before this go.
+    pub before: i64,
+    /// Count what would go and change nothing.
+    pub dry_run: bool,
+}
+
+/// What a purge removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    /// Ended jobs removed, with their dependency rows.
+    pub jobs: u64,
+    /// Their ledger rows removed from the store (the highest `seq` is always kept, so
+    /// numbers are never issued twice).
+    pub events: u64,
+    /// Manifest rows of removed jobs (their content files become unreferenced).
+    pub manifest_rows: u64,
+    /// The sha256 of each removed manifest row (one entry per row).
+    pub manifest_digests: Vec<String>,
+    /// Finished runs removed, by id (their run logs may go too).
+    pub runs: Vec<String>,
+}

@@ -169,22 +169,38 @@ impl Conversation for RuntimeConversation {
                     text: reply.text,
                     input_tokens: reply.usage.as_ref().map_or(0, |u| u.input_tokens),
                     output_tokens: reply.usage.as_ref().map_or(0, |u| u.output_tokens),
-                    model: None,
+                    model: reply.model,
                 }),
-                Err(failure) => Err(classify_v1(failure)),
+                Err(failure) => Err(classify(failure)),
             }
         })
     }
 }
 
-/// A 0.1.0 adapter's failure as a classification: a retry is an overload (with its delay),
-/// skip and fatal are fatal.
-fn classify_v1(failure: types::Failure) -> Refusal {
+/// The adapter's classification as the engine's (0.1.0 adapters reach here already mapped
+/// by the runtime: retry → overloaded, skip/fatal → fatal).
+fn classify(failure: types::AgentFailure) -> Refusal {
+    let hit = |hit: types::LimitHit| LimitHit {
+        scope: match hit.scope {
+            types::LimitScope::Requests => Scope::Requests,
+            types::LimitScope::Tokens => Scope::Tokens,
+            types::LimitScope::Quota => Scope::Quota,
+        },
+        message: hit.message,
+        reset_at_ms: hit
+            .reset_at_ms
+            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+    };
     match failure {
-        types::Failure::Retry(retry) => Refusal::Overloaded {
+        types::AgentFailure::RateLimited(h) => Refusal::RateLimited(hit(h)),
+        types::AgentFailure::QuotaExhausted(h) => Refusal::QuotaExhausted(hit(h)),
+        types::AgentFailure::AuthFailed(message) => Refusal::AuthFailed(message),
+        types::AgentFailure::Overloaded(retry) => Refusal::Overloaded {
             after_ms: retry.after_ms,
             message: retry.reason,
         },
-        types::Failure::Skip(reason) | types::Failure::Fatal(reason) => Refusal::Fatal(reason),
+        types::AgentFailure::Timeout(message) => Refusal::Timeout(message),
+        types::AgentFailure::BadRequest(message) => Refusal::BadRequest(message),
+        types::AgentFailure::Fatal(message) => Refusal::Fatal(message),
     }
 }

@@ -275,9 +275,16 @@ async fn execute(
             0,
             "",
         );
+        let digests = worker
+            .last_stage(&stage.id)
+            .ok()
+            .flatten()
+            .map(|record| record.outputs)
+            .unwrap_or_default();
         return Ok(Produced {
             result: StageResult {
                 cached: true,
+                digests,
                 ..StageResult::default()
             },
             tokens: 0,
@@ -538,6 +545,7 @@ async fn write_and_promote(
         outputs.insert(path, digest);
     }
     let promoted: Vec<String> = outputs.keys().cloned().collect();
+    let digests = outputs.clone();
     let record = fingerprint.record(&worker.graph.name, &stage.id, outputs, &worker.run_id);
     worker
         .writer
@@ -550,5 +558,6 @@ async fn write_and_promote(
         summary: format!("{} tokens", answer.input_tokens + answer.output_tokens),
         outputs: promoted,
         tokens: Some(answer.input_tokens + answer.output_tokens),
+        digests,
     })
 }

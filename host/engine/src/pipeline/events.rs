@@ -101,4 +101,9 @@ pub struct StageResult {
     /// Tokens in and out of a prompt's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<u64>,
+    /// The stage's outputs after this run (project-relative path → SHA-256): what it
+    /// promoted, or for a cached stage what its last success recorded. `baton compare`
+    /// compares runs by these.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub digests: std::collections::BTreeMap<String, String>,
 }

@@ -235,6 +235,7 @@ impl StageWorker {
         {
             return Ok(StageResult {
                 cached: true,
+                digests: last.map(|record| record.outputs).unwrap_or_default(),
                 ..StageResult::default()
             });
         }
@@ -313,6 +314,7 @@ impl StageWorker {
             );
         }
         let promoted: Vec<String> = outputs.keys().cloned().collect();
+        let digests = outputs.clone();
         let record = fingerprint.record(&self.graph.name, &stage.id, outputs, &self.run_id);
         self.writer
             .submit(move |tx| tx.record_stage(&record))
@@ -324,6 +326,7 @@ impl StageWorker {
             summary,
             outputs: promoted,
             tokens: None,
+            digests,
         })
     }
 

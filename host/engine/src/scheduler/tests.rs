@@ -109,6 +109,14 @@ impl StoreRead for Counting {
     fn job_events(&self, job_id: i64, limit: usize) -> anyhow::Result<Vec<serde_json::Value>> {
         self.inner.job_events(job_id, limit)
     }
+    fn events_after(
+        &self,
+        job_ids: &[i64],
+        after: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        self.inner.events_after(job_ids, after, limit)
+    }
     fn stats(&self, now: i64) -> anyhow::Result<QueueStats> {
         self.inner.stats(now)
     }

@@ -1,9 +1,9 @@
-//! `future-version`: a resolver-shaped component built against `baton:plugin@0.2.0`, a
+//! `future-version`: a resolver-shaped component built against `baton:plugin@0.3.0`, a
 //! contract version the host does not serve, from an inline WIT and without the SDK. The
 //! host's tests check that it is refused at load with a message naming both versions.
 wit_bindgen::generate!({
     inline: "
-        package baton:plugin@0.2.0;
+        package baton:plugin@0.3.0;
 
         interface metadata {
             describe: func() -> string;
