@@ -5,6 +5,7 @@
 mod common;
 
 mod agent_adapters;
+mod agents;
 mod cli;
 mod compile_cache;
 mod double;

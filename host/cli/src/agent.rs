@@ -57,6 +57,9 @@ pub enum AgentCommand {
     /// List live and recent agent sessions (state, turns, idle for, expires in).
     #[command(after_help = SESSIONS_HELP)]
     Sessions(SessionsArgs),
+    /// Prompt registries in TSV: check one, or import it as a pipeline.
+    #[command(subcommand)]
+    Registry(crate::registry::RegistryCommand),
 }
 
 /// `baton agent run`.
@@ -105,6 +108,7 @@ pub async fn run(
     match command {
         AgentCommand::Run(args) => run_prompts(settings, &rt()?, args, format).await,
         AgentCommand::Sessions(args) => sessions(settings, args, format),
+        AgentCommand::Registry(command) => crate::registry::run(command, settings, format),
     }
 }
 

@@ -434,13 +434,14 @@ async fn pipeline_bench(
     let started = Instant::now();
     let graph = pipeline_run::load_graph(&bench_config, "bench").map_err(runtime)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let plan = pipeline_run::dry_plan(&bench_config, &graph, &Filters::default(), false)
+    let plan = pipeline_run::dry_plan(&bench_config, &graph, &Filters::default(), false, None)
         .map_err(runtime)?;
     let plan_seconds = started.elapsed().as_secs_f64();
     let rt = Arc::new(rt()?);
     let request = || pipeline_run::RunRequest {
         filters: Filters::default(),
         force: false,
+        force_wave: None,
         continue_on_error: false,
         jobs: args.jobs,
         resume: None,

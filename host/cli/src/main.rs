@@ -21,6 +21,7 @@ mod plugin_add;
 mod progress;
 mod queue;
 mod recover;
+mod registry;
 mod scaffold;
 mod schedule;
 mod serve;
@@ -102,7 +103,8 @@ enum Command {
     /// The processes working on the store (every `queue run` and `pipeline run`, on any host)
     /// with their last heartbeat, and the leader that runs maintenance.
     Hosts,
-    /// Agents: run prompts through an adapter, list agent sessions.
+    /// Agents: run prompts through an adapter, list agent sessions, check and import prompt
+    /// registries.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     /// Remove finished jobs, runs, run logs, ledger files, unreferenced artifacts and

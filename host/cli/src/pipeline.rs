@@ -70,6 +70,9 @@ pub struct RunArgs {
     /// Run stages even when cached.
     #[arg(long)]
     pub force: bool,
+    /// Rerun the prompts of this wave and everything that depends on them, cached or not.
+    #[arg(long, value_name = "N")]
+    pub force_wave: Option<u32>,
     /// Keep running independent stages after a failure.
     #[arg(long)]
     pub continue_on_error: bool,
@@ -107,6 +110,7 @@ pub async fn run(
                 to: None,
                 dry_run: false,
                 force: true,
+                force_wave: None,
                 continue_on_error: false,
                 env_file: None,
                 resume: None,
@@ -351,8 +355,14 @@ pub async fn run_pipeline(
     if args.dry_run {
         // Contradicting filters are the user's to fix (20); a store that cannot be read is not (30).
         plan::select(&graph, &filters).map_err(|e| usage(anyhow!(e)))?;
-        let plan =
-            pipeline_run::dry_plan(settings, &graph, &filters, args.force).map_err(runtime)?;
+        let plan = pipeline_run::dry_plan(settings, &graph, &filters, args.force, args.force_wave)
+            .map_err(|e| {
+                if args.force_wave.is_some() && e.to_string().starts_with("--force-wave") {
+                    usage(e)
+                } else {
+                    runtime(e)
+                }
+            })?;
         if format == Format::Json {
             output::json(&plan);
         } else {
@@ -380,6 +390,7 @@ pub async fn run_pipeline(
     }
     // Bad filters are refused before anything runs.
     plan::select(&graph, &filters).map_err(|e| usage(anyhow!(e)))?;
+    pipeline_run::forced_stages(&graph, args.force_wave).map_err(usage)?;
     let env = match &args.env_file {
         Some(path) => pipeline_run::read_env_file(&settings.cwd.join(path)).map_err(usage)?,
         None => Default::default(),
@@ -389,6 +400,7 @@ pub async fn run_pipeline(
     let request = RunRequest {
         filters,
         force: args.force,
+        force_wave: args.force_wave,
         continue_on_error: args.continue_on_error,
         jobs: usize::from(args.jobs),
         resume: args.resume.clone(),
@@ -436,6 +448,23 @@ pub async fn run_pipeline(
             "{mark} run {} of `{}` in {:.2}s",
             result.run_id, result.pipeline, result.seconds
         );
+        if let Some(agents) = &result.agents {
+            let count =
+                |state: StageStatus| result.stages.iter().filter(|s| s.state == state).count();
+            println!(
+                "{INFO} prompts: {} · done {} · cached {} · failed {} · retries {} · calls {} · tokens {}",
+                result.stages.len(),
+                count(StageStatus::Done),
+                count(StageStatus::Cached),
+                result.stages.len() - count(StageStatus::Done) - count(StageStatus::Cached),
+                agents.retries,
+                agents.calls,
+                agents.tokens
+            );
+            for (key, reason) in &agents.limits_hit {
+                println!("{INFO} limit hit: {key}: {}", output::safe(reason, false));
+            }
+        }
         if result.degraded {
             println!(
                 "{INFO} rerun what did not finish: baton pipeline run {} --resume {}",
@@ -462,7 +491,10 @@ pub(crate) fn print_stage(event: &StageEvent) {
         ..
     } = event;
     match event.status {
-        StageStatus::Done => println!("▶ [{k}/{n}] {id} … done in {seconds:.2}s"),
+        StageStatus::Done => match event.tokens {
+            Some(tokens) => println!("▶ [{k}/{n}] {id} … done in {seconds:.1}s · {tokens} tokens"),
+            None => println!("▶ [{k}/{n}] {id} … done in {seconds:.2}s"),
+        },
         StageStatus::Cached => println!("▶ [{k}/{n}] {id} … cached"),
         StageStatus::Skipped => println!(
             "▶ [{k}/{n}] {id} … skipped: {}",

@@ -648,6 +648,7 @@ async fn run_now(
         to: None,
         dry_run: false,
         force: false,
+        force_wave: None,
         continue_on_error: false,
         env_file: None,
         resume: None,

@@ -554,6 +554,7 @@ pub fn shared_rates_and_quotas_say_when(store: &mut dyn Store) {
         per_day: Some(3),
         day: "2026-12-01".into(),
         day_ends: 86_400_000,
+        windows: Vec::new(),
     };
     let take = |store: &mut dyn Store, now: i64, key: &str| {
         let limits = limits.clone();
@@ -575,6 +576,89 @@ pub fn shared_rates_and_quotas_say_when(store: &mut dyn Store) {
     );
     assert_eq!(store.quota_used("k", "2026-12-01").unwrap(), 3);
     assert_eq!(take(store, 5000, "other"), None, "keys are independent");
+}
+
+/// Sliding windows are exact: 3 requests per 10 s let three through and name when the
+/// oldest leaves the window; tokens charged after replies stop requests while the window is
+/// spent and free them as the charges age out; a refused take counts nothing.
+pub fn sliding_windows_hold_exactly(store: &mut dyn Store) {
+    use crate::store::{WindowLimit, WindowUnit};
+    let limits = crate::store::RateLimits {
+        per_second: None,
+        per_minute: None,
+        per_day: None,
+        day: "2026-12-01".into(),
+        day_ends: 86_400_000,
+        windows: vec![
+            WindowLimit {
+                window_ms: 10_000,
+                limit: 3,
+                unit: WindowUnit::Requests,
+            },
+            WindowLimit {
+                window_ms: 10_000,
+                limit: 100,
+                unit: WindowUnit::Tokens,
+            },
+        ],
+    };
+    let take = |store: &mut dyn Store, now: i64| {
+        let limits = limits.clone();
+        with(store, now, move |tx| tx.take_rate("agent:a", &limits))
+    };
+    assert_eq!(take(store, 1_000), None);
+    assert_eq!(take(store, 2_000), None);
+    assert_eq!(take(store, 3_000), None);
+    assert_eq!(take(store, 4_000), Some(11_000), "the first leaves at 11 s");
+    assert_eq!(
+        take(store, 10_999),
+        Some(11_000),
+        "a refusal counts nothing"
+    );
+    assert_eq!(take(store, 11_000), None);
+    with(store, 11_500, |tx| tx.charge_tokens("agent:a", 60));
+    with(store, 11_600, |tx| tx.charge_tokens("agent:a", 50));
+    assert_eq!(
+        take(store, 13_000),
+        Some(21_500),
+        "110 tokens of 100: wait until the 60 leave"
+    );
+    assert_eq!(take(store, 21_500), None);
+}
+
+/// Parks hold a key until their time for every process; only one caller gets the probe of
+/// a park that ran out, and stats list what is parked now.
+pub fn parks_hold_and_give_one_probe(store: &mut dyn Store) {
+    use crate::store::Park;
+    let park = Park {
+        key: "auth:claude".into(),
+        until: 5_000,
+        reason: "auth breaker open".into(),
+        strikes: 3,
+    };
+    let parked = park.clone();
+    with(store, 1_000, move |tx| tx.park(&parked));
+    assert_eq!(store.park("auth:claude").unwrap(), Some(park.clone()));
+    assert_eq!(
+        store.stats(4_000).unwrap().parked,
+        std::slice::from_ref(&park)
+    );
+    assert!(store.stats(5_000).unwrap().parked.is_empty());
+    let probe = |store: &mut dyn Store, now: i64| {
+        with(store, now, |tx| {
+            tx.probe_park("auth:claude", now + 1_000, "half-open")
+        })
+    };
+    assert_eq!(probe(store, 4_999), None, "still parked");
+    assert_eq!(probe(store, 5_000), Some(park), "the first caller probes");
+    assert_eq!(probe(store, 5_001), None, "the probe holds the park");
+    assert_eq!(
+        store.park("auth:claude").unwrap().map(|p| p.reason),
+        Some("half-open".into())
+    );
+    with(store, 5_500, |tx| tx.unpark("auth:claude"));
+    assert_eq!(store.park("auth:claude").unwrap(), None);
+    assert_eq!(probe(store, 9_000), None, "no park, no probe");
 }
 
 /// A purge removes ended history past the cutoff and nothing unfinished work, a running
@@ -882,7 +966,9 @@ pub fn the_overview_counts_and_lists_what_the_dashboards_show(store: &mut dyn St
 
 /// Runs every check, each on a fresh store from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [fn(&mut dyn Store); 20] = [
+    let checks: [fn(&mut dyn Store); 22] = [
+        sliding_windows_hold_exactly,
+        parks_hold_and_give_one_probe,
         purge_keeps_what_live_work_needs,
         the_overview_counts_and_lists_what_the_dashboards_show,
         a_job_recovered_by_hand_fences_out_its_holder,

@@ -1,9 +1,11 @@
 //! Baton's engine: typed settings, the limiter, the downloader, the scheduler with its
-//! worker seam and its workers (resolve-and-download, pipeline stages), pipelines, and the
+//! worker seam and its workers (resolve-and-download, pipeline stages, agent prompts),
+//! pipelines, and the
 //! composition root that wires them to a store and the plugin runtime. It reports through
 //! return values and events; it never prints (the CLI does).
 
 pub mod agent;
+pub mod agents;
 pub mod attach;
 pub mod audit;
 pub mod cleanup;

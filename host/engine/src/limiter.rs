@@ -8,7 +8,7 @@
 //! busy key from starving the others.
 
 use crate::scheduler::writer::Writer;
-use baton_core::store::RateLimits;
+use baton_core::store::{RateLimits, WindowLimit, WindowUnit};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +26,60 @@ pub struct LimitSpec {
     pub per_second: Option<f64>,
     /// Requests per minute (a token bucket).
     pub per_minute: Option<u32>,
-    /// Requests per UTC day; counted in the store, so it survives restarts.
+    /// Requests per day (the day of `time-zone`, UTC by default); counted in the store, so it
+    /// survives restarts.
     pub per_day: Option<u64>,
+    /// Tokens per minute (`agent:` keys): charged after each reply with what the provider
+    /// reports; a request waits while the window is spent.
+    pub tokens_per_minute: Option<u64>,
+    /// The length of the "minute" of `per-minute` and `tokens-per-minute` on `agent:` keys
+    /// (default `1m`), counted as a sliding window: no span of this length ever holds more.
+    pub window: Option<String>,
+    /// The IANA time zone whose midnight starts `per-day`'s day (default `UTC`; Gemini
+    /// counts in `America/Los_Angeles`).
+    pub time_zone: Option<String>,
+}
+
+impl LimitSpec {
+    /// The sliding-window length of an `agent:` key, milliseconds (`window`, else a minute).
+    pub fn window_ms(&self) -> i64 {
+        self.window
+            .as_deref()
+            .and_then(|w| baton_core::units::parse_duration(w).ok())
+            .map_or(60_000, |d| d.as_millis().max(1) as i64)
+    }
+}
+
+/// Whether `key` counts its per-minute limits in exact sliding windows in the store
+/// (provider limits: `agent:` keys) rather than token buckets.
+pub fn windowed(key: &str) -> bool {
+    key.starts_with("agent:")
+}
+
+/// The day (`YYYY-MM-DD`) in IANA zone `zone` (UTC when `None` or unknown) at `now_ms`,
+/// and when it ends, Unix milliseconds.
+pub fn day_in(zone: Option<&str>, now_ms: i64) -> (String, i64) {
+    let utc = || {
+        let day = 86_400_000;
+        (
+            baton_core::clock::day_of(now_ms),
+            now_ms - now_ms.rem_euclid(day) + day,
+        )
+    };
+    let Some(zone) = zone else {
+        return utc();
+    };
+    let Ok(tz) = jiff::tz::TimeZone::get(zone) else {
+        return utc();
+    };
+    let Ok(at) = jiff::Timestamp::from_millisecond(now_ms) else {
+        return utc();
+    };
+    let date = at.to_zoned(tz.clone()).date();
+    match date.tomorrow().and_then(|next| next.to_zoned(tz)) {
+        Ok(next) => (date.to_string(), next.timestamp().as_millisecond()),
+        Err(_) => utc(),
+    }
 }
 
 /// Why a caller may not proceed now.
@@ -162,11 +214,6 @@ impl Drop for Permit {
     }
 }
 
-/// Today's date (UTC) as YYYY-MM-DD.
-fn today() -> String {
-    baton_core::clock::day_of(baton_core::clock::now_ms())
-}
-
 impl Limiter {
     /// A limiter whose key limits come from `specs`, whose daily counts start from
     /// `load_quota` (the store's count for a key and day), and whose concurrency caps hold
@@ -191,14 +238,17 @@ impl Limiter {
 
     fn state<'a>(&self, keys: &'a mut HashMap<String, KeyState>, key: &str) -> &'a mut KeyState {
         let now = Instant::now();
-        let today = today();
+        let spec = match keys.get(key) {
+            Some(state) => state.spec.clone(),
+            None => (self.specs)(key),
+        };
+        let today = day_in(spec.time_zone.as_deref(), baton_core::clock::now_ms()).0;
         let state = keys.entry(key.to_string()).or_insert_with(|| {
-            let spec = (self.specs)(key);
             let mut buckets = Vec::new();
             if let Some(rate) = spec.per_second.filter(|r| *r > 0.0) {
                 buckets.push(Bucket::new(rate.max(1.0), rate / 1000.0, now));
             }
-            if let Some(rate) = spec.per_minute.filter(|r| *r > 0) {
+            if let Some(rate) = spec.per_minute.filter(|r| *r > 0 && !windowed(key)) {
                 buckets.push(Bucket::new(
                     f64::from(rate),
                     f64::from(rate) / 60_000.0,
@@ -247,7 +297,7 @@ impl Limiter {
         {
             return Err(Wait {
                 reason: format!("quota {key} ({}/{limit} today)", state.day_used),
-                until: Some(now + until_midnight()),
+                until: Some(now + until_day_ends(state.spec.time_zone.as_deref())),
             });
         }
         for bucket in &mut state.buckets {
@@ -331,19 +381,44 @@ impl Limiter {
                 });
             }
         }
-        if spec.per_second.is_some() || spec.per_minute.is_some() || spec.per_day.is_some() {
+        if spec.per_second.is_some()
+            || spec.per_minute.is_some()
+            || spec.per_day.is_some()
+            || spec.tokens_per_minute.is_some()
+        {
             let now = baton_core::clock::now_ms();
+            let (day, day_ends) = day_in(spec.time_zone.as_deref(), now);
+            let windowed = windowed(&permit.key);
+            let mut windows = Vec::new();
+            if windowed {
+                let window_ms = spec.window_ms();
+                if let Some(limit) = spec.per_minute {
+                    windows.push(WindowLimit {
+                        window_ms,
+                        limit: u64::from(limit),
+                        unit: WindowUnit::Requests,
+                    });
+                }
+                if let Some(limit) = spec.tokens_per_minute {
+                    windows.push(WindowLimit {
+                        window_ms,
+                        limit,
+                        unit: WindowUnit::Tokens,
+                    });
+                }
+            }
             let limits = RateLimits {
                 per_second: spec.per_second,
-                per_minute: spec.per_minute,
+                per_minute: spec.per_minute.filter(|_| !windowed),
                 per_day: spec.per_day,
-                day: today(),
-                day_ends: now + until_midnight().as_millis() as i64,
+                day,
+                day_ends,
+                windows,
             };
             let wait = match shared.take_rate(&permit.key, limits).await {
                 Ok(None) => None,
                 Ok(Some(until)) => Some(Wait {
-                    reason: if spec.per_day.is_some() && until >= now + 60_000 {
+                    reason: if spec.per_day.is_some() && until >= day_ends {
                         format!("quota {} (all processes, today)", permit.key)
                     } else {
                         format!("rate {} (all processes)", permit.key)
@@ -428,6 +503,25 @@ impl Limiter {
             .collect()
     }
 
+    /// Charges `tokens` a reply used to `key`'s tokens-per-minute window, in the store (in
+    /// the next group commit); nothing when the key has no such limit or no store.
+    pub fn charge_tokens(&self, key: &str, tokens: u64) {
+        let limited = {
+            let mut keys = self.lock();
+            self.state(&mut keys, key).spec.tokens_per_minute.is_some()
+        };
+        if let (true, Some(shared)) = (limited && tokens > 0, &self.shared) {
+            let key = key.to_string();
+            shared.writer.send(move |tx| tx.charge_tokens(&key, tokens));
+        }
+    }
+
+    /// The limits of `key`.
+    pub fn spec(&self, key: &str) -> LimitSpec {
+        let mut keys = self.lock();
+        self.state(&mut keys, key).spec.clone()
+    }
+
     /// Denials since the last call.
     pub fn take_denials(&self) -> u64 {
         self.denials.swap(0, Ordering::Relaxed)
@@ -454,10 +548,10 @@ impl Limiter {
     }
 }
 
-fn until_midnight() -> Duration {
-    let ms = baton_core::clock::now_ms();
-    let day = 86_400_000;
-    Duration::from_millis((day - ms.rem_euclid(day)) as u64)
+/// How long until the day of `zone` ends.
+fn until_day_ends(zone: Option<&str>) -> Duration {
+    let now = baton_core::clock::now_ms();
+    Duration::from_millis((day_in(zone, now).1 - now).max(0) as u64)
 }
 
 #[cfg(test)]
@@ -506,6 +600,19 @@ mod tests {
         assert_eq!(wait.reason, "rate k");
         let until = wait.until.unwrap();
         assert!(until > Instant::now() && until <= Instant::now() + Duration::from_millis(510));
+    }
+
+    #[test]
+    fn days_start_at_midnight_in_the_key_time_zone() {
+        // 2026-12-01T07:00:00Z is still 30 November in Los Angeles (UTC-8), whose day ends
+        // at 08:00 UTC.
+        let at = 1_796_108_400_000;
+        assert_eq!(day_in(None, at), ("2026-12-01".into(), 1_796_169_600_000));
+        assert_eq!(
+            day_in(Some("America/Los_Angeles"), at),
+            ("2026-11-30".into(), at + 3_600_000)
+        );
+        assert_eq!(day_in(Some("Not/AZone"), at).0, "2026-12-01");
     }
 
     #[test]

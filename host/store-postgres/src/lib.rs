@@ -48,9 +48,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Durability, Leadership, ManifestRow, Member, Offer, Overview, Pending, PluginStateStore,
-    Purge, Purged, QueueStats, QueueTx, RateLimits, Recovered, Requeue, Row, RunRecord, RunState,
-    StageRecord, Store, StoreRead, Wakeups,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Overview, Park, Pending,
+    PluginStateStore, Purge, Purged, QueueStats, QueueTx, RateLimits, Recovered, Requeue, Row,
+    RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups, WindowUnit,
 };
 use connect::{Conn, Target};
 use std::path::{Path, PathBuf};
@@ -287,6 +287,22 @@ impl QueueTx for Tx<'_> {
         slots::extend(self, holder, expires, dead)
     }
 
+    fn charge_tokens(&mut self, key: &str, tokens: u64) -> Result<()> {
+        slots::use_window(self, key, WindowUnit::Tokens, tokens)
+    }
+
+    fn park(&mut self, park: &Park) -> Result<()> {
+        slots::park(self, park)
+    }
+
+    fn unpark(&mut self, key: &str) -> Result<()> {
+        slots::unpark(self, key)
+    }
+
+    fn probe_park(&mut self, key: &str, until: i64, reason: &str) -> Result<Option<Park>> {
+        slots::probe_park(self, key, until, reason)
+    }
+
     fn beat(&mut self, member: &Member, forget_before: i64) -> Result<()> {
         members::beat(self, member, forget_before)
     }
@@ -354,6 +370,9 @@ macro_rules! forward_reads {
             }
             fn quota_used(&self, key: &str, day: &str) -> Result<u64> {
                 artifacts::quota_used(&mut *self.handle.conn()?, key, day)
+            }
+            fn park(&self, key: &str) -> Result<Option<Park>> {
+                slots::parked(&mut *self.handle.conn()?, key)
             }
             fn lease_owners(&self) -> Result<Vec<String>> {
                 queue::lease_owners(&mut *self.handle.conn()?)

@@ -201,6 +201,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_failed_at ON jobs (updated_at) WHERE state = 'failed';
     CREATE INDEX jobs_done_at ON jobs (updated_at) WHERE state = 'done';
     CREATE INDEX jobs_skipped_at ON jobs (updated_at) WHERE state = 'skipped';
+    // 5: sliding-window use (requests taken, tokens charged) and parked keys of the limiter.
+    r#"
+    CREATE TABLE limit_usage (
+        id BIGSERIAL PRIMARY KEY,
+        key TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        amount BIGINT NOT NULL
+    );
+    CREATE INDEX limit_usage_key ON limit_usage (key, unit, at);
+    CREATE TABLE limit_parks (
+        key TEXT PRIMARY KEY,
+        until BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        strikes BIGINT NOT NULL
+    );
     "#,
 ];
 

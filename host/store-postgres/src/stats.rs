@@ -78,5 +78,6 @@ pub fn collect(conn: &mut Conn, now: i64) -> Result<QueueStats> {
         recoveries: crate::queue::counter(conn, "recoveries")?,
         limiter_denials: crate::queue::counter(conn, "limiter_denials")?,
         runs: crate::runs::open_runs(conn)?,
+        parked: crate::slots::parked_now(conn, now)?,
     })
 }

@@ -23,9 +23,9 @@ use baton_core::event::Event;
 use baton_core::ledger::LedgerFile;
 use baton_core::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use baton_core::store::{
-    Claim, Durability, Leadership, ManifestRow, Member, Offer, Overview, Pending, PluginStateStore,
-    Purge, Purged, QueueStats, QueueTx, RateLimits, Recovered, Requeue, Row, RunRecord, RunState,
-    StageRecord, Store, StoreRead,
+    Claim, Durability, Leadership, ManifestRow, Member, Offer, Overview, Park, Pending,
+    PluginStateStore, Purge, Purged, QueueStats, QueueTx, RateLimits, Recovered, Requeue, Row,
+    RunRecord, RunState, StageRecord, Store, StoreRead, WindowUnit,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -285,6 +285,22 @@ impl QueueTx for SqliteTx<'_> {
         slots::extend(&self.tx, holder, expires, dead)
     }
 
+    fn charge_tokens(&mut self, key: &str, tokens: u64) -> Result<()> {
+        slots::use_window(&self.tx, key, WindowUnit::Tokens, tokens, self.now)
+    }
+
+    fn park(&mut self, park: &Park) -> Result<()> {
+        slots::park(&self.tx, park)
+    }
+
+    fn unpark(&mut self, key: &str) -> Result<()> {
+        slots::unpark(&self.tx, key)
+    }
+
+    fn probe_park(&mut self, key: &str, until: i64, reason: &str) -> Result<Option<Park>> {
+        slots::probe_park(&self.tx, key, until, reason, self.now)
+    }
+
     fn beat(&mut self, member: &Member, forget_before: i64) -> Result<()> {
         members::beat(&self.tx, member, forget_before, self.now)
     }
@@ -356,6 +372,9 @@ impl StoreRead for Reader<'_> {
     fn quota_used(&self, key: &str, day: &str) -> Result<u64> {
         artifacts::quota_used(self.0, key, day)
     }
+    fn park(&self, key: &str) -> Result<Option<Park>> {
+        slots::parked(self.0, key)
+    }
     fn lease_owners(&self) -> Result<Vec<String>> {
         queue::lease_owners(self.0)
     }
@@ -424,6 +443,9 @@ macro_rules! forward_reads {
             }
             fn quota_used(&self, key: &str, day: &str) -> Result<u64> {
                 read(&self.conn).quota_used(key, day)
+            }
+            fn park(&self, key: &str) -> Result<Option<Park>> {
+                read(&self.conn).park(key)
             }
             fn lease_owners(&self) -> Result<Vec<String>> {
                 read(&self.conn).lease_owners()

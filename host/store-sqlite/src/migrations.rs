@@ -164,6 +164,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_failed_at ON jobs (updated_at) WHERE state = 'failed';
     CREATE INDEX jobs_done_at ON jobs (updated_at) WHERE state = 'done';
     CREATE INDEX jobs_skipped_at ON jobs (updated_at) WHERE state = 'skipped';",
+    // 10: sliding-window use (requests taken, tokens charged) and parked keys of the limiter.
+    "CREATE TABLE limit_usage (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        amount INTEGER NOT NULL
+    );
+    CREATE INDEX limit_usage_key ON limit_usage (key, unit, at);
+    CREATE TABLE limit_parks (
+        key TEXT PRIMARY KEY,
+        until INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        strikes INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema of `conn` to the newest version; refuses a database newer than this

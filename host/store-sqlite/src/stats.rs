@@ -69,5 +69,6 @@ pub fn collect(conn: &Connection, now: i64) -> Result<QueueStats> {
         recoveries: super::queue::counter(conn, "recoveries")?,
         limiter_denials: super::queue::counter(conn, "limiter_denials")?,
         runs: super::runs::open_runs(conn)?,
+        parked: super::slots::parked_now(conn, now)?,
     })
 }

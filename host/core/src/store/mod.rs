@@ -10,9 +10,9 @@
 mod types;
 
 pub use types::{
-    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Overview,
+    Claim, Durability, HostStats, Leadership, ManifestRow, Member, Offer, OpenRun, Overview, Park,
     Pending, Purge, Purged, QueueStats, RateLimits, Recovered, Requeue, RunRecord, RunState,
-    StageRecord, StateCount, WaitingJob,
+    StageRecord, StateCount, WaitingJob, WindowLimit, WindowUnit,
 };
 
 use crate::event::Event;
@@ -138,6 +138,23 @@ pub trait QueueTx {
     /// the quota allows the next request — nothing is taken then.
     fn take_rate(&mut self, key: &str, limits: &RateLimits) -> Result<Option<i64>>;
 
+    /// Charges `tokens` to limiter key `key`'s token windows now (after a reply: providers
+    /// count what was actually used). Checked by [`QueueTx::take_rate`]'s
+    /// [`WindowUnit::Tokens`] windows.
+    fn charge_tokens(&mut self, key: &str, tokens: u64) -> Result<()>;
+
+    /// Parks `park.key` until `park.until` with its reason and strikes (replacing an earlier
+    /// park of the key).
+    fn park(&mut self, park: &Park) -> Result<()>;
+
+    /// Removes the park of `key` (nothing if none).
+    fn unpark(&mut self, key: &str) -> Result<()>;
+
+    /// Moves the park of `key` to `until` with `reason` only if it has run out (its time is
+    /// not after now): the one caller that gets `Some` (the park as it was) holds a
+    /// half-open breaker's single probe; `None` when there is no park or it still holds.
+    fn probe_park(&mut self, key: &str, until: i64, reason: &str) -> Result<Option<Park>>;
+
     /// Frees a slot taken by [`QueueTx::take_slot`] (nothing if it is gone).
     fn free_slot(&mut self, slot: i64) -> Result<()>;
 
@@ -211,6 +228,8 @@ pub trait StoreRead {
     fn manifest(&self, key: &str) -> Result<Option<ManifestRow>>;
     /// How much of a limiter key's daily quota `day` (`YYYY-MM-DD`) has used.
     fn quota_used(&self, key: &str, day: &str) -> Result<u64>;
+    /// The park of limiter key `key`, expired or not.
+    fn park(&self, key: &str) -> Result<Option<Park>>;
     /// Owners holding running leases (to recover those of dead local processes).
     fn lease_owners(&self) -> Result<Vec<String>>;
     /// A pipeline run.
@@ -232,7 +251,8 @@ pub trait StoreRead {
 pub type Row = serde_json::Map<String, serde_json::Value>;
 
 /// The tables `baton store migrate` copies from one store to another, parents first. Limiter
-/// slots, members and the leader lease belong to running processes and are not copied.
+/// slots, windows and parks, members and the leader lease belong to running processes and
+/// are not copied.
 pub const PORTABLE_TABLES: &[&str] = &[
     "jobs",
     "job_deps",

@@ -187,6 +187,8 @@ pub struct QueueStats {
     pub limiter_denials: i64,
     /// Pipeline runs not finished, oldest first.
     pub runs: Vec<OpenRun>,
+    /// Limiter keys parked now (quotas spent, rate-limit resets, open breakers), by key.
+    pub parked: Vec<Park>,
 }
 
 /// A process working on the store (a `queue run` or a `pipeline run`), as it registers
@@ -223,6 +225,76 @@ pub struct RateLimits {
     pub day: String,
     /// When that day ends, Unix milliseconds.
     pub day_ends: i64,
+    /// Sliding-window limits (requests, and tokens charged with
+    /// [`QueueTx::charge_tokens`](super::QueueTx::charge_tokens)): exact, no window of their
+    /// length ever holds more than their limit.
+    pub windows: Vec<WindowLimit>,
+}
+
+/// What a sliding window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowUnit {
+    /// Requests: each take counts one.
+    Requests,
+    /// Tokens: charged after each reply; a request waits while the window is spent.
+    Tokens,
+}
+
+impl WindowUnit {
+    /// `requests` or `tokens`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowUnit::Requests => "requests",
+            WindowUnit::Tokens => "tokens",
+        }
+    }
+}
+
+/// A sliding-window limit: no span of `window_ms` holds more than `limit` units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLimit {
+    /// The window's length, milliseconds.
+    pub window_ms: i64,
+    /// Units allowed in any window.
+    pub limit: u64,
+    /// What it counts.
+    pub unit: WindowUnit,
+}
+
+impl WindowLimit {
+    /// When (Unix milliseconds) one more unit fits, given the units `used` in the window
+    /// ending at `now` as `(at, amount)` oldest first; `None` when it fits now. The answer is
+    /// when enough of the oldest entries leave the window.
+    pub fn ready_at(&self, used: &[(i64, u64)], now: i64) -> Option<i64> {
+        let start = now - self.window_ms;
+        let live: Vec<&(i64, u64)> = used.iter().filter(|(at, _)| *at > start).collect();
+        let mut total: u64 = live.iter().map(|(_, amount)| *amount).sum();
+        if total < self.limit {
+            return None;
+        }
+        for (at, amount) in live {
+            total = total.saturating_sub(*amount);
+            if total < self.limit {
+                return Some(at + self.window_ms);
+            }
+        }
+        Some(now + self.window_ms)
+    }
+}
+
+/// A limiter key parked until a time: a provider's quota spent, a rate limit's reset, an
+/// open authentication breaker. Shared by every process on the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Park {
+    /// The key, e.g. `agent:gemini/gemini-2.5-flash` or `auth:claude`.
+    pub key: String,
+    /// Unix milliseconds before which nothing of the key runs.
+    pub until: i64,
+    /// Why, for `job show` and `queue stats`: `quota exhausted: ...`.
+    pub reason: String,
+    /// Consecutive failures behind it (an authentication breaker's count); 0 otherwise.
+    pub strikes: u32,
 }
 
 impl RateLimits {

@@ -98,7 +98,10 @@ impl Assist {
         let graph = load_graph(self.context.settings(), &run.pipeline)?;
         let selected = run_stages(&*store, &graph, run_id)?;
         let force = run.options["force"].as_bool().unwrap_or(false);
-        stage_worker(&self.context, &graph, run_id, &selected, force).await
+        let force_wave = run.options["force-wave"]
+            .as_u64()
+            .and_then(|w| u32::try_from(w).ok());
+        stage_worker(&self.context, &graph, run_id, &selected, force, force_wave).await
     }
 
     fn refuse(&self, run_id: &str, why: &str) -> Worked {

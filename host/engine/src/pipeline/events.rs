@@ -78,6 +78,8 @@ pub struct StageEvent {
     pub run_id: String,
     /// The stage's log in this run (`.baton/runs/<run>/<stage>.log`).
     pub log: std::path::PathBuf,
+    /// Tokens a prompt's answer used (prompt stages that called their agent).
+    pub tokens: Option<u64>,
 }
 
 /// Receives a run's events (called from worker tasks; keep it quick).
@@ -98,6 +100,9 @@ pub struct StageResult {
     /// Promoted outputs (project-relative paths).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// Tokens in and out of a prompt's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
     /// The stage's outputs after this run (project-relative path → SHA-256): what it
     /// promoted, or for a cached stage what its last success recorded. `baton compare`
     /// compares runs by these.

@@ -42,6 +42,8 @@ pub enum Runner {
     Plugin(Arc<Plugin>),
     /// A trusted native command line and its environment.
     Command(Vec<String>, Vec<(String, String)>),
+    /// An agent adapter (prompt stages), with its component's digest.
+    Agent(String),
 }
 
 impl Runner {
@@ -50,6 +52,7 @@ impl Runner {
         match self {
             Runner::Plugin(plugin) => plugin.digest.clone(),
             Runner::Command(command, _) => command_digest(command, root),
+            Runner::Agent(digest) => digest.clone(),
         }
     }
 }
@@ -100,10 +103,16 @@ pub struct StageWorker {
     pub runtime: Arc<Runtime>,
     /// Reads the stage cache.
     pub cache: Mutex<Box<dyn StoreRead + Send>>,
+    /// Records what prompt stages commit on their own (their stage-cache records).
+    pub writer: crate::scheduler::writer::Writer,
     /// Run every stage, cached or not.
     pub force: bool,
     /// Content digests of inputs and outputs (`.baton/digests.json`).
     pub digests: Arc<DigestCache>,
+    /// Stages run even when cached (`--force-wave N`: that wave and its dependents).
+    pub forced: std::collections::BTreeSet<String>,
+    /// The agent side of the run, when it has prompt stages.
+    pub agents: Option<Arc<crate::agents::work::Agents>>,
     /// Stages of this run, for `[k/N]`.
     pub total: usize,
     /// Stages that ended so far.
@@ -125,7 +134,7 @@ pub struct StageWorker {
 
 /// A failure of the host side of a stage (I/O, a missing output), without a code; resource
 /// exhaustion (a full disk) is the environment's failure instead (see `crate::environment`).
-fn host(error: anyhow::Error) -> Failure {
+pub(crate) fn host(error: anyhow::Error) -> Failure {
     if crate::environment::exhausted(&error) {
         return crate::environment::failure(format!("{error:#}"));
     }
@@ -137,7 +146,7 @@ fn host(error: anyhow::Error) -> Failure {
 pub const OUTPUT_DIR_REFUSED: &str = "output-dir-refused";
 
 /// An output directory Baton may not replace: failed at once, without retries.
-fn refused(error: anyhow::Error) -> Failure {
+pub(crate) fn refused(error: anyhow::Error) -> Failure {
     Failure::coded(OUTPUT_DIR_REFUSED, format!("{error:#}"))
 }
 
@@ -170,13 +179,37 @@ impl StageWorker {
         LogFile::new(logfile::stage_log_path(&self.run_dir, id), self.log_cap)
     }
 
+    /// Whether stage `id` runs even when cached (`--force`, `--force-wave`).
+    pub fn forced(&self, id: &str) -> bool {
+        self.force || self.forced.contains(id)
+    }
+
+    /// The last recorded success of stage `id`.
+    pub fn last_stage(&self, id: &str) -> anyhow::Result<Option<baton_core::store::StageRecord>> {
+        lock(&self.cache).last_stage(&self.graph.name, id)
+    }
+
     fn announce(&self, job: &Claimed, id: &str, status: StageStatus, seconds: f64, detail: &str) {
-        self.announce_attempt((job.attempt, job.max_attempts), id, status, seconds, detail);
+        self.announce_with(job, id, status, seconds, detail, None);
+    }
+
+    /// Logs and reports an attempt's end, with the tokens a prompt used.
+    pub(crate) fn announce_with(
+        &self,
+        job: &Claimed,
+        id: &str,
+        status: StageStatus,
+        seconds: f64,
+        detail: &str,
+        tokens: Option<u64>,
+    ) {
+        let attempt = (job.attempt, job.max_attempts);
+        self.announce_attempt(attempt, id, status, seconds, detail, tokens);
     }
 
     /// Announces a stage found cached when the run was planned, which has no job.
     pub fn announce_cached(&self, id: &str) {
-        self.announce_attempt((1, 1), id, StageStatus::Cached, 0.0, "");
+        self.announce_attempt((1, 1), id, StageStatus::Cached, 0.0, "", None);
     }
 
     fn announce_attempt(
@@ -186,6 +219,7 @@ impl StageWorker {
         status: StageStatus,
         seconds: f64,
         detail: &str,
+        tokens: Option<u64>,
     ) {
         let finished = if status == StageStatus::Retrying {
             *lock(&self.finished)
@@ -194,7 +228,7 @@ impl StageWorker {
             *finished += 1;
             *finished
         };
-        self.log_line(json!({"event": "stage", "stage": id, "status": status, "seconds": seconds, "detail": detail, "attempt": attempt.0}));
+        self.log_line(json!({"event": "stage", "stage": id, "status": status, "seconds": seconds, "detail": detail, "attempt": attempt.0, "tokens": tokens}));
         (self.events)(&StageEvent {
             finished,
             total: self.total,
@@ -206,6 +240,7 @@ impl StageWorker {
             pipeline: self.graph.name.clone(),
             run_id: self.run_id.clone(),
             log: self.stage_log(id).path,
+            tokens,
         });
     }
 
@@ -236,7 +271,7 @@ impl StageWorker {
         let last = lock(&self.cache)
             .last_stage(&self.graph.name, &stage.id)
             .map_err(host)?;
-        if !self.force
+        if !self.forced(&stage.id)
             && cache::decide(&fingerprint, last.as_ref(), &self.root, &self.digests)
                 == Decision::Cached
         {
@@ -310,6 +345,12 @@ impl StageWorker {
                     .await
                     .map_err(host)?
             }
+            Runner::Agent(_) => {
+                return Err(Failure::new(format!(
+                    "prompt `{}` reached the stage runner",
+                    stage.id
+                )));
+            }
         };
         let produced = declared_outputs(stage, &output).map_err(host)?;
         for (pattern, schema) in &stage.schemas {
@@ -341,6 +382,7 @@ impl StageWorker {
             skipped: None,
             summary,
             outputs: promoted,
+            tokens: None,
             digests,
         };
         Ok((result, Some(record)))
@@ -404,6 +446,11 @@ impl Worker for StageWorker {
                 job.key
             ))));
         };
+        if stage.agent.is_some()
+            && let Some(agents) = &self.agents
+        {
+            return crate::agents::work::work(self, agents, stage, job).await;
+        }
         let started = Instant::now();
         let log = self.stage_log(&stage.id);
         log.append_or_warn(&[Entry::new(
@@ -519,8 +566,11 @@ impl Worker for StageWorker {
         self.limiter.flush()
     }
 
-    fn retry_policy(&self, _job: &Claimed) -> &RetryPolicy {
-        &self.retry
+    fn retry_policy(&self, job: &Claimed) -> &RetryPolicy {
+        match self.stage_of(job) {
+            Some(stage) if stage.agent.is_some() => &crate::agents::work::AGENT_RETRY,
+            _ => &self.retry,
+        }
     }
 }
 
@@ -599,24 +649,24 @@ fn declared_outputs(stage: &StageDef, output: &Path) -> anyhow::Result<Vec<Strin
 }
 
 /// Whose output directory a promotion replaces.
-struct Owner<'a> {
+pub(crate) struct Owner<'a> {
     /// The project root.
-    root: &'a Path,
+    pub(crate) root: &'a Path,
     /// The stage's output directory, relative to the root.
-    dir: &'a str,
+    pub(crate) dir: &'a str,
     /// The pipeline, written into the marker.
-    pipeline: &'a str,
+    pub(crate) pipeline: &'a str,
     /// The stage, named in the marker and in a refusal.
-    stage: &'a str,
+    pub(crate) stage: &'a str,
     /// The outputs the stage's last success promoted (project path → sha256).
-    recorded: Option<&'a BTreeMap<String, String>>,
+    pub(crate) recorded: Option<&'a BTreeMap<String, String>>,
 }
 
 /// Replaces the stage's output directory with `output` in two renames, so readers see the
 /// old or the new directory, never a mix. The directory is checked again first
 /// ([`outdir::claim`]): one Baton did not promote is refused and nothing is moved or
 /// deleted. The new directory carries Baton's marker ([`outdir::MARKER`]).
-fn promote(output: &Path, owner: &Owner<'_>, work: &Path) -> Result<(), Failure> {
+pub(crate) fn promote(output: &Path, owner: &Owner<'_>, work: &Path) -> Result<(), Failure> {
     let target =
         outdir::claim(owner.root, owner.dir, owner.stage, owner.recorded).map_err(refused)?;
     let moved: anyhow::Result<()> = (|| {

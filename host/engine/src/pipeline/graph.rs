@@ -136,6 +136,10 @@ pub fn build(
             chosen
         }
     };
+    let mut stages = stages;
+    for stage in &mut stages {
+        crate::agents::stage::normalize(&mut stage.value);
+    }
     let index: HashMap<String, usize> = stages
         .iter()
         .enumerate()
@@ -156,8 +160,15 @@ pub fn build(
                 s.id
             ));
         }
+        problems.extend(crate::agents::stage::check(s, &at));
         match (&s.plugin, &s.command) {
-            (None, None) => problems.push(format!("{at}: stage `{}` needs `plugin = NAME` or `command = [...]`", s.id)),
+            (None, None) => match &s.agent {
+                Some(agent) if !(checks.plugin_exists)(agent) => problems.push(format!(
+                    "{at}: prompt `{}` uses agent `{agent}`, which is not configured (add [plugins.{agent}] with `kind = \"agent\"` to baton.toml)", s.id
+                )),
+                Some(_) => {}
+                None => problems.push(format!("{at}: stage `{}` needs `plugin = NAME`, `command = [...]` or `agent = NAME`", s.id)),
+            },
             (Some(_), Some(_)) => problems.push(format!("{at}: stage `{}` has both `plugin` and `command`; choose one", s.id)),
             (Some(plugin), None) if !(checks.plugin_exists)(plugin) => problems.push(format!(
                 "{at}: stage `{}` uses plugin `{plugin}`, which is not configured (add [plugins.{plugin}] to baton.toml)", s.id
@@ -388,6 +399,9 @@ pub fn build(
                 deps[i].extend(producers);
             }
         }
+    }
+    for (i, j) in crate::agents::stage::order_edges(&stages) {
+        deps[i].insert(j);
     }
     let (order, cycle) = topological(&deps);
     if let Some(cycle) = cycle {

@@ -56,6 +56,38 @@ pub struct StageDef {
     /// Variables from `--env-file` this stage receives (the plugin must ask for them).
     #[serde(default)]
     pub env: Vec<String>,
+    /// An agent adapter (a configured plugin of the agent world) runs this stage as a
+    /// prompt; see [`crate::agents`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The prompt text, a MiniJinja template over the stage's inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// A project file holding the prompt template (instead of `prompt`); an implied input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The model the adapter is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Sampling temperature handed to the adapter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Longest answer, in tokens, handed to the adapter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Prompts naming the same session run in file order in one conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Every prompt of wave N waits for every prompt of the wave before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+    /// How many prompts of its wave run at once: `sequential` (1), `low` (2), `medium` (4),
+    /// `high` (8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<String>,
+    /// The file the answer is written to, in the output directory (default `<id>.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 impl StageDef {

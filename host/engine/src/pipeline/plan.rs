@@ -108,7 +108,7 @@ pub fn plan(
     graph: &Graph,
     selected: &BTreeSet<usize>,
     root: &Path,
-    force: bool,
+    forced: &dyn Fn(usize) -> bool,
     digest_of: &dyn Fn(usize) -> String,
     last: &dyn Fn(usize) -> Option<baton_core::store::StageRecord>,
     digests: &baton_core::digest_cache::DigestCache,
@@ -123,7 +123,7 @@ pub fn plan(
             .collect();
         let (action, reason) = if !selected.contains(&i) {
             ("filtered-out", "not selected by the filters".to_string())
-        } else if force {
+        } else if forced(i) {
             runs[i] = true;
             ("run", "forced".to_string())
         } else if let Some(upstream) = graph.deps[i].iter().find(|&&d| runs[d]) {

@@ -76,9 +76,9 @@ pub fn stage_spec(settings: &Settings, name: &str, env: &[(String, String)]) -> 
 
 /// The digest a stage's cache key uses for its runner, without loading anything.
 pub fn runner_digest(settings: &Settings, stage: &model::StageDef) -> String {
-    match (&stage.plugin, &stage.command) {
-        (Some(name), _) => plugins::file_digest(settings, name),
-        (None, Some(command)) => command_digest(command, &settings.root),
+    match (&stage.plugin, &stage.command, &stage.agent) {
+        (Some(name), _, _) | (None, None, Some(name)) => plugins::file_digest(settings, name),
+        (None, Some(command), _) => command_digest(command, &settings.root),
         _ => String::new(),
     }
 }
@@ -89,15 +89,17 @@ pub fn dry_plan(
     graph: &Graph,
     filters: &Filters,
     force: bool,
+    force_wave: Option<u32>,
 ) -> Result<Plan> {
     let selected = plan::select(graph, filters).map_err(|e| anyhow!(e))?;
     let store = crate::store::open_read_only(&settings.store)?;
     let digests = DigestCache::read_only(&digests_file(settings));
+    let forced = forced_stages(graph, force_wave)?;
     plan::plan(
         graph,
         &selected,
         &settings.root,
-        force,
+        &|i| force || forced.contains(&i),
         &|i| runner_digest(settings, &graph.stages[i].value),
         &|i| {
             store.as_ref().and_then(|store| {
@@ -109,6 +111,35 @@ pub fn dry_plan(
         },
         &digests,
     )
+}
+
+/// The stages `--force-wave N` reruns: every stage of wave `N` and its dependents; an
+/// error when no stage declares that wave.
+pub fn forced_stages(graph: &Graph, force_wave: Option<u32>) -> Result<BTreeSet<usize>> {
+    let Some(wave) = force_wave else {
+        return Ok(BTreeSet::new());
+    };
+    let forced =
+        crate::agents::stage::wave_and_dependents(&graph.stages, wave, |i| graph.downstream(i));
+    if forced.is_empty() {
+        let mut waves: Vec<u32> = graph.stages.iter().filter_map(|s| s.value.wave).collect();
+        waves.sort();
+        waves.dedup();
+        bail!(
+            "--force-wave {wave}: no prompt of `{}` is in wave {wave} (waves: {})",
+            graph.name,
+            if waves.is_empty() {
+                "none declared".to_string()
+            } else {
+                waves
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+    }
+    Ok(forced)
 }
 
 /// Reads an env file in the common dotenv dialect (dotenvy): `KEY=VALUE` lines, an optional
@@ -249,6 +280,8 @@ pub struct RunRequest {
     pub filters: Filters,
     /// Run every selected stage, cached or not.
     pub force: bool,
+    /// Run the stages of this wave and their dependents, cached or not.
+    pub force_wave: Option<u32>,
     /// Keep running independent stages after a failure.
     pub continue_on_error: bool,
     /// Stages run at once.
@@ -285,6 +318,9 @@ pub struct RunResult {
     pub stages: Vec<StageSummary>,
     /// Whether any stage did not end done (or cached).
     pub degraded: bool,
+    /// Calls, tokens, retries and limits hit of the run's prompts (when it has any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents: Option<crate::agents::work::AgentSummary>,
 }
 
 /// A new run id: `PIPELINE-YYYYMMDDTHHMMSSmmm`.
@@ -314,6 +350,7 @@ fn cached_at_start(
     store: &dyn Store,
     graph: &Graph,
     selected: &BTreeSet<usize>,
+    forced: &BTreeSet<usize>,
     digests: &DigestCache,
 ) -> Result<BTreeSet<usize>> {
     let runner_digests = std::cell::RefCell::new(HashMap::<String, String>::new());
@@ -338,17 +375,30 @@ fn cached_at_start(
         graph,
         selected,
         &settings.root,
-        false,
+        &|i| forced.contains(&i),
         &digest_of,
         &last,
         digests,
     )?;
-    Ok(planned
+    let cached_in_plan: BTreeSet<usize> = planned
         .stages
         .iter()
         .filter(|stage| stage.action == "cached")
         .filter_map(|stage| graph.index.get(&stage.id).copied())
-        .collect())
+        .collect();
+    // Prompt stages keep their own completion markers and go through the queue; so does
+    // everything downstream of a stage that does.
+    let mut cached = BTreeSet::new();
+    for &i in &graph.order {
+        let upstream_settled = graph.deps[i]
+            .iter()
+            .all(|d| cached.contains(d) || !selected.contains(d));
+        if cached_in_plan.contains(&i) && graph.stages[i].value.agent.is_none() && upstream_settled
+        {
+            cached.insert(i);
+        }
+    }
+    Ok(cached)
 }
 
 /// Records a new run and its jobs, or resumes `resume`.
@@ -399,6 +449,7 @@ fn enqueue(
             &*store,
             graph,
             &selected,
+            &forced_stages(graph, request.force_wave)?,
             &context.digests,
         )?
     };
@@ -439,7 +490,7 @@ fn enqueue(
         started_at: now_ms(),
         finished_at: None,
         state: RunState::Running,
-        options: serde_json::json!({"force": request.force, "cached": cached_ids}),
+        options: serde_json::json!({"force": request.force, "force-wave": request.force_wave, "cached": cached_ids}),
         owner: Some(owner.to_string()),
     };
     // Registered with the run, so processes helping with it see its owner alive from the
@@ -471,8 +522,9 @@ async fn load_runners(
     graph: &Graph,
     selected: &BTreeSet<usize>,
     env: &HashMap<String, String>,
-) -> Result<(HashMap<String, Runner>, Option<Arc<Plugin>>)> {
+) -> Result<Runners> {
     let mut runners = HashMap::new();
+    let mut adapters: HashMap<String, Arc<Plugin>> = HashMap::new();
     let mut loaded: HashMap<(String, Vec<String>), Arc<Plugin>> = HashMap::new();
     let mut needs_validator = false;
     for &i in selected {
@@ -492,6 +544,23 @@ async fn load_runners(
                     })
             })
             .collect::<Result<_>>()?;
+        if let Some(name) = stage.agent.as_ref().filter(|_| stage.plugin.is_none()) {
+            let plugin =
+                match adapters.get(name) {
+                    Some(plugin) => plugin.clone(),
+                    None => {
+                        let spec = plugins::spec(settings, name, World::Agent)?;
+                        let plugin =
+                            Arc::new(runtime.load(&spec).await.map_err(|e| {
+                                anyhow!("prompt `{}`: agent `{name}`: {e}", stage.id)
+                            })?);
+                        adapters.insert(name.clone(), plugin.clone());
+                        plugin
+                    }
+                };
+            runners.insert(stage.id.clone(), Runner::Agent(plugin.digest.clone()));
+            continue;
+        }
         let runner = match (&stage.plugin, &stage.command) {
             (Some(name), _) => {
                 let key = (
@@ -523,7 +592,18 @@ async fn load_runners(
     } else {
         None
     };
-    Ok((runners, validator))
+    Ok(Runners {
+        runners,
+        validator,
+        adapters,
+    })
+}
+
+/// The loaded runners of a run: each stage's, the schema validator, the agent adapters.
+struct Runners {
+    runners: HashMap<String, Runner>,
+    validator: Option<Arc<Plugin>>,
+    adapters: HashMap<String, Arc<Plugin>>,
 }
 
 /// What every stage worker of a process shares: the settings, the runtime, the engine's
@@ -532,6 +612,7 @@ pub struct StageContext {
     settings: Settings,
     runtime: Arc<Runtime>,
     store: Mutex<Box<dyn Store>>,
+    writer: crate::scheduler::writer::Writer,
     limiter: Arc<crate::limiter::Limiter>,
     env: HashMap<String, String>,
     events: EventSink,
@@ -562,6 +643,7 @@ impl StageContext {
             settings: settings.clone(),
             runtime,
             store: Mutex::new(engine.store()?),
+            writer: engine.writer().clone(),
             limiter: engine.limiter.clone(),
             env,
             events,
@@ -592,6 +674,7 @@ pub async fn stage_worker(
     run_id: &str,
     selected: &BTreeSet<usize>,
     force: bool,
+    force_wave: Option<u32>,
 ) -> Result<StageWorker> {
     let settings = &context.settings;
     let runs_dir = settings.state_dir.join("runs");
@@ -604,8 +687,38 @@ pub async fn stage_worker(
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let (runners, validator) =
-        load_runners(settings, &context.runtime, graph, selected, &context.env).await?;
+    let Runners {
+        runners,
+        validator,
+        adapters,
+    } = load_runners(settings, &context.runtime, graph, selected, &context.env).await?;
+    let agents = if selected
+        .iter()
+        .any(|&i| graph.stages[i].value.agent.is_some())
+    {
+        let port = crate::agents::port::RuntimePort {
+            runtime: context.runtime.clone(),
+            adapters,
+        };
+        let guard = crate::agents::guard::Guard::new(
+            context.limiter.clone(),
+            context.writer.clone(),
+            context.store()?,
+            settings.pipeline.auth_cooldown,
+        );
+        Some(Arc::new(crate::agents::work::Agents::new(
+            Arc::new(port),
+            guard,
+            crate::agents::marker::Manifests::new(&settings.state_dir),
+            &graph.stages,
+        )))
+    } else {
+        None
+    };
+    let forced = forced_stages(graph, force_wave)?
+        .into_iter()
+        .map(|i| graph.stages[i].value.id.clone())
+        .collect();
     Ok(StageWorker {
         root: settings.root.clone(),
         run_dir,
@@ -615,8 +728,11 @@ pub async fn stage_worker(
         validator,
         runtime: context.runtime.clone(),
         cache: Mutex::new(context.store()?),
+        writer: context.writer.clone(),
         force,
         digests: context.digests.clone(),
+        forced,
+        agents,
         total: selected.len(),
         finished: Mutex::new(0),
         events: context.events.clone(),
@@ -679,18 +795,31 @@ pub async fn run(
         &engine.dead_owners,
         &engine.owner,
     )?;
-    let mut worker = stage_worker(&context, &graph, &run_id, &selected, request.force).await?;
+    let mut worker = stage_worker(
+        &context,
+        &graph,
+        &run_id,
+        &selected,
+        request.force,
+        request.force_wave,
+    )
+    .await?;
     worker.total += cached.len();
     let worker = Arc::new(worker);
     worker.log_line(serde_json::json!({"event": "run", "run": run_id, "pipeline": graph.name, "stages": selected.len() + cached.len(), "cached": cached.len(), "resume": request.resume.is_some()}));
     for &i in graph.order.iter().filter(|i| cached.contains(i)) {
         worker.announce_cached(&graph.stages[i].value.id);
     }
+    // Enough workers for the widest wave's concurrency class.
+    let jobs = crate::agents::stage::wave_permits(&graph.stages)
+        .values()
+        .copied()
+        .fold(request.jobs, usize::max);
     let options = crate::scheduler::RunOptions {
         drain: true,
         run: Some(run_id.clone()),
         stop_run_on_failure: !request.continue_on_error,
-        ..engine.options(request.jobs)
+        ..engine.options(jobs)
     };
     let ran = engine.run(worker.clone(), options, shutdown).await;
     let mut stages = Vec::new();
@@ -760,5 +889,6 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
         stages,
         degraded,
+        agents: worker.agents.as_ref().map(|agents| agents.tally.summary()),
     })
 }

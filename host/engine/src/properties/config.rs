@@ -517,6 +517,7 @@ fn limit() -> impl Strategy<Value = LimitSpec> {
             per_second,
             per_minute,
             per_day,
+            ..LimitSpec::default()
         })
 }
 

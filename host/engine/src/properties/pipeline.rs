@@ -354,7 +354,7 @@ fn check_accepted(
         graph,
         &selected,
         root,
-        true,
+        &|_| true,
         &|_| String::new(),
         &|_| None,
         &digests,

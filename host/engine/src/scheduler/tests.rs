@@ -147,6 +147,9 @@ impl StoreRead for Counting {
     fn lease_owners(&self) -> anyhow::Result<Vec<String>> {
         self.inner.lease_owners()
     }
+    fn park(&self, key: &str) -> anyhow::Result<Option<baton_core::store::Park>> {
+        self.inner.park(key)
+    }
     fn run(&self, run_id: &str) -> anyhow::Result<Option<RunRecord>> {
         self.inner.run(run_id)
     }

@@ -131,6 +131,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "let pipeline stages run trusted native commands (`command = [...]`) outside the sandbox",
     },
     Setting {
+        key: "pipeline.auth-cooldown",
+        env: "BATON_AUTH_COOLDOWN",
+        default: "60s",
+        help: "how long an agent credential's breaker stays open after 3 failed authentications (doubles each time it reopens, at most 1h)",
+    },
+    Setting {
         key: "queue.resolvers",
         env: "BATON_RESOLVERS",
         default: "direct",
@@ -435,9 +441,29 @@ impl Config {
             }
         }
         for (key, spec) in &self.limits {
-            if !key.starts_with("host:") && !key.starts_with("resolver:") {
+            let agent = crate::limiter::windowed(key);
+            if !key.starts_with("host:") && !key.starts_with("resolver:") && !agent {
                 problems.push(format!(
-                    "limits.\"{key}\": keys are `host:NAME` or `resolver:NAME`"
+                    "limits.\"{key}\": keys are `host:NAME`, `resolver:NAME`, `agent:ADAPTER` or `agent:ADAPTER/MODEL`"
+                ));
+            }
+            if !agent && (spec.window.is_some() || spec.tokens_per_minute.is_some()) {
+                problems.push(format!(
+                    "limits.\"{key}\": `window` and `tokens-per-minute` are for provider limits on `agent:` keys"
+                ));
+            }
+            if let Some(window) = &spec.window
+                && !baton_core::units::parse_duration(window).is_ok_and(|d| d.as_millis() > 0)
+            {
+                problems.push(format!(
+                    "limits.\"{key}\".window: `{window}` is not a duration above 0 (e.g. `1m`, `10s`)"
+                ));
+            }
+            if let Some(zone) = &spec.time_zone
+                && jiff::tz::TimeZone::get(zone).is_err()
+            {
+                problems.push(format!(
+                    "limits.\"{key}\".time-zone: `{zone}` is not an IANA time zone (e.g. `UTC`, `America/Los_Angeles`)"
                 ));
             }
             if spec.concurrency == Some(0) {
@@ -450,7 +476,10 @@ impl Config {
                     "limits.\"{key}\".per-second: must be a number above 0 (leave it out for no limit)"
                 ));
             }
-            if spec.per_minute == Some(0) || spec.per_day == Some(0) {
+            if spec.per_minute == Some(0)
+                || spec.per_day == Some(0)
+                || spec.tokens_per_minute == Some(0)
+            {
                 problems.push(format!(
                     "limits.\"{key}\": a rate or quota of 0 would never let a job through (leave it out for no limit)"
                 ));
@@ -724,6 +753,13 @@ fn check_value(key: &str, text: &str) -> Result<(), String> {
             Ok(lease) if lease >= Duration::from_secs(1) => Ok(()),
             Ok(_) => Err(format!(
                 "a lease of `{text}` would expire before a worker can renew it; use at least 1s (default 30s)"
+            )),
+            Err(e) => Err(e),
+        },
+        "pipeline.auth-cooldown" => match baton_core::units::parse_duration(text) {
+            Ok(d) if d >= Duration::from_millis(100) => Ok(()),
+            Ok(_) => Err(format!(
+                "`{text}` is shorter than 100ms; a breaker that never stays open protects nothing"
             )),
             Err(e) => Err(e),
         },

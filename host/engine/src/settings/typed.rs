@@ -133,6 +133,8 @@ pub struct DownloadSettings {
 pub struct PipelineSettings {
     /// `pipeline.allow-commands`: whether stages may run trusted native commands.
     pub allow_commands: bool,
+    /// `pipeline.auth-cooldown`: how long an agent credential's breaker first stays open.
+    pub auth_cooldown: std::time::Duration,
 }
 
 /// Everything Baton reads from its configuration, typed.
@@ -248,6 +250,7 @@ impl Settings {
             },
             pipeline: PipelineSettings {
                 allow_commands: config.flag("pipeline.allow-commands"),
+                auth_cooldown: config.duration("pipeline.auth-cooldown"),
             },
             sessions: crate::agent::sessions::SessionSettings {
                 idle_timeout: config.duration("agent.session-idle-timeout"),
