@@ -513,7 +513,10 @@ fn the_web_dashboard_shows_a_running_job_and_a_retry_click_takes_effect() {
             .contains("\"failed\"")
     );
     assert!(browser.text("#attempts").contains("failed"));
-    assert!(browser.text("#log").contains("no log for this job"));
+    // Its log file, as `baton job show` names it: the fetch that failed is in it.
+    let log = browser.text("#log");
+    assert!(!log.contains("no log for this job"), "{log}");
+    assert!(log.contains("gone/1.pdf") || log.contains("404"), "{log}");
 
     // Some work after the server started, for the metrics: the holder dies, a new run
     // recovers its job (done on the second fetch) and fails gone-1 again.

@@ -536,6 +536,7 @@ fn stats_json_is_the_documented_document() {
             "jobs_per_second",
             "limiter_denials",
             "oldest_ready_ms",
+            "parked",
             "recoveries",
             "resolvers",
             "runs",

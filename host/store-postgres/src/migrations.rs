@@ -201,6 +201,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_failed_at ON jobs (updated_at) WHERE state = 'failed';
     CREATE INDEX jobs_done_at ON jobs (updated_at) WHERE state = 'done';
     CREATE INDEX jobs_skipped_at ON jobs (updated_at) WHERE state = 'skipped';
+    "#,
     // 5: sliding-window use (requests taken, tokens charged) and parked keys of the limiter.
     r#"
     CREATE TABLE limit_usage (

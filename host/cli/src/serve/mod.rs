@@ -283,25 +283,11 @@ struct KeyQuery {
     key: String,
 }
 
-/// The job's log under `.baton/logs/`, when one exists: `<key>.log` with every character
-/// outside `A-Za-z0-9._-` as `_`, or `<job id>.log`.
-fn job_log(settings: &Settings, key: &str, id: i64) -> Option<Value> {
+/// The last 64 KiB or so of the job's log (`.baton/logs/<job>.log`, or its run's stage log for
+/// a stage job; see `baton_engine::logfile`), when it exists.
+fn job_log(settings: &Settings, job: &baton_core::model::Job) -> Option<Value> {
     use std::io::{Read, Seek, SeekFrom};
-    let safe: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let dir = settings.state_dir.join("logs");
-    let path = [format!("{safe}.log"), format!("{id}.log")]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|path| path.is_file())?;
+    let path = baton_engine::logfile::log_path_of(&settings.state_dir, job);
     let mut file = std::fs::File::open(&path).ok()?;
     let size = file.metadata().ok()?.len();
     let start = size.saturating_sub(LOG_TAIL_BYTES);
@@ -324,7 +310,7 @@ async fn job(State(app): State<Shared>, Query(query): Query<KeyQuery>) -> Respon
         };
         let attempts = store.attempts(job.id)?;
         let events = store.job_events(job.id, 200)?;
-        let log = job_log(settings, &job.key, job.id);
+        let log = job_log(settings, &job);
         let wait = crate::job::wait_reason(&job, now_ms());
         let rerun = (job.state == JobState::Failed).then(|| dashboard::rerun_command(&job));
         Ok(Some(json!({

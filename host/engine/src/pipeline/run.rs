@@ -371,7 +371,10 @@ fn cached_at_start(
             .ok()
             .flatten()
     };
-    let planned = plan::plan(
+    // A stage whose fingerprint cannot be taken (an input that is missing, or a symlink out
+    // of the project) is not cached: it goes to the queue, which reports its failure as the
+    // stage's own, and the run carries on as `--continue-on-error` says.
+    let Ok(planned) = plan::plan(
         graph,
         selected,
         &settings.root,
@@ -379,7 +382,9 @@ fn cached_at_start(
         &digest_of,
         &last,
         digests,
-    )?;
+    ) else {
+        return Ok(BTreeSet::new());
+    };
     let cached_in_plan: BTreeSet<usize> = planned
         .stages
         .iter()
