@@ -249,6 +249,8 @@ enum Typed {
     /// A SQLite file, relative to the project root.
     Sqlite(String),
     Postgres(String),
+    /// One of a setting's named values (`store.sync`).
+    Word(String),
 }
 
 /// A valid value of setting `key`: how it is written in TOML, as a `BATON_*` variable,
@@ -323,6 +325,9 @@ fn valid(key: &'static str) -> BoxedStrategy<(String, String, Typed)> {
         "runtime.cache-dir" => "[a-z]{1,6}(/[a-z]{1,6})?"
             .prop_map(|p| string(p.clone(), Typed::Path(p)))
             .boxed(),
+        "store.sync" => proptest::sample::select(&["full", "normal"][..])
+            .prop_map(|w| string(w.to_string(), Typed::Word(w.to_string())))
+            .boxed(),
         "runtime.max-instances" | "queue.max-attempts" => count(1).boxed(),
         "queue.workers" => count(1)
             .prop_filter("at most MAX_WORKERS", |(_, text, _)| {
@@ -336,8 +341,14 @@ fn valid(key: &'static str) -> BoxedStrategy<(String, String, Typed)> {
         "defaults.memory"
         | "defaults.output-cap"
         | "defaults.http-response-cap"
+        | "runtime.cache-max-size"
+        | "runtime.log-cap"
         | "queue.max-size" => size.boxed(),
-        "queue.lease" => duration(1000).boxed(),
+        "queue.lease"
+        | "pipeline.auth-cooldown"
+        | "agent.session-idle-timeout"
+        | "agent.session-max-lifetime" => duration(1000).boxed(),
+        "agent.session-warning" => duration(0).boxed(),
         "defaults.timeout"
         | "defaults.wall-timeout"
         | "defaults.exec-timeout"
@@ -393,8 +404,15 @@ fn resolved(settings: &Settings, key: &str) -> Typed {
             StoreLocation::Postgres(url) => Typed::Postgres(url.clone()),
         },
         "runtime.cache-dir" => Typed::Path(relative(&settings.runtime.cache_dir)),
+        "store.sync" => Typed::Word(settings.store.durability.name().to_string()),
         "runtime.max-instances" => Typed::Count(settings.runtime.max_instances),
         "defaults.memory" => Typed::Size(settings.defaults.memory),
+        "runtime.cache-max-size" => Typed::Size(settings.runtime.cache_max_size),
+        "runtime.log-cap" => Typed::Size(settings.runtime.log_cap),
+        "pipeline.auth-cooldown" => Typed::Duration(settings.pipeline.auth_cooldown),
+        "agent.session-idle-timeout" => Typed::Duration(settings.sessions.idle_timeout),
+        "agent.session-max-lifetime" => Typed::Duration(settings.sessions.max_lifetime),
+        "agent.session-warning" => Typed::Duration(settings.sessions.warning_before),
         "defaults.timeout" => Typed::Duration(settings.defaults.timeout),
         "defaults.wall-timeout" => Typed::Duration(settings.defaults.wall_timeout),
         "defaults.output-cap" => Typed::Size(settings.defaults.output_cap),
@@ -430,6 +448,13 @@ fn default(key: &str) -> Typed {
     match key {
         "store.db" => Typed::Sqlite(".baton/baton.db".into()),
         "runtime.cache-dir" => Typed::Path(".baton/cache".into()),
+        "runtime.cache-max-size" => Typed::Size(2 << 30),
+        "runtime.log-cap" => Typed::Size(1 << 20),
+        "pipeline.auth-cooldown" => secs(60),
+        "agent.session-idle-timeout" => secs(300),
+        "agent.session-max-lifetime" => secs(3600),
+        "agent.session-warning" => secs(30),
+        "store.sync" => Typed::Word("full".into()),
         "runtime.max-instances" => Typed::Count(256),
         "defaults.memory" | "queue.max-size" => Typed::Size(256 << 20),
         "defaults.timeout" | "queue.lease" | "queue.read-timeout" => secs(30),
