@@ -316,6 +316,29 @@ pub fn tail(path: &Path, count: usize) -> Result<Vec<String>> {
     Ok(lines[skip..].iter().map(|l| l.to_string()).collect())
 }
 
+/// The entries of one plugin call's report: [`call_entries`], then a `warn` entry per HTTP
+/// request the sandbox refused.
+pub fn report_entries<T>(plugin: &str, report: &baton_runtime::call::CallReport<T>) -> Vec<Entry> {
+    let now = baton_core::clock::now_ms();
+    let mut entries = call_entries(
+        plugin,
+        &report.logs,
+        report.dropped_logs,
+        &report.stdout,
+        &report.stderr,
+        now,
+    );
+    entries.extend(report.refused_http.iter().map(|refused| {
+        Entry::new(
+            now,
+            "warn",
+            "baton".into(),
+            format!("HTTP refused: {refused}"),
+        )
+    }));
+    entries
+}
+
 /// The entries of one plugin call: its `log` records at their own level and time, then what
 /// it wrote to stdout and stderr (one `info` entry per line, at `at_ms`).
 pub fn call_entries(

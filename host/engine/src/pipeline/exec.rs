@@ -309,23 +309,7 @@ impl StageWorker {
                     .run_stage(plugin, &io, &self.run_id, &stage.id, &params, job.attempt)
                     .await
                     .map_err(|error| plugin_error(error, log))?;
-                let mut entries = logfile::call_entries(
-                    &plugin.name,
-                    &report.logs,
-                    report.dropped_logs,
-                    &report.stdout,
-                    &report.stderr,
-                    now_ms(),
-                );
-                entries.extend(report.refused_http.iter().map(|refused| {
-                    Entry::new(
-                        now_ms(),
-                        "warn",
-                        "baton".into(),
-                        format!("HTTP refused: {refused}"),
-                    )
-                }));
-                log.append_or_warn(&entries);
+                log.append_or_warn(&logfile::report_entries(&plugin.name, &report));
                 match report.value {
                     Ok(outcome) => outcome.summary,
                     Err(PluginFailure::Skip(reason)) => {

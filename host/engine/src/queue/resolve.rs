@@ -111,23 +111,7 @@ impl ResolveWorker {
         };
         let report = match self.runtime.resolve(plugin, artifact, job.attempt).await {
             Ok(report) => {
-                let mut entries = logfile::call_entries(
-                    name,
-                    &report.logs,
-                    report.dropped_logs,
-                    &report.stdout,
-                    &report.stderr,
-                    now_ms(),
-                );
-                entries.extend(report.refused_http.iter().map(|refused| {
-                    Entry::new(
-                        now_ms(),
-                        "warn",
-                        "baton".into(),
-                        format!("HTTP refused: {refused}"),
-                    )
-                }));
-                log.append_or_warn(&entries);
+                log.append_or_warn(&logfile::report_entries(name, &report));
                 report
             }
             Err(error) => {
