@@ -24,6 +24,7 @@ mod other_languages;
 mod pipeline;
 mod plugin_conformance;
 mod plugin_rebuild;
+mod prompt_limits;
 mod queue;
 mod runtime_survives;
 mod safety;
