@@ -160,6 +160,14 @@ fn refuses_other_than_loopback_and_bad_options() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown mode `nap`"));
+    for command in ["serve", "install"] {
+        let output = Command::new(crate::common::double::DOUBLE)
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{command} --help");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"));
+    }
 }
 
 /// Runs a wrapper script as Baton's exec does: empty environment, cwd `/`, stdin closed.

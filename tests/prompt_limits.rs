@@ -558,3 +558,79 @@ fn an_auth_failure_tries_three_times_then_opens_the_breaker_and_spares_other_ada
     );
     assert!(text.contains("OPENAI_API_KEY"), "{text}");
 }
+
+/// Copies `examples/prompt-waves` into `project` as a user would run it, with the double's
+/// real port and the plugins where this build put them.
+fn example_project(double: &Double) -> Project {
+    let project = Project::new();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/prompt-waves");
+    for file in ["prompts.tsv", "prompts/summary.j2", "data/topics.json"] {
+        project.write(file, &std::fs::read_to_string(example.join(file)).unwrap());
+    }
+    let port = double.url.rsplit(':').next().unwrap();
+    let config = std::fs::read_to_string(example.join("baton.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8791", &format!("127.0.0.1:{port}"))
+        .replace(
+            "../../target/plugins/wasm32-wasip2/release/cli_agent.wasm",
+            &plugin("cli-agent").to_string_lossy(),
+        )
+        .replace(
+            "../../target/plugins/wasm32-wasip2/release/openai.wasm",
+            &plugin("openai").to_string_lossy(),
+        );
+    project.write("baton.toml", &config);
+    crate::common::double::double_clis(&project.path().join("bin"), "ok", None);
+    project
+}
+
+#[test]
+fn the_prompt_waves_example_runs_against_the_double_as_its_readme_says() {
+    let double = Double::start(&["--key", "sk-example", "--rpm", "50"]);
+    let project = example_project(&double);
+    let baton = |args: &[&str]| {
+        crate::common::Run(
+            project
+                .command(args)
+                .env("OPENAI_API_KEY", "sk-example")
+                .output()
+                .unwrap(),
+        )
+    };
+    baton(&["agent", "registry", "validate", "prompts.tsv"]).expect(0);
+    baton(&[
+        "agent",
+        "registry",
+        "import",
+        "prompts.tsv",
+        "--name",
+        "daily",
+    ])
+    .expect(0);
+    let run = baton(&["pipeline", "run", "daily"]).expect(0);
+    assert!(
+        run.stdout()
+            .contains("prompts: 5 · done 5 · cached 0 · failed 0"),
+        "{}",
+        run.stdout()
+    );
+    // Three prompts went to the API; `summary` and `shorter` in one conversation.
+    let requests = double.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    let headline =
+        std::fs::read_to_string(project.path().join("out/headline/headline.txt")).unwrap();
+    assert!(
+        headline.contains("double answer #2: Now say it in two sentences."),
+        "{headline}"
+    );
+    let again = baton(&["pipeline", "run", "daily"]).expect(0);
+    assert!(again.stdout().contains("calls 0"), "{}", again.stdout());
+    // Refused keys: three attempts, the breaker, the gemini prompt unaffected.
+    double.control(serde_json::json!({"mode": "auth"}));
+    let refused = baton(&["pipeline", "run", "daily", "--force"]).expect(10);
+    let out = refused.stdout();
+    assert!(out.contains("topics … done"), "{out}");
+    assert!(out.contains("failed 1 · skipped 3"), "{out}");
+    assert!(out.contains("OPENAI_API_KEY"), "{out}");
+}

@@ -395,7 +395,7 @@ fn short(duration: Duration) -> String {
 }
 
 /// Resident memory of this process, bytes (0 where /proc is unavailable).
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()

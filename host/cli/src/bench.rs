@@ -31,6 +31,10 @@ pub enum BenchCommand {
     Pipeline(PipelineBench),
     /// Store time of one dashboard refresh with a million jobs in the queue.
     Dashboard(crate::bench_dashboard::DashboardBench),
+    /// Agent prompts and sessions through the `openai` adapter against the provider test
+    /// double: prompts per second, CPU per prompt, session open cost, memory per idle
+    /// session.
+    Agents(crate::bench_agents::AgentsBench),
 }
 
 #[derive(Debug, Args)]
@@ -134,7 +138,7 @@ fn bench_settings(
 }
 
 /// CPU time (user + system) of the whole process so far.
-fn process_cpu() -> Duration {
+pub(crate) fn process_cpu() -> Duration {
     // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF is a constant.
@@ -156,6 +160,9 @@ pub async fn run(
         BenchCommand::Pipeline(args) => return pipeline_bench(settings, rt, args, format).await,
         BenchCommand::Dashboard(args) => {
             return crate::bench_dashboard::run(args, settings, format);
+        }
+        BenchCommand::Agents(args) => {
+            return crate::bench_agents::run(args, settings, rt, format).await;
         }
     };
     if args.workers == 0 || args.jobs == 0 || args.rate == 0 {

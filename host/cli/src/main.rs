@@ -6,6 +6,7 @@ mod agent;
 mod attach;
 mod audited;
 mod bench;
+mod bench_agents;
 mod bench_dashboard;
 mod config_cmd;
 mod dashboard;

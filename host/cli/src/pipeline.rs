@@ -451,12 +451,26 @@ pub async fn run_pipeline(
         if let Some(agents) = &result.agents {
             let count =
                 |state: StageStatus| result.stages.iter().filter(|s| s.state == state).count();
-            println!(
-                "{INFO} prompts: {} · done {} · cached {} · failed {} · retries {} · calls {} · tokens {}",
-                result.stages.len(),
+            let (done, cached, failed, skipped) = (
                 count(StageStatus::Done),
                 count(StageStatus::Cached),
-                result.stages.len() - count(StageStatus::Done) - count(StageStatus::Cached),
+                count(StageStatus::Failed),
+                count(StageStatus::Skipped),
+            );
+            // Cancelled, unfinished (still waiting, or its process died) and missing.
+            let unfinished = result.stages.len() - done - cached - failed - skipped;
+            let mut line = format!(
+                "{INFO} prompts: {} · done {done} · cached {cached} · failed {failed}",
+                result.stages.len()
+            );
+            if skipped > 0 {
+                line.push_str(&format!(" · skipped {skipped}"));
+            }
+            if unfinished > 0 {
+                line.push_str(&format!(" · unfinished {unfinished}"));
+            }
+            println!(
+                "{line} · retries {} · calls {} · tokens {}",
                 agents.retries,
                 agents.calls,
                 agents.tokens

@@ -59,6 +59,11 @@ pub fn main(args: Vec<String>) -> i32 {
         return 2;
     };
     let rest: Vec<String> = args.collect();
+    let asks_help = |args: &[String]| args.iter().any(|a| a == "-h" || a == "--help");
+    if matches!(command.as_str(), "serve" | "install") && asks_help(&rest) {
+        print!("{USAGE}");
+        return 0;
+    }
     let result = match command.as_str() {
         "serve" => serve(rest),
         "install" => install::main(rest),

@@ -58,6 +58,12 @@ pub fn configured(settings: &Settings, name: &str) -> Result<PluginSpec> {
             .to_string_lossy()
             .into_owned();
     }
+    // A program's path, like a directory's, may be given relative to the project.
+    for exec in &mut grants.exec {
+        if let Some(path) = exec.path.as_mut() {
+            *path = settings.root.join(&*path).to_string_lossy().into_owned();
+        }
+    }
     Ok(PluginSpec {
         name: Some(name.to_string()),
         path: settings.root.join(&entry.path),
