@@ -471,9 +471,7 @@ pub async fn run_pipeline(
             }
             println!(
                 "{line} · retries {} · calls {} · tokens {}",
-                agents.retries,
-                agents.calls,
-                agents.tokens
+                agents.retries, agents.calls, agents.tokens
             );
             for (key, reason) in &agents.limits_hit {
                 println!("{INFO} limit hit: {key}: {}", output::safe(reason, false));
