@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 server for tests, bound to a loopback address, answering each request
 //! through a routing function and recording what it was asked (paths, and each request's
-//! headers).
+//! method, headers and body).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -53,9 +53,13 @@ impl Reply {
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The request method, e.g. `GET` or `PUT`.
+    pub method: String,
     pub path: String,
     /// Header names lowercased, values trimmed, in the order sent.
     pub headers: Vec<(String, String)>,
+    /// The body, as long as its `content-length` says (empty without one).
+    pub body: Vec<u8>,
 }
 
 impl Received {
@@ -181,15 +185,28 @@ fn serve(
             }
         }
     }
-    let path = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_string();
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let path = words.next().unwrap_or("/").to_string();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    if length > 0 {
+        use std::io::Read;
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+        if reader.read_exact(&mut body).is_err() {
+            body.clear();
+        }
+    }
     seen.lock().unwrap().push(path.clone());
     heard.lock().unwrap().push(Received {
+        method,
         path: path.clone(),
         headers,
+        body,
     });
     load.arrivals
         .lock()

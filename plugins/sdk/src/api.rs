@@ -110,8 +110,9 @@ pub fn with_email(url: String, key: &str, email: Option<&str>) -> String {
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3) in milliseconds from now: delta-seconds, or an
-/// HTTP-date in any of the three forms of §5.6.7 (a date in the past: 0).
-fn retry_after_ms(response: &Response) -> Option<u64> {
+/// HTTP-date in any of the three forms of §5.6.7 (a date in the past: 0). `None` when the
+/// response has no such header or its value is neither.
+pub fn retry_after_ms(response: &Response) -> Option<u64> {
     let value = response.header("retry-after")?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(seconds.saturating_mul(1000));
