@@ -25,6 +25,7 @@ mod pipeline;
 mod plugin_conformance;
 mod plugin_rebuild;
 mod prompt_limits;
+mod prompt_sessions;
 mod publish;
 mod queue;
 mod runtime_survives;

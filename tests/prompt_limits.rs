@@ -17,11 +17,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-const KEY: &str = "sk-acceptance-0123456789";
+pub(crate) const KEY: &str = "sk-acceptance-0123456789";
 
 /// A project with `openai` (granted `openai_key`) and `anthropic` (granted the double's key)
 /// pointed at `double`; `extra` goes first in `baton.toml`.
-fn project(double: &Double, openai_key: &str, extra: &str) -> Project {
+pub(crate) fn project(double: &Double, openai_key: &str, extra: &str) -> Project {
     let project = Project::new();
     std::fs::copy(plugin("openai"), project.path().join("openai.wasm")).unwrap();
     std::fs::copy(plugin("anthropic"), project.path().join("anthropic.wasm")).unwrap();
@@ -408,6 +408,16 @@ fn a_daily_quota_is_counted_in_the_store_and_continued_by_the_next_process() {
     let status = wait_for(&mut child, Duration::from_secs(20));
     assert_ne!(status, Some(0), "an interrupted run is not a success");
     assert_eq!(double.requests().len(), before + 1);
+    // While they waited, the run said why, once each.
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    for id in ["r1-2", "r1-3"] {
+        let said = out
+            .lines()
+            .filter(|l| l.starts_with(&format!("⏸ {id} … quota agent:openai")))
+            .count();
+        assert_eq!(said, 1, "{out}");
+    }
 }
 
 /// Waits up to `limit` for `child`; kills it after that. Its exit code, if it exited.

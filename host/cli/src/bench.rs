@@ -162,7 +162,7 @@ pub async fn run(
             return crate::bench_dashboard::run(args, settings, format);
         }
         BenchCommand::Agents(args) => {
-            return crate::bench_agents::run(args, settings, rt, format).await;
+            return crate::bench_agents::run(args, settings, format).await;
         }
     };
     if args.workers == 0 || args.jobs == 0 || args.rate == 0 {

@@ -12,7 +12,6 @@ use anyhow::{Context, anyhow};
 use baton_engine::agent::sessions::{SessionEvent, SessionManager, SessionSettings, SessionSink};
 use baton_engine::plugins as spec;
 use baton_engine::settings::{Overrides, Settings};
-use baton_runtime::Runtime;
 use baton_runtime::bindings::types;
 use baton_runtime::call::AgentSession;
 use baton_runtime::inspect::World;
@@ -96,6 +95,7 @@ fn bench_settings(
     settings: &Settings,
     dir: &std::path::Path,
     url: &str,
+    instances: usize,
 ) -> Result<Settings, CliError> {
     let path = baton_bundled::plugin("openai").ok_or_else(|| {
         usage(anyhow!(
@@ -103,7 +103,7 @@ fn bench_settings(
         ))
     })?;
     let config = format!(
-        "[plugins.openai]\npath = {path}\nkind = \"agent\"\nsettings = {{ base-url = {base}, model = \"bench-model\" }}\n[plugins.openai.grants]\nhttp = [\"http://127.0.0.1:*\"]\nenv = [\"OPENAI_API_KEY={KEY}\"]\n",
+        "[runtime]\nmax-instances = {instances}\n\n[plugins.openai]\npath = {path}\nkind = \"agent\"\nsettings = {{ base-url = {base}, model = \"bench-model\" }}\n[plugins.openai.grants]\nhttp = [\"http://127.0.0.1:*\"]\nenv = [\"OPENAI_API_KEY={KEY}\"]\n",
         path = toml_string(&path.to_string_lossy()),
         base = toml_string(&format!("{}/v1", url.trim_end_matches('/'))),
     );
@@ -152,12 +152,7 @@ impl SessionSink for Discard {
     fn record(&self, _event: SessionEvent) {}
 }
 
-pub async fn run(
-    args: &AgentsBench,
-    settings: &Settings,
-    rt: impl Fn() -> Result<Runtime, CliError>,
-    format: Format,
-) -> CliResult {
+pub async fn run(args: &AgentsBench, settings: &Settings, format: Format) -> CliResult {
     if args.prompts == 0 || args.concurrency == 0 || args.opens == 0 || args.sessions == 0 {
         return Err(usage(anyhow!(
             "--prompts, --concurrency, --opens and --sessions must be at least 1"
@@ -171,8 +166,10 @@ pub async fn run(
         }
     };
     let dir = tempfile::tempdir().map_err(runtime)?;
-    let bench = bench_settings(settings, dir.path(), &url)?;
-    let rt = Arc::new(rt()?);
+    // Room for every held session and the conversations in flight.
+    let instances = (args.sessions + args.concurrency + 64).max(1024);
+    let bench = bench_settings(settings, dir.path(), &url, instances)?;
+    let rt = Arc::new(crate::open::runtime(&bench)?);
     let spec = spec::spec(&bench, "openai", World::Agent).map_err(usage)?;
     let plugin = Arc::new(rt.load(&spec).await.map_err(|e| runtime(anyhow!("{e}")))?);
 

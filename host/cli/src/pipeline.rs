@@ -13,9 +13,10 @@ use baton_engine::settings::Settings;
 use baton_runtime::Runtime;
 use clap::{Args, Subcommand};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::{BufRead, Seek};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
@@ -408,8 +409,19 @@ pub async fn run_pipeline(
         events: {
             let progress = progress.clone();
             let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let waits = Mutex::new(HashMap::<String, String>::new());
             Arc::new(move |event: &StageEvent| {
                 if event.status == StageStatus::Retrying {
+                    // Why a stage waits or retries, once per distinct reason.
+                    let fresh = waits.lock().is_ok_and(|mut waits| {
+                        waits.insert(event.stage.clone(), event.detail.clone())
+                            != Some(event.detail.clone())
+                    });
+                    if fresh && format == Format::Table && !event.detail.is_empty() {
+                        progress.println(|| {
+                            println!("⏸ {} … {}", event.stage, output::safe(&event.detail, false))
+                        });
+                    }
                     return;
                 }
                 if !matches!(
@@ -503,10 +515,19 @@ pub(crate) fn print_stage(event: &StageEvent) {
         ..
     } = event;
     match event.status {
-        StageStatus::Done => match event.tokens {
-            Some(tokens) => println!("▶ [{k}/{n}] {id} … done in {seconds:.1}s · {tokens} tokens"),
-            None => println!("▶ [{k}/{n}] {id} … done in {seconds:.2}s"),
-        },
+        StageStatus::Done => {
+            let note = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" · ⚠ {}", output::safe(detail, false))
+            };
+            match event.tokens {
+                Some(tokens) => {
+                    println!("▶ [{k}/{n}] {id} … done in {seconds:.1}s · {tokens} tokens{note}")
+                }
+                None => println!("▶ [{k}/{n}] {id} … done in {seconds:.2}s{note}"),
+            }
+        }
         StageStatus::Cached => println!("▶ [{k}/{n}] {id} … cached"),
         StageStatus::Skipped => println!(
             "▶ [{k}/{n}] {id} … skipped: {}",

@@ -166,6 +166,22 @@ fn classify(error: &wasmtime::Error, sandbox: &Sandbox, limits: &Limits) -> (Err
         };
         return (kind, String::new());
     }
+    // Every slot of the instance pool is taken (a host limit, not the guest's doing).
+    if let Some(full) = error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .or_else(|| {
+            error
+                .root_cause()
+                .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        })
+    {
+        let kind = ErrorKind::Host {
+            reason: format!(
+                "{full}: every plugin instance slot is in use (open agent sessions hold one each); raise `runtime.max-instances` in baton.toml (or BATON_MAX_INSTANCES)"
+            ),
+        };
+        return (kind, String::new());
+    }
     // The top context of a trap is its backtrace; say what happened first.
     let trap = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),

@@ -105,7 +105,7 @@ impl Target {
 /// thread that already runs Baton's async code: there, `work` runs on a scoped thread of
 /// its own (the writer and the listener, which do most of the work, run on plain threads
 /// and pay nothing).
-fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn off_runtime<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if tokio::runtime::Handle::try_current().is_err() {
         return work();
     }

@@ -353,7 +353,11 @@ macro_rules! forward_reads {
                 stats::collect(&mut *self.handle.conn()?, now)
             }
             fn overview(&self, now: i64, day: &str, rows: usize) -> Result<Overview> {
-                overview::overview(&mut *self.handle.conn()?, now, day, rows)
+                // Its dozen statements on one thread off the async runtime, not one
+                // thread each.
+                let mut conn = self.handle.conn()?;
+                let conn = &mut *conn;
+                connect::off_runtime(move || overview::overview(conn, now, day, rows))
             }
             fn last_seq(&self) -> Result<i64> {
                 overview::last_seq(&mut *self.handle.conn()?)

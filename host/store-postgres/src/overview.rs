@@ -107,17 +107,22 @@ pub fn overview(conn: &mut Conn, now: i64, day: &str, rows: usize) -> Result<Ove
             select_jobs!("WHERE state = 'blocked' ORDER BY updated_at LIMIT $1"),
             &[&left],
         )?)?;
+        // The unfinished dependencies of every listed blocked job, in one round trip.
+        let ids: Vec<i64> = blocked.iter().map(|job| job.id).collect();
+        let mut deps: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for row in conn.query(
+            "SELECT job_id, key FROM (
+                 SELECT jd.job_id, d.key,
+                        ROW_NUMBER() OVER (PARTITION BY jd.job_id ORDER BY d.id) AS n
+                 FROM job_deps jd JOIN jobs d ON d.id = jd.dep_id
+                 WHERE jd.job_id = ANY($1) AND d.state NOT IN ('done', 'skipped')
+             ) listed WHERE n <= 20 ORDER BY job_id, n",
+            &[&ids],
+        )? {
+            deps.entry(get(&row, 0)?).or_default().push(get(&row, 1)?);
+        }
         for job in blocked {
-            let deps = conn
-                .query(
-                    "SELECT d.key FROM job_deps jd JOIN jobs d ON d.id = jd.dep_id
-                     WHERE jd.job_id = $1 AND d.state NOT IN ('done', 'skipped')
-                     ORDER BY d.id LIMIT 20",
-                    &[&job.id],
-                )?
-                .iter()
-                .map(|row| get(row, 0))
-                .collect::<Result<_>>()?;
+            let deps = deps.remove(&job.id).unwrap_or_default();
             waiting.push(WaitingJob { job, deps });
         }
     }

@@ -1,6 +1,7 @@
 //! A conversation kept by an HTTP adapter's session: the user and assistant turns so far,
 //! sent whole with every prompt (the chat APIs keep no state), and the options a prompt may
-//! carry (`temperature`, `max-tokens`, `system`, `timeout-ms`).
+//! carry (`temperature`, `max-tokens`, `system`, `timeout-ms`, and `history`: the earlier
+//! turns of a session the host rebuilds in a new instance, as `[{"prompt", "answer"}]`).
 use serde_json::Value;
 
 /// Who said a turn.
@@ -48,6 +49,17 @@ impl Conversation {
     pub fn turns(&self) -> usize {
         self.turns.len() / 2
     }
+
+    /// Starts an empty conversation from `history` (earlier prompts and their answers, in
+    /// order), as the host sends it when it continues a session in a new instance; a
+    /// conversation that has turns already keeps them.
+    pub fn seed(&mut self, history: &[(String, String)]) {
+        if self.turns.is_empty() {
+            for (prompt, answer) in history {
+                self.answered(prompt.clone(), answer.clone());
+            }
+        }
+    }
 }
 
 /// The options of one prompt (the WIT `agent-request.options`), with the session's defaults.
@@ -61,6 +73,9 @@ pub struct Options {
     pub system: Option<String>,
     /// How long to wait for the answer, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Earlier turns of the session, `(prompt, answer)` in order, for a conversation that
+    /// continues in a new instance (see [`Conversation::seed`]).
+    pub history: Vec<(String, String)>,
 }
 
 impl Options {
@@ -97,6 +112,25 @@ impl Options {
                 })
                 .transpose()?,
             timeout_ms: number("timeout-ms")?,
+            history: match object.get("history") {
+                None => Vec::new(),
+                Some(turns) => turns
+                    .as_array()
+                    .ok_or("options.history must be a list of {\"prompt\", \"answer\"}")?
+                    .iter()
+                    .map(|turn| {
+                        let text = |key: &str| {
+                            turn.get(key)
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                                .ok_or(format!(
+                                    "options.history: every turn needs a string `{key}`"
+                                ))
+                        };
+                        Ok((text("prompt")?, text("answer")?))
+                    })
+                    .collect::<Result<_, String>>()?,
+            },
         })
     }
 
@@ -107,6 +141,7 @@ impl Options {
             max_tokens: self.max_tokens.or(defaults.max_tokens),
             system: self.system.or_else(|| defaults.system.clone()),
             timeout_ms: self.timeout_ms.or(defaults.timeout_ms),
+            history: self.history,
         }
     }
 }
@@ -125,6 +160,22 @@ mod tests {
             vec![(Role::User, "a"), (Role::Assistant, "A"), (Role::User, "b")]
         );
         assert_eq!(conversation.turns(), 1);
+    }
+
+    #[test]
+    fn history_seeds_only_an_empty_conversation() {
+        let options = Options::parse(
+            r#"{"history": [{"prompt": "a", "answer": "A"}, {"prompt": "b", "answer": "B"}]}"#,
+        )
+        .unwrap();
+        let mut conversation = Conversation::default();
+        conversation.seed(&options.history);
+        assert_eq!(conversation.turns(), 2);
+        assert_eq!(conversation.with_prompt("c")[3], (Role::Assistant, "B"));
+        conversation.seed(&[("x".into(), "X".into())]);
+        assert_eq!(conversation.turns(), 2);
+        assert!(Options::parse(r#"{"history": [{"prompt": "a"}]}"#).is_err());
+        assert!(Options::parse(r#"{"history": "a"}"#).is_err());
     }
 
     #[test]

@@ -104,6 +104,7 @@ impl GuestSession for ChatSession {
         let options = Options::parse(&request.options)
             .map_err(|message| failure(&AgentError::BadRequest(message)))?
             .or(&self.defaults);
+        self.conversation.borrow_mut().seed(&options.history);
         let body = self.body(&request.prompt, &options);
         let timeout = Duration::from_millis(options.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
         let response = Request::new(Method::Post, self.url.clone())

@@ -36,6 +36,10 @@ pub struct Marker {
     pub input_tokens: u64,
     /// Answer tokens.
     pub output_tokens: u64,
+    /// Why the answer ended, as the provider said (`length` or `max_tokens`: cut at the
+    /// token limit); absent when the adapter does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
     /// Seconds the call took.
     pub seconds: f64,
     /// When it finished, RFC 3339 (UTC).
@@ -57,10 +61,15 @@ pub fn write(dir: &Path, marker: &Marker) -> Result<()> {
 /// The marker in promoted output directory `dir` when it matches `key` and its answer is
 /// still the file it hashed; `None` otherwise (missing, another key, an edited answer).
 pub fn matching(dir: &Path, output: &str, key: &str) -> Option<Marker> {
-    let text = std::fs::read_to_string(dir.join(marker_name(output))).ok()?;
-    let marker: Marker = serde_json::from_str(&text).ok()?;
+    let marker = read(dir, output)?;
     let digest = file_digest(&dir.join(output)).ok()?;
     (marker.key == key && marker.output_sha256 == digest).then_some(marker)
+}
+
+/// The marker of answer `output` in `dir`, if there is a readable one.
+pub fn read(dir: &Path, output: &str) -> Option<Marker> {
+    let text = std::fs::read_to_string(dir.join(marker_name(output))).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// One prompt's line in the day's manifest.
@@ -163,6 +172,7 @@ mod tests {
             model: None,
             input_tokens: 1,
             output_tokens: 2,
+            finish_reason: Some("stop".into()),
             seconds: 0.5,
             finished_at: "2026-01-01T00:00:00Z".into(),
         };

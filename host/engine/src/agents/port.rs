@@ -33,6 +33,19 @@ pub struct Answer {
     pub output_tokens: u64,
     /// The model that answered, as the provider names it.
     pub model: Option<String>,
+    /// Why the answer ended, as the provider says (`stop`, `length`, `max_tokens`, ...).
+    pub finish_reason: Option<String>,
+}
+
+impl Answer {
+    /// Whether the provider cut the answer at its token limit (OpenAI's `length`,
+    /// Anthropic's `max_tokens`).
+    pub fn truncated(&self) -> bool {
+        matches!(
+            self.finish_reason.as_deref(),
+            Some("length" | "max_tokens" | "max-tokens")
+        )
+    }
 }
 
 /// Which provider limit was hit.
@@ -170,6 +183,7 @@ impl Conversation for RuntimeConversation {
                     input_tokens: reply.usage.as_ref().map_or(0, |u| u.input_tokens),
                     output_tokens: reply.usage.as_ref().map_or(0, |u| u.output_tokens),
                     model: reply.model,
+                    finish_reason: reply.finish_reason,
                 }),
                 Err(failure) => Err(classify(failure)),
             }

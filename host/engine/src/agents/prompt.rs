@@ -44,17 +44,7 @@ pub fn render(
         ),
         (None, None) => return Err(anyhow!("prompt `{id}` has no text and no template")),
     };
-    let mut env = Environment::new();
-    let syntax = SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|e| anyhow!("cannot configure the template syntax: {e}"))?;
-    env.set_syntax(syntax);
-    env.set_debug(true);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let mut env = environment()?;
     let loadable = texts.clone();
     let texts: Vec<(String, String)> = texts.into_iter().collect();
     env.set_loader(move |path| Ok(loadable.get(path).cloned()));
@@ -69,6 +59,33 @@ pub fn render(
     env.get_template(&name)
         .and_then(|t| t.render(context))
         .map_err(|e| anyhow!(describe(&e)))
+}
+
+/// The template environment every prompt renders in: blocks on their own lines leave no
+/// blank line, nothing is escaped, an undefined name is an error.
+fn environment() -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| anyhow!("cannot configure the template syntax: {e}"))?;
+    env.set_syntax(syntax);
+    env.set_debug(true);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    Ok(env)
+}
+
+/// Whether `source` parses as a prompt template, so a syntax error is found when the
+/// pipeline is validated rather than when the prompt runs. The error gives the line within
+/// the template (`line 2: unexpected end of input`).
+pub fn check_syntax(source: &str) -> Result<(), String> {
+    let mut env = environment().map_err(|e| e.to_string())?;
+    env.add_template_owned("the prompt text", source.to_string())
+        .map(|_| ())
+        .map_err(|e| describe(&e))
 }
 
 /// A JSON value as a template value (object keys kept in their order).

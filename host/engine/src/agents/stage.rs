@@ -167,6 +167,49 @@ pub fn check(stage: &StageDef, at: &str) -> Vec<String> {
     {
         problems.push(format!("{at}: prompt `{id}` has an empty `session` name"));
     }
+    if let Some(text) = &stage.prompt
+        && let Err(error) = super::prompt::check_syntax(text)
+    {
+        problems.push(format!("{at}: prompt `{id}`: {error}"));
+    }
+    problems
+}
+
+/// Every prompt whose `session` another prompt opened with another adapter or model: a
+/// session is one conversation with one adapter instance, so its prompts must agree on both
+/// (a prompt without `model` uses the adapter's default, which differs from any named one).
+pub fn check_sessions(stages: &[Located<StageDef>]) -> Vec<String> {
+    let mut first: BTreeMap<&str, &Located<StageDef>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for stage in stages.iter().filter(|s| s.value.agent.is_some()) {
+        let Some(session) = stage.value.session.as_deref() else {
+            continue;
+        };
+        let Some(opener) = first.get(session) else {
+            first.insert(session, stage);
+            continue;
+        };
+        let (this, that) = (&stage.value, &opener.value);
+        let model = |m: &Option<String>| {
+            m.as_deref()
+                .map_or("the adapter's default model".to_string(), |m| {
+                    format!("model `{m}`")
+                })
+        };
+        if this.agent != that.agent || this.model != that.model {
+            problems.push(format!(
+                "{}: prompt `{}` joins session `{session}`, which `{}` ({}) opens with agent `{}` and {}, but asks agent `{}` and {}: a session is one conversation with one adapter and model; use another session name, or the same agent and model",
+                stage.at(),
+                this.id,
+                that.id,
+                opener.at(),
+                that.agent.as_deref().unwrap_or_default(),
+                model(&that.model),
+                this.agent.as_deref().unwrap_or_default(),
+                model(&this.model),
+            ));
+        }
+    }
     problems
 }
 
@@ -200,6 +243,20 @@ pub fn order_edges(stages: &[Located<StageDef>]) -> Vec<(usize, usize)> {
         }
     }
     edges
+}
+
+/// The prompts of `stage`'s session that come before it in file order (its session's
+/// earlier turns); empty for a prompt without a session.
+pub fn earlier_turns<'a>(stages: &'a [Located<StageDef>], stage: &StageDef) -> Vec<&'a StageDef> {
+    let Some(session) = stage.session.as_deref() else {
+        return Vec::new();
+    };
+    stages
+        .iter()
+        .map(|s| &s.value)
+        .take_while(|s| s.id != stage.id)
+        .filter(|s| s.agent.is_some() && s.session.as_deref() == Some(session))
+        .collect()
 }
 
 /// The concurrency of each wave: the smallest class among its prompts (a `sequential`

@@ -28,6 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
+/// Rate limits one prompt may meet in a row before it fails: the provider keeps refusing
+/// what Baton's own limits let through, so they need lowering.
+pub const MAX_RATE_LIMITED: u32 = 30;
+
 /// How prompts that failed transiently (overloaded, timed out) are retried: 1 s doubling up
 /// to a minute, with ±20% jitter.
 pub const AGENT_RETRY: crate::scheduler::retry::RetryPolicy =
@@ -95,7 +99,13 @@ pub struct Agents {
     /// The run's counts.
     pub tally: Tally,
     /// Open conversations of named sessions.
-    sessions: tokio::sync::Mutex<HashMap<String, Box<dyn Conversation>>>,
+    sessions: tokio::sync::Mutex<HashMap<String, OpenSession>>,
+    /// Credentials whose half-open breaker's probe failed in this run, with the message:
+    /// the run's other prompts of that adapter fail at once instead of each waiting out a
+    /// longer cool-down to probe again.
+    refused: std::sync::Mutex<HashMap<String, String>>,
+    /// Rate limits each prompt met in a row (reset by an answer).
+    rate_limited: std::sync::Mutex<HashMap<String, u32>>,
     /// Each wave's concurrency (prompts without a wave share `None`).
     waves: HashMap<Option<u32>, Arc<Semaphore>>,
 }
@@ -118,15 +128,25 @@ impl Agents {
             manifests,
             tally: Tally::default(),
             sessions: tokio::sync::Mutex::new(HashMap::new()),
+            refused: std::sync::Mutex::new(HashMap::new()),
+            rate_limited: std::sync::Mutex::new(HashMap::new()),
             waves,
         }
     }
+}
+
+/// A named session's conversation in this process, and the prompts sent in it so far.
+struct OpenSession {
+    conversation: Box<dyn Conversation>,
+    sent: Vec<String>,
 }
 
 /// What a prompt produced.
 struct Produced {
     result: StageResult,
     tokens: u64,
+    /// What the line of a finished prompt should add (an answer cut at its token limit).
+    note: String,
 }
 
 /// Works one prompt job of `worker`'s run.
@@ -140,13 +160,17 @@ pub async fn work(
     let outcome = execute(worker, agents, stage).await;
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
-        Ok(Produced { result, tokens }) => {
+        Ok(Produced {
+            result,
+            tokens,
+            note,
+        }) => {
             let status = if result.cached {
                 StageStatus::Cached
             } else {
                 StageStatus::Done
             };
-            worker.announce_with(job, &stage.id, status, seconds, "", Some(tokens));
+            worker.announce_with(job, &stage.id, status, seconds, &note, Some(tokens));
             Worked::verdict(Verdict::Done(
                 serde_json::to_value(&result).unwrap_or_default(),
             ))
@@ -178,8 +202,8 @@ fn snooze(hold: Hold, cause: &str) -> Verdict {
     let until = hold.until.max(now) + jitter_ms(hold.until - now);
     Verdict::Snooze {
         until,
+        failure: Failure::coded("agent-wait", format!("{cause}: {}", hold.reason)),
         wait: hold.reason,
-        failure: Failure::coded("agent-wait", cause.to_string()),
     }
 }
 
@@ -239,28 +263,24 @@ async fn execute(
         .agent
         .clone()
         .ok_or_else(|| Verdict::Fatal(Failure::new("not a prompt stage")))?;
-    let runner = worker
-        .runners
-        .get(&stage.id)
-        .map(|r| r.digest(&worker.root))
-        .unwrap_or_default();
-    let fingerprint =
-        cache::fingerprint(stage, &worker.root, &runner, &worker.digests).map_err(fatal)?;
-    let inputs: Vec<(String, std::path::PathBuf)> = fingerprint
-        .inputs
-        .keys()
-        .map(|path| (path.clone(), worker.root.join(path)))
-        .collect();
-    let prompt = super::prompt::render(
-        &stage.id,
-        stage.model.as_deref(),
-        stage.prompt.as_deref(),
-        stage.template.as_deref(),
-        &inputs,
-    )
-    .map_err(|e| Verdict::Fatal(Failure::coded("prompt-template", format!("{e:#}"))))?;
+    let fingerprint = fingerprint(worker, stage).map_err(fatal)?;
+    let prompt = render(worker, stage, &fingerprint)
+        .map_err(|e| Verdict::Fatal(Failure::coded("prompt-template", format!("{e:#}"))))?;
     let prompt_sha256 = sha256_hex(prompt.as_bytes());
-    let key = sha256_hex(format!("{}\n{prompt_sha256}", fingerprint.key()).as_bytes());
+    // A later turn of a session also depends on the turns before it: its key follows the
+    // previous turn's key and answer, so a rerun earlier turn reruns the rest.
+    let earlier = stage::earlier_turns(&worker.graph.stages, stage);
+    let chain = match earlier.last() {
+        None => String::new(),
+        Some(previous) => {
+            let dir = worker.root.join(previous.output_dir());
+            match marker::read(&dir, &stage::output_file(previous)) {
+                Some(m) => format!("\nafter {} {}", m.key, m.output_sha256),
+                None => format!("\nafter `{}` without an answer", previous.id),
+            }
+        }
+    };
+    let key = sha256_hex(format!("{}\n{prompt_sha256}{chain}", fingerprint.key()).as_bytes());
     let dir = stage.output_dir();
     let output = stage::output_file(stage);
     if !worker.forced(&stage.id)
@@ -289,6 +309,7 @@ async fn execute(
                 ..StageResult::default()
             },
             tokens: 0,
+            note: String::new(),
         });
     }
     let last = worker.last_stage(&stage.id).map_err(fatal)?;
@@ -297,6 +318,19 @@ async fn execute(
         .map_err(|e| Verdict::Fatal(refused(e)))?;
     let keys = guard::limit_keys(&adapter, stage.model.as_deref());
     let credential = guard::credential_key(&adapter);
+    if let Some(message) = agents
+        .refused
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&credential)
+    {
+        return Err(Verdict::Fatal(Failure::coded(
+            "auth-failed",
+            format!(
+                "not sent: the auth breaker's probe failed in this run [{credential}]: {message}; fix the credential, then rerun with --resume"
+            ),
+        )));
+    }
     // Waits that do not hold a wave slot: parks and breakers.
     if let Some(hold) = agents
         .guard
@@ -324,22 +358,36 @@ async fn execute(
     agents.tally.calls.fetch_add(1, Ordering::Relaxed);
     let answer = call(
         agents,
+        worker,
         stage,
         &adapter,
         Ask {
             prompt: prompt.clone(),
             options: options(stage),
         },
+        &earlier,
     )
     .await;
     drop(admitted.permits);
     let answer = match answer {
         Ok(answer) => answer,
         Err(refusal) => {
-            return Err(refusal_verdict(agents, &keys, &credential, &adapter, refusal).await);
+            let call = Call {
+                stage: &stage.id,
+                keys: &keys,
+                credential: &credential,
+                adapter: &adapter,
+                probe: admitted.probe,
+            };
+            return Err(refusal_verdict(agents, call, refusal).await);
         }
     };
     let seconds = started.elapsed().as_secs_f64();
+    agents
+        .rate_limited
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&stage.id);
     agents.guard.auth_ok(&credential).await;
     let tokens = answer.input_tokens + answer.output_tokens;
     agents.guard.charge(&keys, tokens);
@@ -357,6 +405,14 @@ async fn execute(
     )
     .await?;
     let output_sha256 = file_digest(&worker.root.join(&dir).join(&output)).ok();
+    let note = if answer.truncated() {
+        format!(
+            "the answer was cut at its token limit (finish reason `{}`): raise `max-tokens`",
+            answer.finish_reason.as_deref().unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
     record(
         agents,
         worker,
@@ -365,44 +421,132 @@ async fn execute(
         Some(prompt_sha256),
         output_sha256,
         tokens,
-        "",
+        &note,
     );
-    Ok(Produced { result, tokens })
+    Ok(Produced {
+        result,
+        tokens,
+        note,
+    })
 }
 
-/// Sends the prompt in its named session (opened on its first prompt and kept for the
-/// next; dropped after its last prompt of the run or a failure) or in a conversation of
-/// its own.
+/// The fingerprint of prompt `stage`: its definition, adapter and inputs' digests.
+fn fingerprint(worker: &StageWorker, stage: &StageDef) -> anyhow::Result<cache::Fingerprint> {
+    let runner = worker
+        .runners
+        .get(&stage.id)
+        .map(|r| r.digest(&worker.root))
+        .unwrap_or_default();
+    cache::fingerprint(stage, &worker.root, &runner, &worker.digests)
+}
+
+/// The rendered prompt of `stage` over the inputs `fingerprint` lists.
+fn render(
+    worker: &StageWorker,
+    stage: &StageDef,
+    fingerprint: &cache::Fingerprint,
+) -> anyhow::Result<String> {
+    let inputs: Vec<(String, std::path::PathBuf)> = fingerprint
+        .inputs
+        .keys()
+        .map(|path| (path.clone(), worker.root.join(path)))
+        .collect();
+    super::prompt::render(
+        &stage.id,
+        stage.model.as_deref(),
+        stage.prompt.as_deref(),
+        stage.template.as_deref(),
+        &inputs,
+    )
+}
+
+/// The earlier turns of a session as they stand on disk, `[{"prompt", "answer"}]`: each
+/// prompt rendered again over its inputs, with the answer it got.
+fn history(worker: &StageWorker, earlier: &[&StageDef]) -> anyhow::Result<serde_json::Value> {
+    let mut turns = Vec::new();
+    for turn in earlier {
+        let prompt = render(worker, turn, &fingerprint(worker, turn)?)?;
+        let answer_path = worker
+            .root
+            .join(turn.output_dir())
+            .join(stage::output_file(turn));
+        let answer = std::fs::read_to_string(&answer_path)
+            .map_err(|e| anyhow::anyhow!("the answer of `{}` cannot be read: {e}", turn.id))?;
+        turns.push(serde_json::json!({"prompt": prompt, "answer": answer}));
+    }
+    Ok(serde_json::Value::Array(turns))
+}
+
+/// Sends the prompt in its named session or in a conversation of its own. A session's
+/// conversation is opened on its first prompt and kept for the next; when this process has
+/// not sent the session's earlier turns in it (they were cached, or ran in a process that
+/// ended), a new conversation starts from those turns as they are on disk (the `history`
+/// option), so the answer follows the conversation its outputs record.
 async fn call(
     agents: &Agents,
+    worker: &StageWorker,
     stage: &StageDef,
     adapter: &str,
     ask: Ask,
+    earlier: &[&StageDef],
 ) -> Result<Answer, Refusal> {
     let Some(name) = &stage.session else {
         let mut conversation = agents.port.open(adapter, stage.model.clone()).await?;
         return conversation.send(ask).await;
     };
-    let mut sessions = agents.sessions.lock().await;
-    let mut conversation = match sessions.remove(name) {
-        Some(open) => open,
-        None => agents.port.open(adapter, stage.model.clone()).await?,
+    let mut ask = ask;
+    let sent: Vec<String> = earlier.iter().map(|turn| turn.id.clone()).collect();
+    let open = agents.sessions.lock().await.remove(name);
+    let mut conversation = match open {
+        Some(open) if open.sent == sent => open.conversation,
+        _ => {
+            let conversation = agents.port.open(adapter, stage.model.clone()).await?;
+            if !earlier.is_empty() {
+                let history = history(worker, earlier).map_err(|e| {
+                    Refusal::Fatal(format!(
+                        "cannot continue session `{name}` from its earlier prompts: {e:#}"
+                    ))
+                })?;
+                ask.options["history"] = history;
+            }
+            conversation
+        }
     };
     let answer = conversation.send(ask).await;
     if answer.is_ok() {
-        sessions.insert(name.clone(), conversation);
+        let mut sent = sent;
+        sent.push(stage.id.clone());
+        agents
+            .sessions
+            .lock()
+            .await
+            .insert(name.clone(), OpenSession { conversation, sent });
     }
     answer
 }
 
+/// The call a refusal answered.
+struct Call<'a> {
+    /// The prompt.
+    stage: &'a str,
+    /// Its limiter keys.
+    keys: &'a [String],
+    /// Its adapter's credential key.
+    credential: &'a str,
+    adapter: &'a str,
+    /// Whether it probed a half-open breaker.
+    probe: bool,
+}
+
 /// The verdict of a refused call (recording parks, breakers and limits hit on the way).
-async fn refusal_verdict(
-    agents: &Agents,
-    keys: &[String],
-    credential: &str,
-    adapter: &str,
-    refusal: Refusal,
-) -> Verdict {
+async fn refusal_verdict(agents: &Agents, call: Call<'_>, refusal: Refusal) -> Verdict {
+    let Call {
+        stage,
+        keys,
+        credential,
+        adapter,
+        probe,
+    } = call;
     let line = refusal.line();
     let quota = matches!(refusal, Refusal::QuotaExhausted(_));
     let now = now_ms();
@@ -424,6 +568,23 @@ async fn refusal_verdict(
             } else {
                 format!("rate-limited ({}): {}", scope_name(hit.scope), hit.message)
             };
+            if !quota {
+                let mut counts = agents
+                    .rate_limited
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let count = counts.entry(stage.to_string()).or_insert(0);
+                *count += 1;
+                if *count >= MAX_RATE_LIMITED {
+                    return Verdict::Fatal(Failure::coded(
+                        "agent-rate-limited",
+                        format!(
+                            "rate-limited {MAX_RATE_LIMITED} times in a row: {}; the provider allows fewer calls than Baton lets through: lower `per-minute` or `tokens-per-minute` under [limits.\"{key}\"] in baton.toml",
+                            hit.message
+                        ),
+                    ));
+                }
+            }
             agents.guard.park(&key, until, &reason, 0).await;
             agents
                 .tally
@@ -453,6 +614,13 @@ async fn refusal_verdict(
                 AuthStep::Open { until } => {
                     let reason = format!("auth breaker open until {}", format_ms(until));
                     agents.tally.limit(credential, &reason);
+                    if probe {
+                        agents
+                            .refused
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(credential.to_string(), message.clone());
+                    }
                     Verdict::Fatal(Failure::coded(
                         "auth-failed",
                         format!(
@@ -520,6 +688,7 @@ async fn write_and_promote(
         model: answer.model.clone().or_else(|| stage.model.clone()),
         input_tokens: answer.input_tokens,
         output_tokens: answer.output_tokens,
+        finish_reason: answer.finish_reason.clone(),
         seconds,
         finished_at: format_ms(now_ms()),
     };

@@ -140,6 +140,7 @@ pub fn build(
     for stage in &mut stages {
         crate::agents::stage::normalize(&mut stage.value);
     }
+    problems.extend(crate::agents::stage::check_sessions(&stages));
     let index: HashMap<String, usize> = stages
         .iter()
         .enumerate()

@@ -67,8 +67,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "runtime.max-instances",
         env: "BATON_MAX_INSTANCES",
-        default: "256",
-        help: "plugin instances alive at once (pooling allocator slots)",
+        default: "1024",
+        help: "plugin instances alive at once (pooling allocator slots; each open agent session holds one)",
     },
     Setting {
         key: "defaults.memory",

@@ -60,7 +60,8 @@ pub struct StoreSettings {
 pub struct RuntimeSettings {
     /// `runtime.cache-dir`: compiled plugins (absolute).
     pub cache_dir: PathBuf,
-    /// `runtime.max-instances`: instances alive at once in the pooling allocator.
+    /// `runtime.max-instances`: instances alive at once in the pooling allocator (default
+    /// 1024; each open agent session holds one, so 1,000 sessions fit).
     pub max_instances: u32,
     /// `runtime.cache-max-size`: total size of the compile cache, in bytes (default 2 GiB).
     pub cache_max_size: u64,
