@@ -492,6 +492,37 @@ fn agent_run_usage_errors() {
         "{}",
         run.stderr()
     );
+    // What a pipeline would refuse is refused here too, before anything is sent.
+    for (options, says) in [
+        (
+            r#"{"temperature": 9}"#,
+            "`temperature` is 9; it must be a number from 0 to 2",
+        ),
+        (r#"{"temprature": 0.5}"#, "unknown key `temprature`"),
+        (
+            r#"{"max-tokens": 0}"#,
+            "`max-tokens` is 0; it must be a whole number of at least 1",
+        ),
+    ] {
+        let run = project.baton(&[
+            "agent",
+            "run",
+            "openai",
+            "--prompt",
+            "x",
+            "--options",
+            options,
+        ]);
+        assert_eq!(run.code(), 20, "{options}");
+        assert!(run.stderr().contains(says), "{options}: {}", run.stderr());
+    }
+    let run = project.baton(&["agent", "run", "openai", "--prompt", " "]);
+    assert_eq!(run.code(), 20);
+    assert!(
+        run.stderr().contains("--prompt number 1 is empty"),
+        "{}",
+        run.stderr()
+    );
     let run = project.baton(&["agent", "sessions"]).expect(0);
     assert!(
         run.stdout().contains("no agent sessions"),

@@ -437,6 +437,17 @@ fn resume_reruns_only_what_did_not_finish() {
         .json();
     assert_eq!(resumed["run_id"], run_id.as_str());
     assert!(states(&resumed).values().all(|s| s == "done"), "{resumed}");
+    // A run id that does not exist is a usage error naming it, and nothing runs.
+    let unknown = project
+        .baton(&["pipeline", "run", "quickstart", "--resume", "nosuch"])
+        .expect(20);
+    assert!(
+        unknown
+            .stderr()
+            .contains("--resume nosuch: no such run of `quickstart`"),
+        "{}",
+        unknown.stderr()
+    );
     let done = done_events(&project);
     for stage in ["people", "adults", "cities", "report"] {
         assert_eq!(

@@ -644,3 +644,56 @@ fn the_prompt_waves_example_runs_against_the_double_as_its_readme_says() {
     assert!(out.contains("failed 1 · skipped 3"), "{out}");
     assert!(out.contains("OPENAI_API_KEY"), "{out}");
 }
+
+#[test]
+fn a_spent_provider_quota_shows_as_a_park_in_the_dashboard_and_stats() {
+    let double = Double::start(&["--key", KEY, "--mode", "quota"]);
+    let project = project(&double, KEY, "");
+    project.write(
+        "pipelines/spent.toml",
+        "[[stage]]\nid = \"q\"\nagent = \"openai\"\nprompt = \"q\"\n",
+    );
+    let mut child = project
+        .command(&["pipeline", "run", "spent"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let snapshot = loop {
+        let snapshot = project
+            .baton(&["dashboard", "--refresh", "0", "--format", "json"])
+            .expect(0)
+            .json();
+        if snapshot["waiting"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["reason"]["kind"] == "quota"))
+        {
+            break snapshot;
+        }
+        assert!(Instant::now() < deadline, "never waited: {snapshot}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let waiting = &snapshot["waiting"][0];
+    assert_eq!(waiting["reason"]["key"], "agent:openai", "{snapshot}");
+    let key = snapshot["limits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key"] == "agent:openai")
+        .unwrap_or_else(|| panic!("the parked key is not listed: {snapshot}"));
+    assert!(
+        key["parked"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("quota exhausted")),
+        "{key}"
+    );
+    let stats = project.baton(&["queue", "stats"]).expect(0).stdout();
+    assert!(
+        stats.contains("PARKED") && stats.contains("agent:openai"),
+        "{stats}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(double.requests().len(), 1, "asked once, then parked");
+}

@@ -142,9 +142,16 @@ async fn run_prompts(
 ) -> CliResult {
     let options: Value = serde_json::from_str(&args.options)
         .map_err(|e| usage(anyhow!("--options is not JSON: {e}")))?;
-    if !options.is_object() {
+    let Some(fields) = options.as_object() else {
         return Err(usage(anyhow!(
             "--options must be a JSON object, e.g. '{{\"temperature\": 0}}'"
+        )));
+    };
+    check_options(fields).map_err(usage)?;
+    if let Some(blank) = args.prompt.iter().position(|p| p.trim().is_empty()) {
+        return Err(usage(anyhow!(
+            "--prompt number {} is empty; give the text to send",
+            blank + 1
         )));
     }
     let pause = duration("--pause-between", &args.pause_between)?;
@@ -279,6 +286,34 @@ async fn run_prompts(
     } else {
         Exit::Degraded
     })
+}
+
+/// Checks the options a prompt stage could set, as a pipeline's validation does: a typo or
+/// an out-of-range value is refused rather than sent (the adapters ignore unknown keys).
+fn check_options(fields: &serde_json::Map<String, Value>) -> anyhow::Result<()> {
+    for (key, value) in fields {
+        let ok = match key.as_str() {
+            "temperature" => value.as_f64().is_some_and(|t| (0.0..=2.0).contains(&t)),
+            "max-tokens" | "timeout-ms" => value.as_u64().is_some_and(|n| n > 0),
+            "system" => value.is_string(),
+            "history" => value.is_array(),
+            _ => {
+                return Err(anyhow!(
+                    "--options: unknown key `{key}`; the keys are temperature, max-tokens, system, timeout-ms and history"
+                ));
+            }
+        };
+        if !ok {
+            let want = match key.as_str() {
+                "temperature" => "a number from 0 to 2",
+                "max-tokens" | "timeout-ms" => "a whole number of at least 1",
+                "system" => "a string",
+                _ => "a list of {\"prompt\", \"answer\"}",
+            };
+            return Err(anyhow!("--options: `{key}` is {value}; it must be {want}"));
+        }
+    }
+    Ok(())
 }
 
 /// One line per prompt as it ends, then the answer (table format).

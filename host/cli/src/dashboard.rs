@@ -178,7 +178,15 @@ fn sections(snap: &Snapshot, compact: bool) -> Vec<Section> {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let limits = (
         "limits",
-        vec!["key", "held", "cap", "today", "quota", "left"],
+        vec![
+            "key",
+            "held",
+            "cap",
+            "today",
+            "quota",
+            "left",
+            "parked until",
+        ],
         snap.limits
             .iter()
             .map(|l| {
@@ -189,6 +197,10 @@ fn sections(snap: &Snapshot, compact: bool) -> Vec<Section> {
                     l.used_today.to_string(),
                     opt(l.quota.map(|q| q.to_string())),
                     opt(l.left_today.map(|q| q.to_string())),
+                    opt(l
+                        .parked
+                        .as_ref()
+                        .map(|p| baton_core::clock::format_ms(p.until))),
                 ]
             })
             .collect(),

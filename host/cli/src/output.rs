@@ -41,9 +41,11 @@ pub fn safe(text: &str, lines: bool) -> String {
 /// every value whole).
 const MAX_CELL_CHARS: usize = 200;
 
-/// A cell as a table shows it: [`safe`], on one line, at most [`MAX_CELL_CHARS`] wide.
+/// A cell as a table shows it: [`safe`], on one line (line breaks shown as ` ⏎ `), at
+/// most [`MAX_CELL_CHARS`] wide.
 fn cell(text: &str) -> String {
-    let text = safe(text, false);
+    let one_line = text.trim_end().replace("\r\n", "\n").replace('\n', " ⏎ ");
+    let text = safe(&one_line, false);
     if text.chars().count() <= MAX_CELL_CHARS {
         return text;
     }

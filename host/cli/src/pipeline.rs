@@ -392,6 +392,26 @@ pub async fn run_pipeline(
     // Bad filters are refused before anything runs.
     plan::select(&graph, &filters).map_err(|e| usage(anyhow!(e)))?;
     pipeline_run::forced_stages(&graph, args.force_wave).map_err(usage)?;
+    // So is a run to resume that does not exist or is another pipeline's.
+    if let Some(run_id) = &args.resume {
+        let store = super::open::store(settings)?;
+        match store.run(run_id).map_err(runtime)? {
+            Some(run) if run.pipeline == graph.name => {}
+            Some(run) => {
+                return Err(usage(anyhow!(
+                    "--resume {run_id}: that run is of pipeline `{}`, not `{}`",
+                    run.pipeline,
+                    graph.name
+                )));
+            }
+            None => {
+                return Err(usage(anyhow!(
+                    "--resume {run_id}: no such run of `{}` (run ids are the names of .baton/runs/*.jsonl; `baton pipeline logs` shows the latest run)",
+                    graph.name
+                )));
+            }
+        }
+    }
     let env = match &args.env_file {
         Some(path) => pipeline_run::read_env_file(&settings.cwd.join(path)).map_err(usage)?,
         None => Default::default(),

@@ -555,6 +555,21 @@ async fn stats(settings: &Settings, watch: bool, format: Format) -> CliResult {
             if !stats.runs.is_empty() {
                 println!();
             }
+            let rows: Vec<Vec<String>> = stats
+                .parked
+                .iter()
+                .map(|park| {
+                    vec![
+                        output::safe(&park.key, false),
+                        baton_core::clock::format_ms(park.until),
+                        output::safe(&park.reason, false),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                output::table(&["parked", "until", "why"], &rows);
+                println!();
+            }
             println!(
                 "{} jobs · {:.1} jobs/s over the last minute · oldest ready job waiting {} · {} recoveries · {} limiter denials",
                 stats.total,

@@ -64,6 +64,13 @@ pub enum Reason {
         /// Unix ms.
         until: i64,
     },
+    /// An agent credential's circuit breaker is open (or retrying a refused credential).
+    Breaker {
+        /// The credential key, e.g. `auth:openai`.
+        key: String,
+        /// When the job is due again (Unix ms).
+        until: i64,
+    },
     /// Anything else the job says (recovered, released, retried by hand …).
     Other {
         /// The job's own words.
@@ -91,6 +98,9 @@ impl Reason {
             }
             Reason::Rate { key, until } => format!("rate {key} until {}", format_ms(*until)),
             Reason::Quota { key, until } => format!("quota {key} until {}", format_ms(*until)),
+            Reason::Breaker { key, until } => {
+                format!("breaker {key} open until {}", format_ms(*until))
+            }
             Reason::Backoff { until } => format!("backoff until {}", format_ms(*until)),
             Reason::Snoozed { until } => format!("snoozed until {}", format_ms(*until)),
             Reason::Other { text } => text.clone(),
@@ -117,14 +127,23 @@ impl Reason {
             };
         }
         let until = job.run_after;
+        // An agent's park or breaker: `quota exhausted: … until T [KEY]`, `rate-limited
+        // (requests): … until T [KEY]`, `auth breaker open until T [KEY]`, `authentication
+        // failed (attempt 1 of 3), next at T [KEY]: …`.
+        if let Some(key) = wait_key(&text).filter(|_| !text.starts_with("rate ")) {
+            if text.starts_with("quota exhausted") {
+                return Reason::Quota { key, until };
+            }
+            if text.starts_with("rate-limited") {
+                return Reason::Rate { key, until };
+            }
+            if key.starts_with("auth:") {
+                return Reason::Breaker { key, until };
+            }
+        }
         // The limiter's words: `concurrency KEY (…) until T`, `rate KEY … until T`,
         // `quota KEY (…) until T`; the scheduler's: `backoff until T …`, `snoozed until T`.
-        let key = || {
-            text.split_whitespace()
-                .nth(1)
-                .unwrap_or_default()
-                .to_string()
-        };
+        let key = || wait_key(&text).unwrap_or_default();
         if text.starts_with("concurrency ") {
             let key = key();
             Reason::Limit {
@@ -233,6 +252,18 @@ pub struct LimitKey {
     pub quota: Option<u64>,
     /// Requests left today, when a quota is configured.
     pub left_today: Option<u64>,
+    /// When the key is parked now (a provider's spent quota or rate-limit reset, an open
+    /// breaker): why, and until when (Unix ms).
+    pub parked: Option<ParkedKey>,
+}
+
+/// Why and until when a key is parked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParkedKey {
+    /// The provider's or the breaker's words.
+    pub reason: String,
+    /// Unix ms.
+    pub until: i64,
 }
 
 /// What the dashboards show, at one moment.
@@ -269,6 +300,26 @@ impl Snapshot {
         self.waiting.retain(|w| hit(&[&w.key, &w.reason_text]));
         self.failures.retain(|f| hit(&[&f.key, &f.error]));
         self
+    }
+}
+
+/// The limiter, park or breaker key a wait reason names: the bracketed key an agent's park
+/// ends with (`… until T [agent:openai]`, `… [auth:openai]: message`), or the word after
+/// the limiter's `rate`, `concurrency` or `quota` (`rate host:x until …`).
+pub fn wait_key(text: &str) -> Option<String> {
+    if let Some(open) = text.rfind(" [") {
+        let rest = &text[open + 2..];
+        if let Some(close) = rest.find(']') {
+            let key = &rest[..close];
+            if key.contains(':') && !key.contains(' ') {
+                return Some(key.to_string());
+            }
+        }
+    }
+    let mut words = text.split_whitespace();
+    match words.next()? {
+        "rate" | "concurrency" | "quota" => words.next().map(String::from),
+        _ => None,
     }
 }
 
@@ -375,6 +426,7 @@ pub fn snapshot(store: &dyn StoreRead, settings: &Settings, now: i64) -> Result<
     let mut keys: Vec<&String> = settings.limits.keys().collect();
     keys.extend(overview.slots.keys());
     keys.extend(overview.quotas.keys());
+    keys.extend(overview.parked.iter().map(|park| &park.key));
     keys.sort();
     keys.dedup();
     let limits = keys
@@ -389,6 +441,14 @@ pub fn snapshot(store: &dyn StoreRead, settings: &Settings, now: i64) -> Result<
                 used_today,
                 quota,
                 left_today: quota.map(|q| q.saturating_sub(used_today)),
+                parked: overview
+                    .parked
+                    .iter()
+                    .find(|park| &park.key == key)
+                    .map(|park| ParkedKey {
+                        reason: park.reason.clone(),
+                        until: park.until,
+                    }),
             }
         })
         .collect();
@@ -494,6 +554,52 @@ mod tests {
         assert_eq!(
             of(job(JobState::Queued, 0, Some("retried by hand"))).text(),
             "retried by hand"
+        );
+        // An agent's parks and breakers name their key in brackets.
+        let key = |key: &str| key.to_string();
+        assert_eq!(
+            of(job(
+                JobState::Queued,
+                500,
+                Some("quota exhausted: daily quota used up until x [agent:gemini/flash]")
+            )),
+            Reason::Quota {
+                key: key("agent:gemini/flash"),
+                until: 500
+            }
+        );
+        assert_eq!(
+            of(job(
+                JobState::Queued,
+                500,
+                Some("rate-limited (requests): 429 [sic] until x [agent:openai]")
+            )),
+            Reason::Rate {
+                key: key("agent:openai"),
+                until: 500
+            }
+        );
+        assert_eq!(
+            of(job(
+                JobState::Queued,
+                500,
+                Some("auth breaker open until x [auth:openai]")
+            )),
+            Reason::Breaker {
+                key: key("auth:openai"),
+                until: 500
+            }
+        );
+        assert_eq!(
+            of(job(
+                JobState::Queued,
+                500,
+                Some("quota agent:openai (all processes, today) until x")
+            )),
+            Reason::Quota {
+                key: key("agent:openai"),
+                until: 500
+            }
         );
     }
 

@@ -160,6 +160,7 @@ pub fn overview(conn: &mut Conn, now: i64, day: &str, rows: usize) -> Result<Ove
         failures,
         slots,
         quotas,
+        parked: crate::slots::parked_now(conn, now)?,
     })
 }
 

@@ -113,6 +113,7 @@ pub fn overview(conn: &Connection, now: i64, day: &str, rows: usize) -> Result<O
         failures,
         slots,
         quotas,
+        parked: super::slots::parked_now(conn, now)?,
     })
 }
 

@@ -96,8 +96,9 @@ async function refreshDashboard() {
       admin ? actionButton("Retry", { action: "retry", keys: [f.key] }) : ""]));
   fill(document.getElementById("workers"), ["host", "role", "last heartbeat", "state", "owner"],
     snap.workers.map((w) => [w.host, w.role, secs(snap.at - w.last_beat) + " ago", w.state, w.owner]));
-  fill(document.getElementById("limits"), ["key", "held", "cap", "today", "quota", "left"],
-    snap.limits.map((l) => [l.key, l.held, l.cap ?? "-", l.used_today, l.quota ?? "-", l.left_today ?? "-"]));
+  fill(document.getElementById("limits"), ["key", "held", "cap", "today", "quota", "left", "parked until"],
+    snap.limits.map((l) => [l.key, l.held, l.cap ?? "-", l.used_today, l.quota ?? "-", l.left_today ?? "-",
+      l.parked ? time(l.parked.until) + " (" + l.parked.reason + ")" : "-"]));
 }
 
 async function refreshJob() {

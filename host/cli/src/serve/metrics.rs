@@ -209,11 +209,7 @@ impl Metrics {
 }
 
 /// The limiter key in a wait reason (`rate host:x until …`, `concurrency host:x (2/2) …`,
-/// `quota host:x (…) …`).
+/// `quota host:x (…) …`, or an agent's park `… until T [agent:openai]`).
 fn limiter_key(wait: &str) -> Option<String> {
-    let mut words = wait.split_whitespace();
-    match words.next()? {
-        "rate" | "concurrency" | "quota" => words.next().map(String::from),
-        _ => None,
-    }
+    baton_engine::dashboard::wait_key(wait)
 }

@@ -463,4 +463,6 @@ pub struct Overview {
     pub slots: BTreeMap<String, i64>,
     /// Limiter keys' daily quota use on the day asked for: key → requests.
     pub quotas: BTreeMap<String, u64>,
+    /// Keys parked after `now` (providers' quotas and rate-limit resets, open breakers).
+    pub parked: Vec<Park>,
 }

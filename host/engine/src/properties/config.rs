@@ -455,7 +455,7 @@ fn default(key: &str) -> Typed {
         "agent.session-max-lifetime" => secs(3600),
         "agent.session-warning" => secs(30),
         "store.sync" => Typed::Word("full".into()),
-        "runtime.max-instances" => Typed::Count(256),
+        "runtime.max-instances" => Typed::Count(1024),
         "defaults.memory" | "queue.max-size" => Typed::Size(256 << 20),
         "defaults.timeout" | "queue.lease" | "queue.read-timeout" => secs(30),
         "defaults.wall-timeout" => secs(120),
