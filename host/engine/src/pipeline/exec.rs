@@ -167,11 +167,15 @@ impl StageWorker {
         self.graph.stage(id).map(|s| &s.value)
     }
 
-    /// Appends one line to `.baton/runs/<run>.jsonl`.
+    /// Appends one line to `.baton/runs/<run>.jsonl`, in one `write` call: formatting
+    /// straight into the file would issue one system call per fragment of the JSON, and a
+    /// line written whole never interleaves with another process's.
     pub fn log_line(&self, line: serde_json::Value) {
         let mut line = line;
         line["at"] = json!(format_ms(now_ms()));
-        let _ = writeln!(lock(&self.log), "{line}");
+        let mut text = line.to_string();
+        text.push('\n');
+        let _ = lock(&self.log).write_all(text.as_bytes());
     }
 
     /// The log of stage `id` in this run.
@@ -338,7 +342,8 @@ impl StageWorker {
         };
         let produced = declared_outputs(stage, &output).map_err(host)?;
         for (pattern, schema) in &stage.schemas {
-            for file in produced.iter().filter(|f| glob::matches(pattern, f)) {
+            let matcher = glob::Matcher::new(pattern);
+            for file in produced.iter().filter(|f| matcher.is_match(f)) {
                 self.validate(&work, &output, file, schema, log).await?;
             }
         }

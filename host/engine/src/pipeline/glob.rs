@@ -6,31 +6,66 @@
 //! Baton leaves in the output directories it promotes, and returns paths in sorted order.
 
 use super::outdir;
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobMatcher};
 use std::path::Path;
 
-/// Compiles `pattern` with `/` as a literal separator.
-fn compile(pattern: &str) -> Result<GlobMatcher, String> {
+/// Parses `pattern` with `/` as a literal separator.
+fn parse(pattern: &str) -> Result<Glob, String> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
-        .map(|glob| glob.compile_matcher())
         .map_err(|e| format!("`{pattern}` is not a valid glob: {}", e.kind()))
 }
 
-/// Whether `pattern` is a valid glob; the error says what is wrong with it.
-pub fn check(pattern: &str) -> Result<(), String> {
-    compile(pattern).map(|_| ())
+/// Compiles `pattern` into a matcher (a regular expression: the costly part, so only for
+/// patterns that are globs and only where something is matched).
+fn compile(pattern: &str) -> Result<GlobMatcher, String> {
+    parse(pattern).map(|glob| glob.compile_matcher())
 }
 
-/// Whether `path` (project-relative, with `/` separators) matches `pattern`. An invalid
-/// pattern matches nothing (validation refuses it first, see [`check`]).
-pub fn matches(pattern: &str, path: &str) -> bool {
-    if !is_glob(pattern) {
-        return pattern.trim_matches('/') == path.trim_matches('/');
+/// Whether `pattern` is a valid glob; the error says what is wrong with it. Parses only:
+/// every pattern that parses compiles.
+pub fn check(pattern: &str) -> Result<(), String> {
+    if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+        return Ok(());
     }
-    compile(pattern).is_ok_and(|glob| glob.is_match(path))
+    parse(pattern).map(|_| ())
+}
+
+/// A pattern ready to match many paths: a literal path compares as a string, a glob
+/// compiles once. An invalid pattern matches nothing (validation refuses it first, see
+/// [`check`]).
+pub enum Matcher {
+    /// A literal path, without leading or trailing `/`.
+    Literal(String),
+    /// A compiled glob (`None` when the pattern is invalid).
+    Glob(Option<GlobMatcher>),
+}
+
+impl Matcher {
+    /// Prepares `pattern` for matching.
+    pub fn new(pattern: &str) -> Matcher {
+        if is_glob(pattern) {
+            Matcher::Glob(compile(pattern).ok())
+        } else {
+            Matcher::Literal(pattern.trim_matches('/').to_string())
+        }
+    }
+
+    /// Whether `path` (project-relative, with `/` separators) matches.
+    pub fn is_match(&self, path: &str) -> bool {
+        match self {
+            Matcher::Literal(literal) => literal == path.trim_matches('/'),
+            Matcher::Glob(glob) => glob.as_ref().is_some_and(|g| g.is_match(path)),
+        }
+    }
+}
+
+/// Whether `path` (project-relative, with `/` separators) matches `pattern`; to match
+/// many paths against one pattern, prepare a [`Matcher`] once.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    Matcher::new(pattern).is_match(path)
 }
 
 /// Whether `pattern` has glob characters (`*`, `?`, `[`, `{`).

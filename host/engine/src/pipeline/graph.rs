@@ -300,6 +300,8 @@ pub fn build(
         .collect();
     let mut literal: HashMap<&str, usize> = HashMap::new();
     let globbed: Vec<&(usize, String)> = outputs.iter().filter(|(_, p)| glob::is_glob(p)).collect();
+    let globbed_matchers: Vec<glob::Matcher> =
+        globbed.iter().map(|(_, p)| glob::Matcher::new(p)).collect();
     let mut claimed_twice = |a: usize, b: usize, path: &str| {
         problems.push(format!(
             "{}: output `{path}` of stage `{}` is also claimed by stage `{}` ({})",
@@ -324,7 +326,9 @@ pub fn build(
         for (j, path) in &outputs {
             let later_glob =
                 glob::is_glob(path) && globbed[..=n].iter().any(|(k, p)| k == j && p == path);
-            if j != i && !later_glob && glob::overlap(pattern, path) {
+            let overlaps =
+                pattern == path || (!glob::is_glob(path) && globbed_matchers[n].is_match(path));
+            if j != i && !later_glob && overlaps {
                 claimed_twice(*i, *j, pattern);
             }
         }
@@ -334,12 +338,11 @@ pub fn build(
         for input in &stage.value.inputs {
             let mut producers: BTreeSet<usize> = BTreeSet::new();
             if glob::is_glob(input) {
+                let matcher = glob::Matcher::new(input);
                 producers.extend(
                     outputs
                         .iter()
-                        .filter(|(j, path)| {
-                            *j != i && (glob::overlap(path, input) || glob::matches(input, path))
-                        })
+                        .filter(|(j, path)| *j != i && (path == input || matcher.is_match(path)))
                         .map(|(j, _)| *j),
                 );
             } else {
@@ -347,8 +350,9 @@ pub fn build(
                 producers.extend(
                     globbed
                         .iter()
-                        .filter(|(j, p)| *j != i && glob::matches(p, input))
-                        .map(|(j, _)| *j),
+                        .zip(&globbed_matchers)
+                        .filter(|((j, _), matcher)| *j != i && matcher.is_match(input))
+                        .map(|((j, _), _)| *j),
                 );
             }
             // An input inside a stage's output directory must be that stage's output: its

@@ -826,7 +826,15 @@ pub async fn run(
         stop_run_on_failure: !request.continue_on_error,
         ..engine.options(jobs)
     };
-    let ran = engine.run(worker.clone(), options, shutdown).await;
+    // A run whose every stage was found cached has no job: no scheduler to start.
+    let ran = if selected.is_empty() {
+        Ok(())
+    } else {
+        engine
+            .run(worker.clone(), options, shutdown)
+            .await
+            .map(|_| ())
+    };
     let mut stages = Vec::new();
     let mut degraded = false;
     let summary: Result<()> = async {
