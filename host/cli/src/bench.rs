@@ -11,7 +11,7 @@ use baton_core::store::{Durability, Offer, commit};
 use baton_engine::pipeline::plan::Filters;
 use baton_engine::pipeline::run as pipeline_run;
 use baton_engine::queue::setup::{self, ResolveOptions};
-use baton_engine::root::{self, Engine};
+use baton_engine::root::{self, Engine, LazyRuntime};
 use baton_engine::scheduler::Shutdown;
 use baton_engine::scheduler::retry::RetryPolicy;
 use baton_engine::scheduler::worker::{Change, Worked, Worker};
@@ -157,7 +157,7 @@ pub async fn run(
 ) -> CliResult {
     let args = match command {
         BenchCommand::Queue(args) => args,
-        BenchCommand::Pipeline(args) => return pipeline_bench(settings, rt, args, format).await,
+        BenchCommand::Pipeline(args) => return pipeline_bench(settings, args, format).await,
         BenchCommand::Dashboard(args) => {
             return crate::bench_dashboard::run(args, settings, format);
         }
@@ -426,12 +426,7 @@ pub fn generate_dag(dir: &std::path::Path, stages: usize, cache_dir: &str) -> st
     std::fs::write(dir.join("pipelines/bench.toml"), text)
 }
 
-async fn pipeline_bench(
-    settings: &Settings,
-    rt: impl Fn() -> Result<Runtime, CliError>,
-    args: &PipelineBench,
-    format: Format,
-) -> CliResult {
+async fn pipeline_bench(settings: &Settings, args: &PipelineBench, format: Format) -> CliResult {
     let dir = tempfile::tempdir().map_err(runtime)?;
     let cache = settings.runtime.cache_dir.to_string_lossy().into_owned();
     generate_dag(dir.path(), args.stages, &cache).map_err(runtime)?;
@@ -444,7 +439,9 @@ async fn pipeline_bench(
     let plan = pipeline_run::dry_plan(&bench_config, &graph, &Filters::default(), false, None)
         .map_err(runtime)?;
     let plan_seconds = started.elapsed().as_secs_f64();
-    let rt = Arc::new(rt()?);
+    // Each run makes its runtime when it first needs one, as `pipeline run` does: the
+    // cached rerun makes none.
+    let rt = || LazyRuntime::new(&bench_config);
     let request = || pipeline_run::RunRequest {
         filters: Filters::default(),
         force: false,
@@ -458,20 +455,14 @@ async fn pipeline_bench(
     let started = Instant::now();
     let cpu_started = process_cpu();
     let (_keep, never) = root::never_stop();
-    let first = pipeline_run::run(
-        &bench_config,
-        rt.clone(),
-        graph.clone(),
-        request(),
-        never.clone(),
-    )
-    .await
-    .map_err(runtime)?;
+    let first = pipeline_run::run(&bench_config, rt(), graph.clone(), request(), never.clone())
+        .await
+        .map_err(runtime)?;
     let run_seconds = started.elapsed().as_secs_f64();
     let run_cpu = process_cpu().saturating_sub(cpu_started).as_secs_f64();
     let started = Instant::now();
     let cpu_started = process_cpu();
-    let second = pipeline_run::run(&bench_config, rt, graph, request(), never)
+    let second = pipeline_run::run(&bench_config, rt(), graph, request(), never)
         .await
         .map_err(runtime)?;
     let rerun_seconds = started.elapsed().as_secs_f64();

@@ -258,9 +258,7 @@ async fn run(cli: Cli) -> CliResult {
             maintenance::cleanup(settings, *keep_days, *dry_run, cli.format)
         }
         Command::Compare { a, b } => maintenance::compare(settings, a, b, cli.format),
-        Command::Schedule(command) => {
-            schedule::run(command, settings, || open::runtime(settings), cli.format).await
-        }
+        Command::Schedule(command) => schedule::run(command, settings, cli.format).await,
         Command::Bench(command) => {
             bench::run(command, settings, || open::runtime(settings), cli.format).await
         }

@@ -9,6 +9,7 @@ use baton_engine::pipeline::events::{StageEvent, StageStatus};
 use baton_engine::pipeline::plan::Filters;
 use baton_engine::pipeline::run::{self as pipeline_run, RunRequest};
 use baton_engine::pipeline::{graph, model, plan};
+use baton_engine::root::LazyRuntime;
 use baton_engine::settings::Settings;
 use baton_runtime::Runtime;
 use clap::{Args, Subcommand};
@@ -97,7 +98,7 @@ pub async fn run(
     match command {
         PipelineCommand::List => list(settings, format),
         PipelineCommand::Describe { id } => describe(settings, id, format),
-        PipelineCommand::Run(args) => run_pipeline(settings, rt, args, format).await,
+        PipelineCommand::Run(args) => run_pipeline(settings, args, format).await,
         PipelineCommand::RunStage { stage, pipeline } => {
             let pipeline = match pipeline {
                 Some(p) => p.clone(),
@@ -117,7 +118,7 @@ pub async fn run(
                 resume: None,
                 jobs: 1,
             };
-            run_pipeline(settings, rt, &args, format).await
+            run_pipeline(settings, &args, format).await
         }
         PipelineCommand::Logs { run, follow } => logs(settings, run.as_deref(), *follow).await,
         PipelineCommand::Doctor => doctor(settings, rt, format).await,
@@ -330,12 +331,7 @@ fn describe_stage(settings: &Settings, id: &str, owners: &[String], format: Form
     Ok(Exit::Success)
 }
 
-pub async fn run_pipeline(
-    settings: &Settings,
-    rt: impl Fn() -> Result<Runtime, CliError>,
-    args: &RunArgs,
-    format: Format,
-) -> CliResult {
+pub async fn run_pipeline(settings: &Settings, args: &RunArgs, format: Format) -> CliResult {
     let graph = load(settings, &args.id)?;
     let filters = Filters {
         only: args.only.clone(),
@@ -462,7 +458,14 @@ pub async fn run_pipeline(
         },
     };
     let shutdown = baton_engine::root::signals(super::queue::announce_shutdown);
-    let result = pipeline_run::run(settings, Arc::new(rt()?), graph, request, shutdown).await;
+    let result = pipeline_run::run(
+        settings,
+        LazyRuntime::new(settings),
+        graph,
+        request,
+        shutdown,
+    )
+    .await;
     progress.finish();
     let result = result.map_err(runtime)?;
     if format == Format::Json {

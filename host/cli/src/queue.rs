@@ -14,7 +14,7 @@ use baton_engine::pipeline::events::{EventSink, StageEvent};
 use baton_engine::pipeline::run::StageContext;
 use baton_engine::queue::import::{BadLine, read_lines};
 use baton_engine::queue::setup::{self, ResolveOptions};
-use baton_engine::root::{self, Engine};
+use baton_engine::root::{self, Engine, LazyRuntime};
 use baton_engine::scheduler::{Counters, Shutdown};
 use baton_engine::settings::Settings;
 use baton_runtime::Runtime;
@@ -381,7 +381,14 @@ async fn run_queue(
                     Arc::new(|_: &StageEvent| {})
                 };
                 Some(Assist::new(
-                    StageContext::new(settings, rt, &engine, env, events).map_err(runtime)?,
+                    StageContext::new(
+                        settings,
+                        LazyRuntime::ready(settings, rt),
+                        &engine,
+                        env,
+                        events,
+                    )
+                    .map_err(runtime)?,
                 ))
             }
             None => None,

@@ -10,7 +10,6 @@ use baton_engine::schedule::lock::{self, Taken};
 use baton_engine::schedule::render::{self, Job};
 use baton_engine::schedule::{self, Backend, Registry, RunRecord, Schedule, When};
 use baton_engine::settings::Settings;
-use baton_runtime::Runtime;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::io::Write;
@@ -89,12 +88,7 @@ pub struct InstallArgs {
     pub crontab_command: String,
 }
 
-pub async fn run(
-    command: &ScheduleCommand,
-    settings: &Settings,
-    rt: impl Fn() -> Result<Runtime, CliError>,
-    format: Format,
-) -> CliResult {
+pub async fn run(command: &ScheduleCommand, settings: &Settings, format: Format) -> CliResult {
     let registry = Registry::new(&settings.state_dir);
     match command {
         ScheduleCommand::Install(args) => install(settings, &registry, args, format),
@@ -104,7 +98,7 @@ pub async fn run(
             dry_run,
             crontab_command,
         } => remove(settings, &registry, name, *dry_run, crontab_command, format),
-        ScheduleCommand::Run { name } => run_now(settings, &registry, name, rt, format).await,
+        ScheduleCommand::Run { name } => run_now(settings, &registry, name, format).await,
     }
 }
 
@@ -600,7 +594,6 @@ async fn run_now(
     settings: &Settings,
     registry: &Registry,
     name: &str,
-    rt: impl Fn() -> Result<Runtime, CliError>,
     format: Format,
 ) -> CliResult {
     let schedule = registry.get(name).map_err(runtime)?.ok_or_else(|| {
@@ -654,7 +647,7 @@ async fn run_now(
         resume: None,
         jobs: 2,
     };
-    let outcome = crate::pipeline::run_pipeline(settings, rt, &args, format).await;
+    let outcome = crate::pipeline::run_pipeline(settings, &args, format).await;
     let (exit, detail) = match &outcome {
         Ok(exit) => (*exit as i32, None),
         Err(error) => (error.exit as i32, Some(error.to_string())),

@@ -38,6 +38,48 @@ pub fn runtime(settings: &Settings) -> Result<Runtime> {
     })
 }
 
+/// The plugin runtime of [`runtime`], made when something first needs it: a pipeline run
+/// that finds every stage cached never builds an engine or its instance pool. Clones share
+/// one runtime.
+#[derive(Clone)]
+pub struct LazyRuntime {
+    settings: Arc<Settings>,
+    made: Arc<Mutex<Option<Arc<Runtime>>>>,
+}
+
+impl LazyRuntime {
+    /// A runtime for `settings`, not made yet.
+    pub fn new(settings: &Settings) -> LazyRuntime {
+        LazyRuntime {
+            settings: Arc::new(settings.clone()),
+            made: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A runtime that is already made.
+    pub fn ready(settings: &Settings, runtime: Arc<Runtime>) -> LazyRuntime {
+        LazyRuntime {
+            settings: Arc::new(settings.clone()),
+            made: Arc::new(Mutex::new(Some(runtime))),
+        }
+    }
+
+    /// The runtime, made now if it was not; the error is [`runtime`]'s (the store or the
+    /// compile cache cannot be opened), and the next call tries again.
+    pub fn get(&self) -> Result<Arc<Runtime>> {
+        let mut made = self
+            .made
+            .lock()
+            .map_err(|_| anyhow!("plugin runtime lock poisoned"))?;
+        if let Some(runtime) = made.as_ref() {
+            return Ok(runtime.clone());
+        }
+        let runtime = Arc::new(runtime(&self.settings)?);
+        *made = Some(runtime.clone());
+        Ok(runtime)
+    }
+}
+
 /// Concurrency caps given on the command line for keys without their own `[limits]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KeyCaps {

@@ -91,21 +91,20 @@ pub fn run_job_keys(conn: &Connection, run_id: &str) -> Result<Vec<String>> {
 /// The last success of a pipeline's stage.
 pub fn last_stage(conn: &Connection, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
     let row: Option<(String, String, String, String, String, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT key, definition, plugin, inputs, outputs, run_id FROM stage_cache
              WHERE pipeline = ?1 AND stage = ?2",
-            params![pipeline, stage],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![pipeline, stage], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
         .optional()?;
     let Some((key, definition, plugin, inputs, outputs, run_id)) = row else {
         return Ok(None);

@@ -16,6 +16,7 @@ use crate::pipeline::events::{StageResult, StageStatus};
 use crate::pipeline::exec::{Owner, StageWorker, promote, refused};
 use crate::pipeline::model::StageDef;
 use crate::pipeline::outdir;
+use crate::pipeline::realpath::RealPaths;
 use crate::scheduler::verdict::Verdict;
 use crate::scheduler::worker::Worked;
 use baton_core::clock::{format_ms, now_ms};
@@ -437,7 +438,12 @@ fn fingerprint(worker: &StageWorker, stage: &StageDef) -> anyhow::Result<cache::
         .get(&stage.id)
         .map(|r| r.digest(&worker.root))
         .unwrap_or_default();
-    cache::fingerprint(stage, &worker.root, &runner, &worker.digests)
+    cache::fingerprint(
+        stage,
+        &RealPaths::new(&worker.root),
+        &runner,
+        &worker.digests,
+    )
 }
 
 /// The rendered prompt of `stage` over the inputs `fingerprint` lists.

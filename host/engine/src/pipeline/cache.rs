@@ -6,6 +6,7 @@
 use super::glob;
 use super::model::StageDef;
 use super::outdir;
+use super::realpath::RealPaths;
 use anyhow::{Context, Result, bail};
 use baton_core::digest::{Hasher, sha256_hex};
 use baton_core::digest_cache::DigestCache;
@@ -53,15 +54,15 @@ pub enum Decision {
 /// stage's own output directory: a stage never reads what it promoted (a glob such as
 /// `**/*.jsonl` would otherwise feed it its previous outputs). The directory is left out
 /// both as written and where its symlinks lead.
-pub fn input_matches(stage: &StageDef, root: &Path, pattern: &str) -> Vec<String> {
+pub fn input_matches(stage: &StageDef, paths: &RealPaths, pattern: &str) -> Vec<String> {
     let written = stage.output_dir();
-    let real = outdir::resolve(root, &written).unwrap_or_else(|_| written.clone());
+    let real = outdir::resolve(paths, &written).unwrap_or_else(|_| written.clone());
     let own = |path: &str| {
         [&written, &real]
             .iter()
             .any(|dir| !dir.is_empty() && outdir::within(path, dir))
     };
-    glob::expand(root, pattern)
+    glob::expand(paths.root(), pattern)
         .into_iter()
         .filter(|path| !own(path))
         .collect()
@@ -69,11 +70,11 @@ pub fn input_matches(stage: &StageDef, root: &Path, pattern: &str) -> Vec<String
 
 /// The input files of a stage (expanded globs, see [`input_matches`]), as project-relative
 /// paths.
-pub fn input_files(stage: &StageDef, root: &Path) -> Vec<String> {
+pub fn input_files(stage: &StageDef, paths: &RealPaths) -> Vec<String> {
     let mut files: Vec<String> = stage
         .inputs
         .iter()
-        .flat_map(|pattern| input_matches(stage, root, pattern))
+        .flat_map(|pattern| input_matches(stage, paths, pattern))
         .collect();
     files.sort();
     files.dedup();
@@ -81,24 +82,24 @@ pub fn input_files(stage: &StageDef, root: &Path) -> Vec<String> {
 }
 
 /// The fingerprint of `stage` now: its definition, its runner's digest, every input's
-/// digest (through `digests`, which reads only files whose metadata changed).
+/// digest (through `digests`, which reads only files whose metadata changed); `paths`
+/// resolves the inputs inside the project.
 pub fn fingerprint(
     stage: &StageDef,
-    root: &Path,
+    paths: &RealPaths,
     plugin_digest: &str,
     digests: &DigestCache,
 ) -> Result<Fingerprint> {
     let definition = sha256_hex(serde_json::to_string(stage)?.as_bytes());
     let mut inputs = BTreeMap::new();
-    let inside = root
-        .canonicalize()
-        .with_context(|| format!("cannot resolve the project root {}", root.display()))?;
-    for path in input_files(stage, root) {
-        let resolved = root
-            .join(&path)
-            .canonicalize()
+    let inside = paths
+        .real_root()
+        .with_context(|| format!("cannot resolve the project root {}", paths.root().display()))?;
+    for path in input_files(stage, paths) {
+        let resolved = paths
+            .canonicalize(&path)
             .with_context(|| format!("input `{path}`: cannot resolve it"))?;
-        if !resolved.starts_with(&inside) {
+        if !resolved.starts_with(inside) {
             bail!(
                 "input `{path}` is a symlink to {}, outside the project: copy the file into the project, or point the link inside it",
                 resolved.display()

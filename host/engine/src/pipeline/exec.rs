@@ -12,8 +12,10 @@ use super::glob;
 use super::graph::Graph;
 use super::model::StageDef;
 use super::outdir;
+use super::realpath::RealPaths;
 use crate::limiter::Limiter;
 use crate::logfile::{self, Entry, LogFile};
+use crate::root::LazyRuntime;
 use crate::scheduler::retry::RetryPolicy;
 use crate::scheduler::verdict::Verdict;
 use crate::scheduler::worker::{Worked, Worker};
@@ -23,7 +25,6 @@ use baton_core::digest::{file_digest, sha256_hex};
 use baton_core::digest_cache::DigestCache;
 use baton_core::model::{Claimed, Failure, JobKind};
 use baton_core::store::{Offer, StageRecord, StoreRead};
-use baton_runtime::Runtime;
 use baton_runtime::bindings::types::Failure as PluginFailure;
 use baton_runtime::error::{GUEST_PANIC, PluginError};
 use baton_runtime::plugin::Plugin;
@@ -100,7 +101,7 @@ pub struct StageWorker {
     /// The json-schema plugin, when a stage declares schemas.
     pub validator: Option<Arc<Plugin>>,
     /// The plugin runtime.
-    pub runtime: Arc<Runtime>,
+    pub runtime: LazyRuntime,
     /// Reads the stage cache.
     pub cache: Mutex<Box<dyn StoreRead + Send>>,
     /// Records what prompt stages commit on their own (their stage-cache records).
@@ -269,9 +270,13 @@ impl StageWorker {
                 .map_err(|wait| Failure::new(format!("waited a day for {}", wait.reason)))?;
             permits.push(permit);
         }
-        let fingerprint =
-            cache::fingerprint(stage, &self.root, &runner.digest(&self.root), &self.digests)
-                .map_err(host)?;
+        let fingerprint = cache::fingerprint(
+            stage,
+            &RealPaths::new(&self.root),
+            &runner.digest(&self.root),
+            &self.digests,
+        )
+        .map_err(host)?;
         let last = lock(&self.cache)
             .last_stage(&self.graph.name, &stage.id)
             .map_err(host)?;
@@ -310,6 +315,8 @@ impl StageWorker {
             Runner::Plugin(plugin) => {
                 let report = self
                     .runtime
+                    .get()
+                    .map_err(host)?
                     .run_stage(plugin, &io, &self.run_id, &stage.id, &params, job.attempt)
                     .await
                     .map_err(|error| plugin_error(error, log))?;
@@ -411,6 +418,8 @@ impl StageWorker {
         });
         let report = self
             .runtime
+            .get()
+            .map_err(host)?
             .run_stage(validator, &io, &self.run_id, "schema", &params, 1)
             .await
             .map_err(|error| plugin_error(error, log))?;

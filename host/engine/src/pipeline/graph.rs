@@ -6,6 +6,7 @@ use super::cache;
 use super::glob;
 use super::model::{Located, PipelineFile, StageDef};
 use super::outdir;
+use super::realpath::RealPaths;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -108,6 +109,7 @@ pub fn build(
     checks: &Checks<'_>,
 ) -> Result<Graph, Vec<String>> {
     let mut problems = Vec::new();
+    let paths = RealPaths::new(checks.root);
     let mut first_at: HashMap<&str, String> = HashMap::new();
     for stage in &file.stages {
         if let Some(previous) = first_at.get(stage.value.id.as_str()) {
@@ -254,7 +256,7 @@ pub fn build(
         .iter()
         .map(|stage| {
             let written = stage.value.output_dir();
-            match outdir::check_resolved(checks.root, &written) {
+            match outdir::check_resolved(&paths, &written) {
                 Ok(real) => Some((written, real)),
                 Err(e) => {
                     let shown = stage.value.output_dir.as_deref().unwrap_or(&written);
@@ -392,9 +394,7 @@ pub fn build(
                 }
             }
             if producers.is_empty() {
-                if !reads_itself
-                    && cache::input_matches(&stage.value, checks.root, input).is_empty()
-                {
+                if !reads_itself && cache::input_matches(&stage.value, &paths, input).is_empty() {
                     problems.push(format!(
                         "{}: stage `{}` reads `{input}`, which no stage produces and no file matches",
                         stage.at(), stage.value.id
@@ -675,7 +675,7 @@ mod tests {
         assert!(problems(dir.path(), text).is_empty());
         let file = model::parse(text, Path::new("pipelines/p.toml")).unwrap();
         assert_eq!(
-            cache::input_files(&file.stages[0].value, dir.path()),
+            cache::input_files(&file.stages[0].value, &RealPaths::new(dir.path())),
             ["in.jsonl"]
         );
         // Also where a symlinked output directory really is.
@@ -688,7 +688,7 @@ mod tests {
             assert!(problems(dir.path(), &text).is_empty());
             let file = model::parse(&text, Path::new("pipelines/p.toml")).unwrap();
             assert_eq!(
-                cache::input_files(&file.stages[0].value, dir.path()),
+                cache::input_files(&file.stages[0].value, &RealPaths::new(dir.path())),
                 ["in.jsonl", "out/s/o.jsonl"]
             );
         }

@@ -10,4 +10,5 @@ pub mod graph;
 pub mod model;
 pub mod outdir;
 pub mod plan;
+pub mod realpath;
 pub mod run;

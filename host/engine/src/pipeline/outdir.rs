@@ -11,6 +11,7 @@
 //! markers existed, when every file in it is byte for byte what the stage's last recorded
 //! success promoted); anything else is refused and nothing is deleted.
 
+use super::realpath::RealPaths;
 use anyhow::{Context, Result, bail};
 use baton_core::digest::file_digest;
 use std::collections::BTreeMap;
@@ -109,14 +110,14 @@ pub fn check(dir: &str) -> Result<(), String> {
 /// Where `dir` (relative, checked) really is, as a path relative to the project root once
 /// every symlink on the way is followed: the deepest part that exists is canonicalized and
 /// the rest appended. The error says when that leaves the project.
-pub fn resolve(root: &Path, dir: &str) -> Result<String, String> {
-    let Ok(real_root) = root.canonicalize() else {
+pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
+    let Ok(real_root) = paths.real_root() else {
         // No project on disk (nothing can be promoted either): judge the written form.
         return Ok(dir.to_string());
     };
     let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
     for existing in (0..=parts.len()).rev() {
-        let Ok(base) = root.join(parts[..existing].join("/")).canonicalize() else {
+        let Ok(base) = paths.canonicalize(&parts[..existing].join("/")) else {
             continue;
         };
         let rest = &parts[existing..];
@@ -130,7 +131,7 @@ pub fn resolve(root: &Path, dir: &str) -> Result<String, String> {
             ));
         }
         let full = rest.iter().fold(base, |path, part| path.join(part));
-        return match full.strip_prefix(&real_root) {
+        return match full.strip_prefix(real_root) {
             Ok(relative) => Ok(relative
                 .components()
                 .filter_map(|c| match c {
@@ -150,9 +151,9 @@ pub fn resolve(root: &Path, dir: &str) -> Result<String, String> {
 
 /// Checks `dir` the way validation does, then resolves it ([`resolve`]) and checks where it
 /// really is; returns the resolved form.
-pub fn check_resolved(root: &Path, dir: &str) -> Result<String, String> {
+pub fn check_resolved(paths: &RealPaths, dir: &str) -> Result<String, String> {
     check(dir)?;
-    let real = resolve(root, dir)?;
+    let real = resolve(paths, dir)?;
     if real != dir {
         check(&real).map_err(|e| format!("leads through a symlink to `{real}`, which {e}"))?;
     }
@@ -273,7 +274,7 @@ pub fn claim(
     stage: &str,
     recorded: Option<&BTreeMap<String, String>>,
 ) -> Result<PathBuf> {
-    if let Err(e) = check_resolved(root, dir) {
+    if let Err(e) = check_resolved(&RealPaths::new(root), dir) {
         bail!("stage `{stage}`: output-dir `{dir}` {e}");
     }
     let target = root.join(dir);
@@ -339,18 +340,19 @@ mod tests {
         std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling")).unwrap();
         std::os::unix::fs::symlink(root, root.join("here")).unwrap();
         std::fs::create_dir_all(root.join(".baton")).unwrap();
-        assert_eq!(resolve(root, "out/x").unwrap(), "out/x");
-        assert_eq!(resolve(root, "inside/dir/new").unwrap(), "real/dir/new");
-        let away = resolve(root, "away/sub").unwrap_err();
+        let paths = RealPaths::new(root);
+        assert_eq!(resolve(&paths, "out/x").unwrap(), "out/x");
+        assert_eq!(resolve(&paths, "inside/dir/new").unwrap(), "real/dir/new");
+        let away = resolve(&paths, "away/sub").unwrap_err();
         assert!(away.contains("outside the project"), "{away}");
         assert!(
-            resolve(root, "dangling/x")
+            resolve(&paths, "dangling/x")
                 .unwrap_err()
                 .contains("leads nowhere")
         );
-        let state = check_resolved(root, "state/x").unwrap_err();
+        let state = check_resolved(&paths, "state/x").unwrap_err();
         assert!(state.contains("`.baton/`"), "{state}");
-        let here = check_resolved(root, "here").unwrap_err();
+        let here = check_resolved(&paths, "here").unwrap_err();
         assert!(here.contains("project root"), "{here}");
     }
 

@@ -4,6 +4,7 @@
 
 use super::cache::{self, Decision};
 use super::graph::Graph;
+use super::realpath::RealPaths;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -113,6 +114,7 @@ pub fn plan(
     last: &dyn Fn(usize) -> Option<baton_core::store::StageRecord>,
     digests: &baton_core::digest_cache::DigestCache,
 ) -> anyhow::Result<Plan> {
+    let paths = RealPaths::new(root);
     let mut runs = vec![false; graph.stages.len()];
     let mut stages = Vec::with_capacity(graph.stages.len());
     for &i in &graph.order {
@@ -136,7 +138,7 @@ pub fn plan(
                 ),
             )
         } else {
-            let fingerprint = cache::fingerprint(stage, root, &digest_of(i), digests)?;
+            let fingerprint = cache::fingerprint(stage, &paths, &digest_of(i), digests)?;
             match cache::decide(&fingerprint, last(i).as_ref(), root, digests) {
                 Decision::Cached => (
                     "cached",

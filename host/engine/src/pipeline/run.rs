@@ -8,7 +8,7 @@ use super::graph::{self, Checks, Graph};
 use super::model;
 use super::plan::{self, Filters, Plan};
 use crate::plugins;
-use crate::root::Engine;
+use crate::root::{Engine, LazyRuntime};
 use crate::scheduler::Shutdown;
 use crate::scheduler::retry::{Backoff, RetryPolicy};
 use crate::settings::Settings;
@@ -17,7 +17,6 @@ use baton_core::clock::{format_ms, now_ms};
 use baton_core::digest_cache::DigestCache;
 use baton_core::model::{JobKind, NewJob};
 use baton_core::store::{RunRecord, RunState, Store, commit};
-use baton_runtime::Runtime;
 use baton_runtime::inspect::World;
 use baton_runtime::plugin::{Plugin, PluginSpec};
 use serde::Serialize;
@@ -523,7 +522,7 @@ fn digests_file(settings: &Settings) -> std::path::PathBuf {
 /// the schema validator when a stage declares schemas.
 async fn load_runners(
     settings: &Settings,
-    runtime: &Runtime,
+    runtime: &LazyRuntime,
     graph: &Graph,
     selected: &BTreeSet<usize>,
     env: &HashMap<String, String>,
@@ -556,7 +555,7 @@ async fn load_runners(
                     None => {
                         let spec = plugins::spec(settings, name, World::Agent)?;
                         let plugin =
-                            Arc::new(runtime.load(&spec).await.map_err(|e| {
+                            Arc::new(runtime.get()?.load(&spec).await.map_err(|e| {
                                 anyhow!("prompt `{}`: agent `{name}`: {e}", stage.id)
                             })?);
                         adapters.insert(name.clone(), plugin.clone());
@@ -576,8 +575,13 @@ async fn load_runners(
                     Some(plugin) => plugin.clone(),
                     None => {
                         let spec = stage_spec(settings, name, &vars)?;
-                        let plugin =
-                            Arc::new(runtime.load(&spec).await.map_err(|e| anyhow!("{e}"))?);
+                        let plugin = Arc::new(
+                            runtime
+                                .get()?
+                                .load(&spec)
+                                .await
+                                .map_err(|e| anyhow!("{e}"))?,
+                        );
                         loaded.insert(key, plugin.clone());
                         plugin
                     }
@@ -592,7 +596,11 @@ async fn load_runners(
     let validator = if needs_validator {
         let spec = stage_spec(settings, VALIDATOR, &[])?;
         Some(Arc::new(
-            runtime.load(&spec).await.map_err(|e| anyhow!("{e}"))?,
+            runtime
+                .get()?
+                .load(&spec)
+                .await
+                .map_err(|e| anyhow!("{e}"))?,
         ))
     } else {
         None
@@ -615,7 +623,7 @@ struct Runners {
 /// store and limiter, the `--env-file` values and where stage events go.
 pub struct StageContext {
     settings: Settings,
-    runtime: Arc<Runtime>,
+    runtime: LazyRuntime,
     store: Mutex<Box<dyn Store>>,
     writer: crate::scheduler::writer::Writer,
     limiter: Arc<crate::limiter::Limiter>,
@@ -639,7 +647,7 @@ impl StageContext {
     /// The context of stage workers running on `engine`.
     pub fn new(
         settings: &Settings,
-        runtime: Arc<Runtime>,
+        runtime: LazyRuntime,
         engine: &Engine,
         env: HashMap<String, String>,
         events: EventSink,
@@ -702,7 +710,7 @@ pub async fn stage_worker(
         .any(|&i| graph.stages[i].value.agent.is_some())
     {
         let port = crate::agents::port::RuntimePort {
-            runtime: context.runtime.clone(),
+            runtime: context.runtime.get()?,
             adapters,
         };
         let guard = crate::agents::guard::Guard::new(
@@ -774,7 +782,7 @@ pub fn run_stages(
 /// Runs (or resumes) pipeline `graph` until its jobs end or `shutdown` stops it.
 pub async fn run(
     settings: &Settings,
-    runtime: Arc<Runtime>,
+    runtime: LazyRuntime,
     graph: Graph,
     request: RunRequest,
     shutdown: watch::Receiver<Shutdown>,
