@@ -200,6 +200,21 @@ fn anthropic_answers_and_classifies() {
         requests[4]["turn"], 2,
         "failed prompts are not kept in the conversation"
     );
+    // No answer within the prompt's `timeout-ms`: a timeout that names the option to raise.
+    let (code, output, _) = agent_run(
+        &project,
+        "anthropic",
+        &["[double:hang:5000]"],
+        &["--options", r#"{"timeout-ms": 300}"#],
+    );
+    assert_eq!(code, 10, "{output}");
+    let hang = failure(&output, 0);
+    assert_eq!(hang["kind"], "timeout", "{hang}");
+    let reason = hang["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("within 300 ms") && reason.contains("`timeout-ms`"),
+        "{hang}"
+    );
 }
 
 #[test]

@@ -55,10 +55,11 @@ pub fn reply(answer: Answer, extra: serde_json::Value) -> AgentReply {
     }
 }
 
-/// A request that got no response: a timeout, a transient transport error (an overload: try
-/// again later), or one that will repeat (a destination the operator did not grant, a bad
-/// URL), which is fatal.
-pub fn transport(error: &baton_sdk::http::Error) -> AgentError {
+/// A request that got no response: a timeout (of the request's `timeout_ms`, milliseconds,
+/// which the message names with the `timeout-ms` option that sets it), a transient transport
+/// error (an overload: try again later), or one that will repeat (a destination the operator
+/// did not grant, a bad URL), which is fatal.
+pub fn transport(error: &baton_sdk::http::Error, timeout_ms: u64) -> AgentError {
     use baton_sdk::http::ErrorCode;
     let timed_out = matches!(
         error.code(),
@@ -70,7 +71,9 @@ pub fn transport(error: &baton_sdk::http::Error) -> AgentError {
         )
     );
     if timed_out {
-        AgentError::Timeout(error.to_string())
+        AgentError::Timeout(format!(
+            "no answer within {timeout_ms} ms ({error}); a model that needs longer needs a larger `timeout-ms` option"
+        ))
     } else if error.is_transient() {
         AgentError::Overloaded {
             reason: error.to_string(),

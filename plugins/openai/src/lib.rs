@@ -96,7 +96,8 @@ impl GuestSession for ChatSession {
             .or(&self.defaults);
         self.conversation.borrow_mut().seed(&options.history);
         let body = self.body(&request.prompt, &options);
-        let timeout = Duration::from_millis(options.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+        let timeout_ms = options.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let timeout = Duration::from_millis(timeout_ms);
         let response = Request::new(Method::Post, self.url.clone())
             .header("authorization", format!("Bearer {}", self.key))
             .header("content-type", "application/json")
@@ -109,7 +110,7 @@ impl GuestSession for ChatSession {
             .timeout(timeout)
             .max_response_bytes(MAX_RESPONSE_BYTES)
             .send()
-            .map_err(|error| failure(&transport(&error)))?;
+            .map_err(|error| failure(&transport(&error, timeout_ms)))?;
         let headers: Vec<(String, String)> = response
             .headers
             .iter()
