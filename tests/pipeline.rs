@@ -1090,7 +1090,8 @@ fn symlinked_inputs_are_read_through_inside_the_project_and_refused_outside_it()
         "1\n",
         "the stage did not see the linked file's content"
     );
-    // A link out of the project is refused, naming where it points; nothing of it is read.
+    // A link out of the project is refused at validation, naming where it points; nothing
+    // of it is read.
     std::os::unix::fs::symlink(
         outside.path().join("secret.txt"),
         project.path().join("data/leak.jsonl"),
@@ -1100,14 +1101,19 @@ fn symlinked_inputs_are_read_through_inside_the_project_and_refused_outside_it()
         "pipelines/p.toml",
         "[[stage]]\nid = \"leak\"\ncommand = [\"sh\", \"-c\", \"cat data/leak.jsonl > $BATON_OUTPUT_DIR/o.txt\"]\ninputs = [\"data/leak.jsonl\"]\noutputs = [\"o.txt\"]\n",
     );
-    let refused = project
+    let message = refused_everywhere(&project, 1, "reads `data/leak.jsonl`, a symlink to");
+    assert!(message.contains("outside the project"), "{message}");
+    assert!(!project.path().join("out/leak/o.txt").exists());
+    // So is a glob's match that links out: found when the stage runs, which fails with why.
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"leak\"\ncommand = [\"sh\", \"-c\", \"cat data/leak.jsonl > $BATON_OUTPUT_DIR/o.txt\"]\ninputs = [\"data/l*.jsonl\"]\noutputs = [\"o.txt\"]\n",
+    );
+    let doc = project
         .baton(&["pipeline", "run", "p", "--format", "json"])
-        .expect(10);
-    let doc = refused.json();
-    let detail = doc["stages"][0]["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+        .expect(10)
+        .json();
+    let detail = doc["stages"][0]["detail"].as_str().unwrap_or_default();
     assert!(
         detail.contains("is a symlink to") && detail.contains("outside the project"),
         "{doc}"
@@ -1119,6 +1125,79 @@ fn symlinked_inputs_are_read_through_inside_the_project_and_refused_outside_it()
         "[[stage]]\nid = \"up\"\ncommand = [\"true\"]\ninputs = [\"../x.jsonl\"]\noutputs = [\"o.txt\"]\n",
     );
     assert_refused(&project, "p", &["p.toml:1", "inside the project"]);
+}
+
+/// A symlinked input is judged where it leads: to another stage's output it waits for that
+/// stage (and sees each new result); into Baton's state it is refused; a path not written in
+/// normal form, and an output directory through a file, are refused at validation.
+#[cfg(unix)]
+#[test]
+fn symlinked_inputs_follow_their_target_and_paths_are_checked_as_written_and_as_resolved() {
+    let project = Project::new();
+    project.write("baton.toml", "");
+    project.write("data/a.jsonl", "{\"n\": 1}\n");
+    // Dangling until `count` first runs.
+    std::os::unix::fs::symlink(
+        "../out/count/v.jsonl",
+        project.path().join("data/link.jsonl"),
+    )
+    .unwrap();
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"copy\"\nplugin = \"jsonl-transform\"\ninputs = [\"data/link.jsonl\"]\noutputs = [\"v.jsonl\"]\nparams = { filter = \".\", output = \"v.jsonl\" }\n\n[[stage]]\nid = \"count\"\nplugin = \"jsonl-transform\"\ninputs = [\"data/a.jsonl\"]\noutputs = [\"v.jsonl\"]\nparams = { filter = \"length\", mode = \"slurp\", output = \"v.jsonl\" }\n",
+    );
+    let copied = || std::fs::read_to_string(project.path().join("out/copy/v.jsonl")).unwrap();
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    assert_eq!(copied(), "1\n");
+    std::fs::write(
+        project.path().join("data/a.jsonl"),
+        "{\"n\": 1}\n{\"n\": 2}\n",
+    )
+    .unwrap();
+    let doc = project
+        .baton(&["pipeline", "run", "p", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(states(&doc)["copy"], "done", "{doc}");
+    assert_eq!(
+        copied(),
+        "2\n",
+        "the stage read its upstream's previous output"
+    );
+    for (input, needle) in [
+        (
+            "data/state.jsonl",
+            "a symlink to `.baton/store.db`: Baton's state",
+        ),
+        (
+            "./data/a.jsonl",
+            "is not in normal form: write `data/a.jsonl`",
+        ),
+        (
+            "data//a.jsonl",
+            "is not in normal form: write `data/a.jsonl`",
+        ),
+    ] {
+        std::os::unix::fs::symlink(
+            "../.baton/store.db",
+            project.path().join("data/state.jsonl"),
+        )
+        .ok();
+        project.write(
+            "pipelines/p.toml",
+            &format!(
+                "[[stage]]\nid = \"s\"\nplugin = \"jsonl-transform\"\ninputs = [\"{input}\"]\noutputs = [\"v.jsonl\"]\nparams = {{ filter = \".\", output = \"v.jsonl\" }}\n"
+            ),
+        );
+        refused_everywhere(&project, 1, needle);
+    }
+    let through_file = one_stage_project("plain/x");
+    through_file.write("plain", "a file\n");
+    refused_everywhere(&through_file, 1, "passes through `plain`, which is a file");
+    assert_eq!(
+        std::fs::read_to_string(through_file.path().join("plain")).unwrap(),
+        "a file\n"
+    );
 }
 
 #[test]

@@ -323,12 +323,21 @@ fn describe_stage(settings: &Settings, id: &str, owners: &[String], format: Form
             println!("log        {}", output::safe(log, false));
         }
         println!(
-            "{INFO} run it alone: baton pipeline run-stage {} --pipeline {}",
-            text(&d["id"]),
-            text(&d["pipeline"])
+            "{INFO} run it alone: {}",
+            run_stage_command(&text(&d["id"]), &text(&d["pipeline"]))
         );
     }
     Ok(Exit::Success)
+}
+
+/// The command that runs stage `id` of `pipeline` alone; an id that starts with `-` goes
+/// after `--`, where it cannot be read as an option.
+fn run_stage_command(id: &str, pipeline: &str) -> String {
+    if id.starts_with('-') {
+        format!("baton pipeline run-stage --pipeline {pipeline} -- {id}")
+    } else {
+        format!("baton pipeline run-stage {id} --pipeline {pipeline}")
+    }
 }
 
 pub async fn run_pipeline(settings: &Settings, args: &RunArgs, format: Format) -> CliResult {
@@ -569,8 +578,10 @@ pub(crate) fn print_stage(event: &StageEvent) {
             }
             println!("  log: {}", event.log.display());
             println!(
-                "  rerun it with: baton pipeline run-stage {id} --pipeline {}   (or everything unfinished: baton pipeline run {} --resume {})",
-                event.pipeline, event.pipeline, event.run_id
+                "  rerun it with: {}   (or everything unfinished: baton pipeline run {} --resume {})",
+                run_stage_command(id, &event.pipeline),
+                event.pipeline,
+                event.run_id
             );
         }
     }

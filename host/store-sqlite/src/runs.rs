@@ -28,17 +28,7 @@ pub fn run(conn: &Connection, run_id: &str) -> Result<Option<RunRecord>> {
             "SELECT id, pipeline, started_at, finished_at, state, options, owner
              FROM runs WHERE id = ?1",
             params![run_id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
+            |r| r.try_into(),
         )
         .optional()?;
     let Some((id, pipeline, started_at, finished_at, state, options, owner)) = row else {
@@ -95,16 +85,7 @@ pub fn last_stage(conn: &Connection, pipeline: &str, stage: &str) -> Result<Opti
             "SELECT key, definition, plugin, inputs, outputs, run_id FROM stage_cache
              WHERE pipeline = ?1 AND stage = ?2",
         )?
-        .query_row(params![pipeline, stage], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
+        .query_row(params![pipeline, stage], |r| r.try_into())
         .optional()?;
     let Some((key, definition, plugin, inputs, outputs, run_id)) = row else {
         return Ok(None);

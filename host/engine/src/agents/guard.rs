@@ -29,6 +29,8 @@ pub const AUTH_BACKOFF: Duration = Duration::from_secs(1);
 pub const BREAKER_COOLDOWN_MAX: Duration = Duration::from_secs(3600);
 /// How long a half-open breaker's probe holds the credential before another may try.
 pub const PROBE_HOLD: Duration = Duration::from_secs(300);
+/// How soon a call that found another call probing the breaker looks again.
+pub const PROBE_RECHECK: Duration = Duration::from_secs(1);
 /// How long a call waits in the limiter before its job steps aside (snoozes).
 pub const LIMITER_PATIENCE: Duration = Duration::from_secs(2);
 /// The wait after a rate limit whose reset the provider did not name.
@@ -90,6 +92,9 @@ pub struct Guard {
     writer: Writer,
     reader: Mutex<Box<dyn StoreRead + Send>>,
     cooldown: Duration,
+    /// Serializes this process's authentication failures: each reads the strikes the last
+    /// one wrote, so calls failing together count one strike each.
+    strikes: tokio::sync::Mutex<()>,
 }
 
 /// A positive jitter for a wait of `wait_ms`: uniform in [0, a fifth of the wait], at
@@ -118,6 +123,7 @@ impl Guard {
             writer,
             reader: Mutex::new(reader),
             cooldown,
+            strikes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -183,10 +189,16 @@ impl Guard {
             match won {
                 Some(_) => probe = true,
                 None => {
-                    return Err(self.parked(&all).unwrap_or(Hold {
-                        until: now_ms() + 1000,
-                        reason: format!("auth breaker half-open [{credential}]"),
-                    }));
+                    // Another call probes the breaker: look again shortly, not at the end
+                    // of its probe's hold, so that its verdict is seen when it comes.
+                    let until = now_ms() + PROBE_RECHECK.as_millis() as i64;
+                    return Err(Hold {
+                        until,
+                        reason: format!(
+                            "auth breaker half-open: another call is probing it; next look at {} [{credential}]",
+                            format_ms(until)
+                        ),
+                    });
                 }
             }
         }
@@ -249,11 +261,21 @@ impl Guard {
     }
 
     /// Records an authentication failure of `credential`: a short park before the next
-    /// attempt, or, at the [`AUTH_ATTEMPTS`]th failure in a row (or a failed probe), the
-    /// breaker open for the cool-down (doubling each time it reopens).
-    pub async fn auth_failed(&self, credential: &str, message: &str) -> AuthStep {
-        let strikes = self.park_of(credential).map_or(0, |p| p.strikes) + 1;
+    /// attempt, or, at the [`AUTH_ATTEMPTS`]th failure in a row (or a failed `probe`), the
+    /// breaker open for the cool-down (doubling each time it reopens). A failure of a call
+    /// that set out before the breaker opened leaves the open breaker as it is.
+    pub async fn auth_failed(&self, credential: &str, message: &str, probe: bool) -> AuthStep {
+        let _serial = self.strikes.lock().await;
+        let park = self.park_of(credential);
         let now = now_ms();
+        if let Some(open) = park
+            .as_ref()
+            .filter(|p| !probe && p.strikes >= AUTH_ATTEMPTS && p.until > now)
+        {
+            // The breaker opened while this call was on its way: it stays as it is.
+            return AuthStep::Open { until: open.until };
+        }
+        let strikes = park.map_or(0, |p| p.strikes) + 1;
         if strikes < AUTH_ATTEMPTS {
             let at = now + (AUTH_BACKOFF * (1 << (strikes - 1))).as_millis() as i64;
             self.park(

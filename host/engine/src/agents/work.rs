@@ -604,7 +604,7 @@ async fn refusal_verdict(agents: &Agents, call: Call<'_>, refusal: Refusal) -> V
             )
         }
         Refusal::AuthFailed(message) => {
-            match agents.guard.auth_failed(credential, &message).await {
+            match agents.guard.auth_failed(credential, &message, probe).await {
                 AuthStep::Retry { at, attempt } => {
                     agents.tally.retries.fetch_add(1, Ordering::Relaxed);
                     Verdict::Snooze {

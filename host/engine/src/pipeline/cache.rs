@@ -99,10 +99,16 @@ pub fn fingerprint(
         let resolved = paths
             .canonicalize(&path)
             .with_context(|| format!("input `{path}`: cannot resolve it"))?;
-        if !resolved.starts_with(inside) {
+        let Ok(within) = resolved.strip_prefix(inside) else {
             bail!(
                 "input `{path}` is a symlink to {}, outside the project: copy the file into the project, or point the link inside it",
                 resolved.display()
+            );
+        };
+        if glob::hidden(&within.to_string_lossy()) {
+            bail!(
+                "input `{path}` is a symlink to `{}`: Baton's state (`.baton/`), Git's (`.git/`) and promotion markers are never inputs",
+                within.display()
             );
         }
         let digest = digests.digest(&resolved)?;

@@ -6,7 +6,7 @@ use super::cache;
 use super::glob;
 use super::model::{Located, PipelineFile, StageDef};
 use super::outdir;
-use super::realpath::RealPaths;
+use super::realpath::{Leads, RealPaths};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -99,6 +99,21 @@ pub fn names(files: &[PipelineFile]) -> Vec<String> {
         names.extend(file.pipelines.keys().cloned());
     }
     names.into_iter().collect()
+}
+
+/// Why a relative path (already known to have no `..` and no leading `/`) is not in normal
+/// form, with the form to write instead; `None` when it is (no `.` or empty segment, no
+/// trailing `/`). Staging and caching know a path by one spelling only.
+fn abnormal(path: &str) -> Option<String> {
+    if !path.split('/').any(|part| part.is_empty() || part == ".") {
+        return None;
+    }
+    Some(match outdir::normalize(path) {
+        normal if normal.is_empty() => {
+            "names the project root itself: name files, or a glob such as `data/**`".into()
+        }
+        normal => format!("is not in normal form: write `{normal}`"),
+    })
 }
 
 /// Builds and validates the graph of pipeline `name`; returns every problem found.
@@ -210,6 +225,8 @@ pub fn build(
                     "{at}: stage `{}` input `{input}` must be a path inside the project (no absolute path, no `..`)",
                     s.id
                 ));
+            } else if let Some(normal) = abnormal(input) {
+                problems.push(format!("{at}: stage `{}` input `{input}` {normal}", s.id));
             }
         }
         for output in &s.outputs {
@@ -218,6 +235,8 @@ pub fn build(
                     "{at}: stage `{}` output `{output}` must stay inside its output directory",
                     s.id
                 ));
+            } else if let Some(normal) = abnormal(output) {
+                problems.push(format!("{at}: stage `{}` output `{output}` {normal}", s.id));
             }
             if output.rsplit('/').next() == Some(outdir::MARKER) {
                 problems.push(format!(
@@ -339,6 +358,7 @@ pub fn build(
     for (i, stage) in stages.iter().enumerate() {
         for input in &stage.value.inputs {
             let mut producers: BTreeSet<usize> = BTreeSet::new();
+            let mut reported = false;
             if glob::is_glob(input) {
                 let matcher = glob::Matcher::new(input);
                 producers.extend(
@@ -348,14 +368,53 @@ pub fn build(
                         .map(|(j, _)| *j),
                 );
             } else {
-                producers.extend(literal.get(input.as_str()).filter(|&&j| j != i));
-                producers.extend(
-                    globbed
+                let produced_by = |path: &str| -> Vec<usize> {
+                    let globs = globbed
                         .iter()
                         .zip(&globbed_matchers)
-                        .filter(|((j, _), matcher)| *j != i && matcher.is_match(input))
-                        .map(|((j, _), _)| *j),
-                );
+                        .filter(|((j, _), matcher)| *j != i && matcher.is_match(path))
+                        .map(|((j, _), _)| *j);
+                    literal
+                        .get(path)
+                        .copied()
+                        .filter(|&j| j != i)
+                        .into_iter()
+                        .chain(globs)
+                        .collect()
+                };
+                producers.extend(produced_by(input));
+                // A symlink is judged where it leads: out of the project, or into Baton's or
+                // Git's state, it is refused; to another stage's output, that stage produces
+                // it (and runs first).
+                if producers.is_empty() {
+                    match paths.leads(input) {
+                        Leads::Outside(target) => problems.push(format!(
+                            "{}: stage `{}` reads `{input}`, a symlink to {}, outside the project: copy the file into the project, or point the link inside it",
+                            stage.at(),
+                            stage.value.id,
+                            target.display()
+                        )),
+                        Leads::Inside(target) if target != *input && glob::hidden(&target) => problems.push(format!(
+                            "{}: stage `{}` reads `{input}`, a symlink to `{target}`: Baton's state (`.baton/`), Git's (`.git/`) and promotion markers are never inputs",
+                            stage.at(),
+                            stage.value.id
+                        )),
+                        Leads::Inside(target) if target != *input => {
+                            producers.extend(produced_by(&target));
+                            if producers.is_empty()
+                                && !paths.root().join(&target).is_file()
+                            {
+                                problems.push(format!(
+                                    "{}: stage `{}` reads `{input}`, a symlink to `{target}`, which no stage produces and no file matches",
+                                    stage.at(),
+                                    stage.value.id
+                                ));
+                                reported = true;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
             }
             // An input inside a stage's output directory must be that stage's output: its
             // own (a cycle), or one another stage declares (promotion replaces the rest).
@@ -394,7 +453,10 @@ pub fn build(
                 }
             }
             if producers.is_empty() {
-                if !reads_itself && cache::input_matches(&stage.value, &paths, input).is_empty() {
+                if !reads_itself
+                    && !reported
+                    && cache::input_matches(&stage.value, &paths, input).is_empty()
+                {
                     problems.push(format!(
                         "{}: stage `{}` reads `{input}`, which no stage produces and no file matches",
                         stage.at(), stage.value.id

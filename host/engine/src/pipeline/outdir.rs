@@ -121,6 +121,12 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
             continue;
         };
         let rest = &parts[existing..];
+        if !rest.is_empty() && !base.is_dir() {
+            return Err(format!(
+                "passes through `{}`, which is a file, not a directory",
+                parts[..existing].join("/")
+            ));
+        }
         if let Some(next) = rest.first()
             && std::fs::symlink_metadata(base.join(next)).is_ok()
         {
@@ -354,6 +360,12 @@ mod tests {
         assert!(state.contains("`.baton/`"), "{state}");
         let here = check_resolved(&paths, "here").unwrap_err();
         assert!(here.contains("project root"), "{here}");
+        std::fs::write(root.join("plain"), "x").unwrap();
+        let through_file = resolve(&paths, "plain/x").unwrap_err();
+        assert!(
+            through_file.contains("`plain`, which is a file"),
+            "{through_file}"
+        );
     }
 
     #[test]

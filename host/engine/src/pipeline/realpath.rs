@@ -85,6 +85,83 @@ impl RealPaths {
     }
 }
 
+/// Where a project path leads once the symlinks on its way are followed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Leads {
+    /// To this project path (`/`-separated; the path itself when no symlink is on the way).
+    /// A dangling symlink leads where its target, read as written, would be: another stage's
+    /// output that does not exist yet.
+    Inside(String),
+    /// Out of the project, to this path.
+    Outside(PathBuf),
+    /// Nowhere: nothing is there, or a symlink on the way loops.
+    Nowhere,
+}
+
+impl RealPaths {
+    /// Where project path `relative` leads ([`Leads`]).
+    pub fn leads(&self, relative: &str) -> Leads {
+        let Ok(real_root) = self.real_root() else {
+            return Leads::Nowhere;
+        };
+        if let Ok(real) = self.canonicalize(relative) {
+            return match real.strip_prefix(real_root) {
+                Ok(inside) => Leads::Inside(slash_path(inside)),
+                Err(_) => Leads::Outside(real),
+            };
+        }
+        let link = self.root.join(relative);
+        let Ok(target) = std::fs::read_link(&link) else {
+            return Leads::Nowhere;
+        };
+        let written = if target.is_absolute() {
+            match target
+                .strip_prefix(real_root)
+                .or_else(|_| target.strip_prefix(&self.root))
+            {
+                Ok(inside) => slash_path(inside),
+                Err(_) => return Leads::Outside(target),
+            }
+        } else {
+            let parent = relative.rsplit_once('/').map_or("", |(parent, _)| parent);
+            format!("{parent}/{}", target.to_string_lossy())
+        };
+        match lexical(&written) {
+            Some(inside) if inside != relative => Leads::Inside(inside),
+            // A link to itself loops.
+            Some(_) => Leads::Nowhere,
+            None => Leads::Outside(link.parent().unwrap_or(&self.root).join(target)),
+        }
+    }
+}
+
+/// A relative path as `/`-separated project path.
+fn slash_path(path: &Path) -> String {
+    path.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(part) => Some(part.to_string_lossy()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `path` with `.` and empty segments dropped and each `..` taking back the segment before
+/// it; `None` when a `..` would leave the project.
+fn lexical(path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 /// `name` inside the canonical directory `parent`: its canonical path and whether it is a
 /// directory. One `lstat`, and a full resolution only when it is a symlink.
 fn step(parent: &Path, name: &str) -> io::Result<(PathBuf, bool)> {
@@ -150,6 +227,36 @@ mod tests {
                 assert_eq!(ours, std, "{relative:?}");
             }
         }
+    }
+
+    #[test]
+    fn symlinks_lead_inside_outside_or_nowhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::create_dir_all(root.join("out/s1")).unwrap();
+        std::fs::write(root.join("out/s1/v.jsonl"), "1\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("f"), "1\n").unwrap();
+        let link = |name: &str, target: &Path| {
+            std::os::unix::fs::symlink(target, root.join("data").join(name)).unwrap()
+        };
+        link("produced", Path::new("../out/s1/v.jsonl"));
+        link("later", Path::new("../out/s2/v.jsonl"));
+        link("away", &outside.path().join("f"));
+        link("up", Path::new("../../../../../../../../../etc/passwd"));
+        link("state", Path::new("../.baton/baton.db"));
+        link("self", Path::new("self"));
+        let paths = RealPaths::new(root);
+        let inside = |p: &str| Leads::Inside(p.to_string());
+        assert_eq!(paths.leads("data/produced"), inside("out/s1/v.jsonl"));
+        assert_eq!(paths.leads("out/s1/v.jsonl"), inside("out/s1/v.jsonl"));
+        assert_eq!(paths.leads("data/later"), inside("out/s2/v.jsonl"));
+        assert_eq!(paths.leads("data/state"), inside(".baton/baton.db"));
+        assert!(matches!(paths.leads("data/away"), Leads::Outside(_)));
+        assert!(matches!(paths.leads("data/up"), Leads::Outside(_)));
+        assert_eq!(paths.leads("data/self"), Leads::Nowhere);
+        assert_eq!(paths.leads("data/missing"), Leads::Nowhere);
     }
 
     #[test]
