@@ -1200,6 +1200,71 @@ fn symlinked_inputs_follow_their_target_and_paths_are_checked_as_written_and_as_
     );
 }
 
+/// The rerun command a failure prints works as printed, also for a stage id that starts
+/// with `-` (it goes after `--`, where it cannot be read as an option).
+#[test]
+fn the_printed_rerun_command_works_for_an_id_that_starts_with_a_dash() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"-x\"\ncommand = [\"sh\", \"-c\", \"grep -q go flag.txt && echo ok > $BATON_OUTPUT_DIR/o.txt\"]\ninputs = [\"flag.txt\"]\noutputs = [\"o.txt\"]\n",
+    );
+    project.write("flag.txt", "stop\n");
+    let failed = project.baton(&["pipeline", "run", "p"]).expect(10);
+    let out = failed.stdout();
+    let hint = out
+        .lines()
+        .find_map(|line| line.split("rerun it with: ").nth(1))
+        .and_then(|rest| rest.split("   (").next())
+        .unwrap_or_else(|| panic!("no rerun hint in:\n{out}"));
+    assert_eq!(hint, "baton pipeline run-stage --pipeline p -- -x");
+    project.write("flag.txt", "go\n");
+    let args: Vec<&str> = hint.split(' ').skip(1).collect();
+    project.baton(&args).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/-x/o.txt")).unwrap(),
+        "ok\n"
+    );
+}
+
+/// Two pipeline files whose stages would promote to one directory (or one inside the
+/// other) are refused before either runs, naming both stages; an `output-dir` settles it.
+#[test]
+fn pipelines_that_would_share_an_output_directory_are_refused() {
+    let project = Project::new();
+    project.write("baton.toml", "");
+    project.write("in.jsonl", "{\"a\": 1}\n");
+    let stage = |extra: &str| {
+        format!(
+            "[[stage]]\nid = \"clean\"\nplugin = \"jsonl-transform\"\ninputs = [\"in.jsonl\"]\noutputs = [\"o.jsonl\"]\nparams = {{ filter = \".\", output = \"o.jsonl\" }}\n{extra}"
+        )
+    };
+    project.write("pipelines/a.toml", &stage(""));
+    project.write("pipelines/b.toml", &stage(""));
+    let refused = project.baton(&["pipeline", "run", "b"]).expect(20).stderr();
+    assert!(
+        refused.contains("pipelines/b.toml:1: stage `clean` promotes its outputs to `out/clean`")
+            && refused.contains("stage `clean` of another pipeline (pipelines/a.toml:1)"),
+        "{refused}"
+    );
+    assert!(!project.path().join("out").exists());
+    project.write(
+        "pipelines/b.toml",
+        &stage("output-dir = \"out/clean/sub\"\n"),
+    );
+    for pipeline in ["a", "b"] {
+        project.baton(&["pipeline", "run", pipeline]).expect(20);
+    }
+    project.write("pipelines/b.toml", &stage("output-dir = \"out/b-clean\"\n"));
+    for pipeline in ["a", "b"] {
+        project.baton(&["pipeline", "run", pipeline]).expect(0);
+    }
+    for dir in ["out/clean", "out/b-clean"] {
+        assert!(project.path().join(dir).join("o.jsonl").is_file(), "{dir}");
+    }
+}
+
 #[test]
 fn output_schemas_follow_refs_to_other_schema_files_of_the_project() {
     let project = Project::new();

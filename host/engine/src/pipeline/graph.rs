@@ -89,6 +89,48 @@ pub fn select<'a>(
         .map(|f| (f, None))
 }
 
+/// Output directories that a stage of `file` shares with a stage of another pipeline file
+/// (the same directory, or one inside the other): each run of one would replace what the
+/// other promoted. One problem per stage of `file`, naming both stages and where they are.
+pub fn shared_output_dirs(files: &[PipelineFile], file: &PipelineFile) -> Vec<String> {
+    let mut others: BTreeMap<String, &Located<StageDef>> = BTreeMap::new();
+    for other in files.iter().filter(|f| !std::ptr::eq(*f, file)) {
+        for stage in &other.stages {
+            others
+                .entry(outdir::normalize(&stage.value.output_dir()))
+                .or_insert(stage);
+        }
+    }
+    let mut problems = Vec::new();
+    for stage in &file.stages {
+        let dir = outdir::normalize(&stage.value.output_dir());
+        let ancestors = dir
+            .match_indices('/')
+            .map(|(at, _)| &dir[..at])
+            .chain(std::iter::once(dir.as_str()));
+        let below = format!("{dir}/");
+        let clash = ancestors
+            .filter_map(|prefix| others.get_key_value(prefix))
+            .chain(
+                others
+                    .range(below.clone()..)
+                    .next()
+                    .filter(|(other, _)| other.starts_with(&below)),
+            )
+            .next();
+        if let Some((other_dir, other)) = clash {
+            problems.push(format!(
+                "{}: stage `{}` promotes its outputs to `{dir}`, and stage `{}` of another pipeline ({}) to `{other_dir}`: each run of one would replace what the other promoted; give one of them its own `output-dir`",
+                stage.at(),
+                stage.value.id,
+                other.value.id,
+                other.at()
+            ));
+        }
+    }
+    problems
+}
+
 /// Every pipeline name: file stems and named selections.
 pub fn names(files: &[PipelineFile]) -> Vec<String> {
     let mut names = BTreeSet::new();
