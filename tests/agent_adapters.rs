@@ -229,13 +229,21 @@ fn missing_key_names_the_variable() {
             double.url
         ),
     );
-    let run = project.baton(&["agent", "run", "openai", "--prompt", "hi"]);
-    assert_eq!(run.code(), 10, "{}", run.stderr());
-    let said = run.stdout();
-    assert!(
-        said.contains("auth-failed") && said.contains("OPENAI_API_KEY"),
-        "{said}"
-    );
+    // A configuration error: it fails at once (no authentication retries, no breaker) and
+    // names the variable.
+    let started = std::time::Instant::now();
+    let (code, output, stderr) = agent_run(&project, "openai", &["hi", "again"], &[]);
+    assert_eq!(code, 10, "{stderr}");
+    for index in 0..2 {
+        let missing = failure(&output, index);
+        assert_eq!(missing["kind"], "fatal", "{output}");
+        let reason = missing["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("no API key") && reason.contains("OPENAI_API_KEY"),
+            "{output}"
+        );
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert!(double.requests().is_empty());
 }
 

@@ -84,12 +84,13 @@ pub fn transport(error: &baton_sdk::http::Error, timeout_ms: u64) -> AgentError 
     }
 }
 
-/// The value of the environment variable `name` (granted to the plugin), or the
-/// authentication failure that names it.
+/// The value of the environment variable `name` (granted to the plugin), or a fatal
+/// failure that names it: a missing key is the operator's configuration, which no retry
+/// and no breaker cool-down can fix (a key the provider refuses is `auth-failed`).
 pub fn api_key(name: &str) -> Result<String, AgentError> {
     match std::env::var(name) {
         Ok(key) if !key.trim().is_empty() => Ok(key.trim().to_string()),
-        _ => Err(AgentError::AuthFailed(format!(
+        _ => Err(AgentError::Fatal(format!(
             "no API key: the environment variable {name} is not set or not granted; set it and grant it with `env = [\"{name}\"]` in the plugin's grants"
         ))),
     }
