@@ -24,6 +24,10 @@ pub fn check(conn: &Connection, path: &Path) -> Result<()> {
     }
     let found = quick_check(conn).map_err(|e| match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => damaged(path, &e.to_string()),
+        // Kept as SQLite's error: the open retries a busy database.
+        Some(ErrorCode::DatabaseBusy) => {
+            anyhow::Error::new(e).context(format!("cannot read the database {}", path.display()))
+        }
         _ => anyhow!("cannot read the database {}: {e}", path.display()),
     })?;
     if found != ["ok"] {

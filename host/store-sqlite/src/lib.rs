@@ -47,11 +47,41 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection> {
             path.display()
         );
     }
+    // Some lock waits of an open are not left to the busy handler (SQLite answers
+    // SQLITE_BUSY at once, e.g. while another process recovers or checkpoints the WAL):
+    // those are retried until the same timeout.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match open_once(path, durability) {
+            Err(error) if busy(&error) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Whether `error` is SQLite's "database is locked" (SQLITE_BUSY).
+fn busy(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<rusqlite::Error>()
+            .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy))
+    })
+}
+
+/// One attempt of [`connect`].
+fn open_once(path: &Path, durability: Durability) -> Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     integrity::check(&conn, path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL is a property of the file: set once, by the first open (changing the mode needs
+    // a lock that other processes' readers and writers hold).
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
     let synchronous = match durability {
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
@@ -526,6 +556,30 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    /// A first open while another process holds the database's exclusive lock waits for it,
+    /// then switches the file to WAL and migrates it.
+    #[test]
+    fn an_open_waits_out_another_processs_exclusive_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.db");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE other (x); BEGIN EXCLUSIVE; INSERT INTO other VALUES (1);")
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        let started = std::time::Instant::now();
+        let conn = super::connect(&path, baton_core::store::Durability::Full).unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+        release.join().unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
     #[test]
     fn sqlite_passes_the_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();

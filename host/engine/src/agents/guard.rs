@@ -29,6 +29,8 @@ pub const AUTH_BACKOFF: Duration = Duration::from_secs(1);
 pub const BREAKER_COOLDOWN_MAX: Duration = Duration::from_secs(3600);
 /// How long a half-open breaker's probe holds the credential before another may try.
 pub const PROBE_HOLD: Duration = Duration::from_secs(300);
+/// The reason of a credential's park while one call probes its half-open breaker.
+const PROBE_REASON: &str = "auth breaker half-open: one probe call running";
 /// How soon a call that found another call probing the breaker looks again.
 pub const PROBE_RECHECK: Duration = Duration::from_secs(1);
 /// How long a call waits in the limiter before its job steps aside (snoozes).
@@ -149,12 +151,20 @@ impl Guard {
         }
     }
 
-    /// The parks of `keys` that hold now, the latest first.
+    /// The parks of `keys` that hold now, the latest first. A half-open breaker's probe
+    /// holds its credential for up to [`PROBE_HOLD`], but its verdict may come any moment:
+    /// the wait for it is at most [`PROBE_RECHECK`], then the caller looks again.
     pub fn parked(&self, keys: &[String]) -> Option<Hold> {
         let now = now_ms();
         keys.iter()
             .filter_map(|key| self.park_of(key))
             .filter(|park| park.until > now)
+            .map(|mut park| {
+                if park.reason == PROBE_REASON {
+                    park.until = park.until.min(now + PROBE_RECHECK.as_millis() as i64);
+                }
+                park
+            })
             .max_by_key(|park| park.until)
             .map(|park| Guard::hold(&park))
     }
@@ -176,13 +186,7 @@ impl Guard {
             let key = credential.to_string();
             let won = self
                 .writer
-                .submit(move |tx| {
-                    tx.probe_park(
-                        &key,
-                        until,
-                        "auth breaker half-open: one probe call running",
-                    )
-                })
+                .submit(move |tx| tx.probe_park(&key, until, PROBE_REASON))
                 .await
                 .ok()
                 .flatten();
