@@ -193,16 +193,12 @@ impl Guard {
             match won {
                 Some(_) => probe = true,
                 None => {
-                    // Another call probes the breaker: look again shortly, not at the end
-                    // of its probe's hold, so that its verdict is seen when it comes.
-                    let until = now_ms() + PROBE_RECHECK.as_millis() as i64;
-                    return Err(Hold {
-                        until,
-                        reason: format!(
-                            "auth breaker half-open: another call is probing it; next look at {} [{credential}]",
-                            format_ms(until)
-                        ),
-                    });
+                    // Another call probes the breaker: [`Guard::parked`] holds this one
+                    // for at most [`PROBE_RECHECK`].
+                    return Err(self.parked(&all).unwrap_or(Hold {
+                        until: now_ms() + PROBE_RECHECK.as_millis() as i64,
+                        reason: format!("auth breaker half-open [{credential}]"),
+                    }));
                 }
             }
         }

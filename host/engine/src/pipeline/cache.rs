@@ -92,23 +92,22 @@ pub fn fingerprint(
 ) -> Result<Fingerprint> {
     let definition = sha256_hex(serde_json::to_string(stage)?.as_bytes());
     let mut inputs = BTreeMap::new();
-    let inside = paths
+    paths
         .real_root()
         .with_context(|| format!("cannot resolve the project root {}", paths.root().display()))?;
     for path in input_files(stage, paths) {
         let resolved = paths
             .canonicalize(&path)
             .with_context(|| format!("input `{path}`: cannot resolve it"))?;
-        let Ok(within) = resolved.strip_prefix(inside) else {
+        let Some(within) = paths.project_path(&resolved) else {
             bail!(
                 "input `{path}` is a symlink to {}, outside the project: copy the file into the project, or point the link inside it",
                 resolved.display()
             );
         };
-        if glob::hidden(&within.to_string_lossy()) {
+        if glob::hidden(&within) {
             bail!(
-                "input `{path}` is a symlink to `{}`: Baton's state (`.baton/`), Git's (`.git/`) and promotion markers are never inputs",
-                within.display()
+                "input `{path}` is a symlink to `{within}`: Baton's state (`.baton/`), Git's (`.git/`) and promotion markers are never inputs"
             );
         }
         let digest = digests.digest(&resolved)?;

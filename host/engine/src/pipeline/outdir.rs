@@ -15,7 +15,7 @@ use super::realpath::RealPaths;
 use anyhow::{Context, Result, bail};
 use baton_core::digest::file_digest;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The file Baton writes into every output directory it promotes. Glob walks never list it.
 pub const MARKER: &str = ".baton-output";
@@ -111,10 +111,10 @@ pub fn check(dir: &str) -> Result<(), String> {
 /// every symlink on the way is followed: the deepest part that exists is canonicalized and
 /// the rest appended. The error says when that leaves the project.
 pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
-    let Ok(real_root) = paths.real_root() else {
+    if paths.real_root().is_err() {
         // No project on disk (nothing can be promoted either): judge the written form.
         return Ok(dir.to_string());
-    };
+    }
     let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
     for existing in (0..=parts.len()).rev() {
         let Ok(base) = paths.canonicalize(&parts[..existing].join("/")) else {
@@ -137,16 +137,9 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
             ));
         }
         let full = rest.iter().fold(base, |path, part| path.join(part));
-        return match full.strip_prefix(real_root) {
-            Ok(relative) => Ok(relative
-                .components()
-                .filter_map(|c| match c {
-                    Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-                .join("/")),
-            Err(_) => Err(format!(
+        return match paths.project_path(&full) {
+            Some(relative) => Ok(relative),
+            None => Err(format!(
                 "resolves outside the project through a symlink (to {})",
                 full.display()
             )),

@@ -45,6 +45,13 @@ impl RealPaths {
             .map_err(|&kind| io::Error::from(kind))
     }
 
+    /// The project path (`/`-separated, relative to the root) of canonical path `real`;
+    /// `None` when it is outside the project (or the root does not resolve).
+    pub fn project_path(&self, real: &Path) -> Option<String> {
+        let real_root = self.real_root().ok()?;
+        real.strip_prefix(real_root).ok().map(slash_path)
+    }
+
     /// What `Path::canonicalize` gives for `root/relative` (`relative` is `/`-separated),
     /// with the same errors: not found, not a directory on the way, a symlink loop. A path
     /// with `..` or an absolute one goes to `canonicalize` as it is.
@@ -105,9 +112,9 @@ impl RealPaths {
             return Leads::Nowhere;
         };
         if let Ok(real) = self.canonicalize(relative) {
-            return match real.strip_prefix(real_root) {
-                Ok(inside) => Leads::Inside(slash_path(inside)),
-                Err(_) => Leads::Outside(real),
+            return match self.project_path(&real) {
+                Some(inside) => Leads::Inside(inside),
+                None => Leads::Outside(real),
             };
         }
         let link = self.root.join(relative);
