@@ -1200,6 +1200,67 @@ fn symlinked_inputs_follow_their_target_and_paths_are_checked_as_written_and_as_
     );
 }
 
+/// A glob's match that links to another stage's output orders that stage first, so the
+/// reader sees each new result; an output-dir that is a file, or that leads through a
+/// symlink into another pipeline's output directory, is refused at validation.
+#[cfg(unix)]
+#[test]
+fn links_matched_by_globs_and_output_dirs_are_judged_where_they_lead() {
+    let project = Project::new();
+    project.write("baton.toml", "");
+    project.write("data/a.jsonl", "{\"n\": 1}\n");
+    project.write("data/g/0.jsonl", "");
+    project.write(
+        "pipelines/p.toml",
+        "[[stage]]\nid = \"copy\"\nplugin = \"jsonl-transform\"\ninputs = [\"data/g/*.jsonl\"]\noutputs = [\"v.jsonl\"]\nparams = { filter = \".\", output = \"v.jsonl\" }\n\n[[stage]]\nid = \"count\"\nplugin = \"jsonl-transform\"\ninputs = [\"data/a.jsonl\"]\noutputs = [\"v.jsonl\"]\nparams = { filter = \"length\", mode = \"slurp\", output = \"v.jsonl\" }\n",
+    );
+    // `count` runs alone first, then the link exists for the glob to find.
+    project
+        .baton(&["pipeline", "run", "p", "--only", "count"])
+        .expect(0);
+    std::os::unix::fs::symlink(
+        "../../out/count/v.jsonl",
+        project.path().join("data/g/l.jsonl"),
+    )
+    .unwrap();
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    let copied = || std::fs::read_to_string(project.path().join("out/copy/v.jsonl")).unwrap();
+    assert_eq!(copied(), "1\n");
+    std::fs::write(
+        project.path().join("data/a.jsonl"),
+        "{\"n\": 1}\n{\"n\": 2}\n",
+    )
+    .unwrap();
+    let plan = project
+        .baton(&["pipeline", "run", "p", "--dry-run", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(plan["stages"][1]["id"], "copy", "{plan}");
+    assert_eq!(plan["stages"][1]["needs"], serde_json::json!(["count"]), "{plan}");
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    assert_eq!(copied(), "2\n", "the glob's reader ran before its upstream");
+    // An output-dir that is a file.
+    let file_dir = one_stage_project("plain");
+    file_dir.write("plain", "a file\n");
+    refused_everywhere(
+        &file_dir,
+        1,
+        "output-dir `plain` is a file, not a directory",
+    );
+    // Another pipeline's stage promoting into `out/copy` through a symlink.
+    std::os::unix::fs::symlink("out/copy", project.path().join("lnk")).unwrap();
+    project.write(
+        "pipelines/q.toml",
+        "[[stage]]\nid = \"y\"\nplugin = \"jsonl-transform\"\ninputs = [\"data/a.jsonl\"]\noutputs = [\"v.jsonl\"]\nparams = { filter = \".\", output = \"v.jsonl\" }\noutput-dir = \"lnk/b\"\n",
+    );
+    let refused = project.baton(&["pipeline", "run", "q"]).expect(20).stderr();
+    assert!(
+        refused.contains("to `out/copy/b`") && refused.contains("(pipelines/p.toml:1)"),
+        "{refused}"
+    );
+    assert_eq!(copied(), "2\n");
+}
+
 /// The rerun command a failure prints works as printed, also for a stage id that starts
 /// with `-` (it goes after `--`, where it cannot be read as an option).
 #[test]

@@ -92,33 +92,32 @@ pub fn select<'a>(
 /// Output directories that a stage of `file` shares with a stage of another pipeline file
 /// (the same directory, or one inside the other): each run of one would replace what the
 /// other promoted. One problem per stage of `file`, naming both stages and where they are.
-pub fn shared_output_dirs(files: &[PipelineFile], file: &PipelineFile) -> Vec<String> {
+/// Each directory is taken both as written and where its symlinks lead (`root`: the project).
+pub fn shared_output_dirs(root: &Path, files: &[PipelineFile], file: &PipelineFile) -> Vec<String> {
+    let paths = RealPaths::new(root);
+    let forms = |stage: &StageDef| {
+        let written = outdir::normalize(&stage.output_dir());
+        let real = outdir::resolve(&paths, &written).unwrap_or_else(|_| written.clone());
+        if real == written {
+            vec![written]
+        } else {
+            vec![written, real]
+        }
+    };
     let mut others: BTreeMap<String, &Located<StageDef>> = BTreeMap::new();
     for other in files.iter().filter(|f| !std::ptr::eq(*f, file)) {
         for stage in &other.stages {
-            others
-                .entry(outdir::normalize(&stage.value.output_dir()))
-                .or_insert(stage);
+            for dir in forms(&stage.value) {
+                others.entry(dir).or_insert(stage);
+            }
         }
     }
     let mut problems = Vec::new();
     for stage in &file.stages {
-        let dir = outdir::normalize(&stage.value.output_dir());
-        let ancestors = dir
-            .match_indices('/')
-            .map(|(at, _)| &dir[..at])
-            .chain(std::iter::once(dir.as_str()));
-        let below = format!("{dir}/");
-        let clash = ancestors
-            .filter_map(|prefix| others.get_key_value(prefix))
-            .chain(
-                others
-                    .range(below.clone()..)
-                    .next()
-                    .filter(|(other, _)| other.starts_with(&below)),
-            )
-            .next();
-        if let Some((other_dir, other)) = clash {
+        let clash = forms(&stage.value).into_iter().find_map(|dir| {
+            clash_of(&others, &dir).map(|(other_dir, other)| (dir, other_dir.clone(), *other))
+        });
+        if let Some((dir, other_dir, other)) = clash {
             problems.push(format!(
                 "{}: stage `{}` promotes its outputs to `{dir}`, and stage `{}` of another pipeline ({}) to `{other_dir}`: each run of one would replace what the other promoted; give one of them its own `output-dir`",
                 stage.at(),
@@ -129,6 +128,24 @@ pub fn shared_output_dirs(files: &[PipelineFile], file: &PipelineFile) -> Vec<St
         }
     }
     problems
+}
+
+/// The directory of `others` that is `dir`, holds it or is inside it.
+fn clash_of<'a, T>(others: &'a BTreeMap<String, T>, dir: &str) -> Option<(&'a String, &'a T)> {
+    let ancestors = dir
+        .match_indices('/')
+        .map(|(at, _)| &dir[..at])
+        .chain(std::iter::once(dir));
+    let below = format!("{dir}/");
+    ancestors
+        .filter_map(|prefix| others.get_key_value(prefix))
+        .chain(
+            others
+                .range(below.clone()..)
+                .next()
+                .filter(|(other, _)| other.starts_with(&below)),
+        )
+        .next()
 }
 
 /// Every pipeline name: file stems and named selections.
@@ -401,6 +418,24 @@ pub fn build(
         for input in &stage.value.inputs {
             let mut producers: BTreeSet<usize> = BTreeSet::new();
             let mut reported = false;
+            let produced_by = |path: &str| -> Vec<usize> {
+                let globs = globbed
+                    .iter()
+                    .zip(&globbed_matchers)
+                    .filter(|((j, _), matcher)| *j != i && matcher.is_match(path))
+                    .map(|((j, _), _)| *j);
+                literal
+                    .get(path)
+                    .copied()
+                    .filter(|&j| j != i)
+                    .into_iter()
+                    .chain(globs)
+                    .collect()
+            };
+            // Written as validation above accepts it (else that problem says enough).
+            let plain = !input.starts_with('/')
+                && !input.split('/').any(|p| p == "..")
+                && abnormal(input).is_none();
             if glob::is_glob(input) {
                 let matcher = glob::Matcher::new(input);
                 producers.extend(
@@ -409,26 +444,20 @@ pub fn build(
                         .filter(|(j, path)| *j != i && (path == input || matcher.is_match(path)))
                         .map(|(j, _)| *j),
                 );
+                // A match that links to another stage's output: that stage runs first.
+                for matched in cache::input_matches(&stage.value, &paths, input) {
+                    if let Leads::Inside(target) = paths.leads(&matched)
+                        && target != matched
+                    {
+                        producers.extend(produced_by(&target));
+                    }
+                }
             } else {
-                let produced_by = |path: &str| -> Vec<usize> {
-                    let globs = globbed
-                        .iter()
-                        .zip(&globbed_matchers)
-                        .filter(|((j, _), matcher)| *j != i && matcher.is_match(path))
-                        .map(|((j, _), _)| *j);
-                    literal
-                        .get(path)
-                        .copied()
-                        .filter(|&j| j != i)
-                        .into_iter()
-                        .chain(globs)
-                        .collect()
-                };
                 producers.extend(produced_by(input));
                 // A symlink is judged where it leads: out of the project, or into Baton's or
                 // Git's state, it is refused; to another stage's output, that stage produces
                 // it (and runs first).
-                if producers.is_empty() {
+                if producers.is_empty() && plain {
                     match paths.leads(input) {
                         Leads::Outside(target) => problems.push(format!(
                             "{}: stage `{}` reads `{input}`, a symlink to {}, outside the project: copy the file into the project, or point the link inside it",

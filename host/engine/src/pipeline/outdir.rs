@@ -121,11 +121,15 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
             continue;
         };
         let rest = &parts[existing..];
-        if !rest.is_empty() && !base.is_dir() {
-            return Err(format!(
-                "passes through `{}`, which is a file, not a directory",
-                parts[..existing].join("/")
-            ));
+        if !base.is_dir() {
+            return Err(if rest.is_empty() {
+                "is a file, not a directory".to_string()
+            } else {
+                format!(
+                    "passes through `{}`, which is a file, not a directory",
+                    parts[..existing].join("/")
+                )
+            });
         }
         if let Some(next) = rest.first()
             && std::fs::symlink_metadata(base.join(next)).is_ok()

@@ -48,7 +48,7 @@ pub fn load_graph(settings: &Settings, name: &str) -> Result<Graph> {
         ));
         bail!("{}", problems.join("\n"));
     };
-    problems.extend(graph::shared_output_dirs(&files, file));
+    problems.extend(graph::shared_output_dirs(&settings.root, &files, file));
     let exists = |plugin: &str| plugins::exists(settings, plugin);
     let checks = Checks {
         root: &settings.root,
