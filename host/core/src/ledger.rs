@@ -7,6 +7,13 @@
 //! directory's lock (`.lock`, an advisory file lock the kernel frees with its holder) from
 //! before their commit until their lines are written, so a catch-up never writes lines a
 //! live writer is about to write.
+//!
+//! The lock file's first byte says whether its last holder finished: `1` from when a writer
+//! takes the lock until [`LedgerLock::written`], `0` (or an empty file) after. A writer that
+//! finds `1` knows the previous holder was killed between its commit and its append, while
+//! every later writer still waited for the lock, so the lines it left out are exactly the
+//! store's events after the file's highest `seq` — found at once, before any other writer
+//! appends a higher one.
 
 use anyhow::{Context, Result};
 use std::io::{Read, Seek, Write};
@@ -60,6 +67,30 @@ pub struct LedgerFile {
 /// Holds the ledger directory's lock until dropped (see the module header).
 pub struct LedgerLock {
     file: std::fs::File,
+    interrupted: bool,
+}
+
+/// The lock file's first byte while a holder has not finished (see the module header).
+const IN_FLIGHT: u8 = b'1';
+/// The lock file's first byte once its holder's lines are written.
+const FINISHED: u8 = b'0';
+
+impl LedgerLock {
+    /// Whether the previous holder stopped before [`LedgerLock::written`]: a process killed
+    /// between its commit and its append, or a transaction that failed (then nothing is
+    /// missing, and a catch-up finds nothing).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// Records that this holder's lines are written, or that it committed nothing. Not
+    /// calling it (an append that failed) leaves the next holder to catch up.
+    pub fn written(self) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(&[FINISHED], 0)
+            .context("cannot mark the ledger's lock file finished")
+    }
 }
 
 impl Drop for LedgerLock {
@@ -80,8 +111,10 @@ impl LedgerFile {
     }
 
     /// Takes the directory's lock (waiting for another process's writer to finish its
-    /// append); held until the guard drops.
+    /// append) and marks it in flight; held until the guard drops. The guard tells whether
+    /// the previous holder finished ([`LedgerLock::interrupted`]).
     pub fn lock(&mut self) -> Result<LedgerLock> {
+        use std::os::unix::fs::FileExt;
         if self.lock.is_none() {
             std::fs::create_dir_all(&self.dir)
                 .with_context(|| format!("cannot create {}", self.dir.display()))?;
@@ -89,6 +122,7 @@ impl LedgerFile {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
+                .read(true)
                 .write(true)
                 .open(&path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
@@ -103,7 +137,16 @@ impl LedgerFile {
             .with_context(|| format!("cannot lock {}", path.display()))?;
         file.lock()
             .with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(LedgerLock { file })
+        let mut first = [FINISHED];
+        let read = file
+            .read_at(&mut first, 0)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let interrupted = read == 1 && first[0] == IN_FLIGHT;
+        if !interrupted {
+            file.write_all_at(&[IN_FLIGHT], 0)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(LedgerLock { file, interrupted })
     }
 
     /// Writes and flushes `lines`; the error names the file.
@@ -121,6 +164,13 @@ impl LedgerFile {
             file.flush().context("cannot write the ledger")?;
         }
         Ok(())
+    }
+
+    /// Appends the lines of a committed transaction, then marks `lock` finished. On an error
+    /// the lock stays unfinished, so the next writer catches up what is missing.
+    pub fn append_committed(&mut self, lock: LedgerLock, lines: &[LedgerLine]) -> Result<()> {
+        self.append(lines)?;
+        lock.written()
     }
 
     /// Where the newest file of `dir` stops. A torn last line (a process killed mid-write)
@@ -224,5 +274,24 @@ mod tests {
         assert!(std::fs::read_to_string(&path).unwrap().ends_with("}\n"));
         std::fs::write(&path, "{\"at\":\"x\",\"event\":\"done\"}\n").unwrap();
         assert_eq!(LedgerFile::last_seq(dir.path()).unwrap(), LastSeq::Unknown);
+    }
+
+    #[test]
+    fn a_holder_that_stops_before_its_lines_are_written_leaves_the_next_one_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = LedgerFile::new(dir.path());
+        let mut second = LedgerFile::new(dir.path());
+        let lock = first.lock().unwrap();
+        assert!(
+            !lock.interrupted(),
+            "a new lock file has no unfinished holder"
+        );
+        lock.written().unwrap();
+        assert!(!second.lock().unwrap().interrupted());
+        // `second`'s guard dropped without `written`: a process killed after its commit.
+        let lock = first.lock().unwrap();
+        assert!(lock.interrupted());
+        lock.written().unwrap();
+        assert!(!second.lock().unwrap().interrupted());
     }
 }

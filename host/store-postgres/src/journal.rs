@@ -6,10 +6,12 @@
 //! (from before the first id is drawn until after the append).
 //!
 //! A process killed between a commit and its append leaves the file short: before a
-//! process's first write transaction, under the same lock, this host's events with an id
-//! above the file's highest `seq` are appended from the table. No writer of this host is
-//! between commit and append meanwhile (each holds the lock through both), so no line is
-//! written twice.
+//! process's first write transaction, and before the first write after a holder of the lock
+//! that did not finish (see `baton_core::ledger`), under the same lock, this host's events
+//! with an id above the file's highest `seq` are appended from the table. No writer of this
+//! host is between commit and append meanwhile (each holds the lock through both), so no
+//! line is written twice; and no writer appended after the killed one (the next holder is
+//! the one that catches up), so none of its lines is below the file's highest `seq`.
 
 use crate::connect::{Conn, get};
 use anyhow::{Context, Result};
@@ -103,16 +105,18 @@ fn behind_the_ledger(conn: &mut Conn, after: i64, origin: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends this host's events the ledger in `dir` is missing; returns how many (once per
-/// process and directory, 0 afterwards). The caller holds the ledger's lock.
+/// Appends this host's events the ledger in `dir` is missing; returns how many. It looks
+/// once per process and directory, and again whenever the lock's previous holder was
+/// `interrupted`; 0 otherwise. The caller holds the ledger's lock.
 pub fn catch_up(
     conn: &mut Conn,
     ledger: &mut LedgerFile,
     dir: &Path,
     origin: &str,
+    interrupted: bool,
 ) -> Result<usize> {
     let key = dir.to_path_buf();
-    if CAUGHT_UP.lock().is_ok_and(|done| done.contains(&key)) {
+    if !interrupted && CAUGHT_UP.lock().is_ok_and(|done| done.contains(&key)) {
         return Ok(0);
     }
     let after = match LedgerFile::last_seq(dir)? {

@@ -414,10 +414,17 @@ impl Store for PgStore {
     ) -> Result<Vec<Event>> {
         // Held for the whole transaction: this host's event ids rise in commit order, and a
         // catch-up never writes lines a writer is about to write.
-        let _journaling = self.ledger.lock()?;
+        let journaling = self.ledger.lock()?;
         let conn = self.handle.conn_mut()?;
-        // Before a process's first write, the ledger gets what a killed one left out.
-        journal::catch_up(conn, &mut self.ledger, &self.ledger_dir, &self.origin)?;
+        // Before a process's first write, and after a writer killed between its commit and
+        // its append, the ledger gets what a killed one left out.
+        journal::catch_up(
+            conn,
+            &mut self.ledger,
+            &self.ledger_dir,
+            &self.origin,
+            journaling.interrupted(),
+        )?;
         let mut tx = Tx::begin(conn, now, &self.origin)?;
         // A failure drops `tx`, which rolls back: nothing committed, nothing journaled.
         change(&mut tx)?;
@@ -425,8 +432,8 @@ impl Store for PgStore {
         let events = std::mem::take(&mut tx.events);
         tx.commit()?;
         // The change is durable; a ledger file that cannot be written is reported, and the
-        // events stay in the `events` table (the next process's catch-up writes them).
-        if let Err(e) = self.ledger.append(&lines) {
+        // events stay in the `events` table (the next writer catches up).
+        if let Err(e) = self.ledger.append_committed(journaling, &lines) {
             tracing::error!("ledger file: {e:#}");
         }
         Ok(events)

@@ -194,6 +194,47 @@ fn events_record_their_origin_and_a_new_ledger_catches_up_this_hosts_only() {
     assert_eq!(origins, ["h1", "h1", "h2", "h1"]);
 }
 
+/// Three processes of one host share its ledger; one is killed after its commit and before
+/// its append, while the others have long caught up. The next writer to take the lock
+/// writes the missing line before its own, and another host's events stay out.
+#[test]
+fn a_writer_killed_between_commit_and_append_loses_no_line_among_live_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server().url_for_new_database();
+    let ledger = dir.path().join("h1");
+    let mut first = PgStore::open_as(&url, &ledger, "h1").unwrap();
+    let mut second = PgStore::open_as(&url, &ledger, "h1").unwrap();
+    let mut other_host = PgStore::open_as(&url, &dir.path().join("h2"), "h2").unwrap();
+    commit(&mut first, 1, |tx| tx.enqueue(&[job("a")], true)).unwrap();
+    commit(&mut second, 2, |tx| tx.enqueue(&[job("b")], true)).unwrap();
+    // The killed writer: it took the lock, committed its event, and never appended.
+    let mut killed = baton_core::ledger::LedgerFile::new(&ledger);
+    let lock = killed.lock().unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .execute(
+            "INSERT INTO events (at, job_id, event, data, origin)
+             VALUES (3, NULL, 'lost', '{\"at\":3,\"event\":\"lost\"}', 'h1')",
+            &[],
+        )
+        .unwrap();
+    drop(lock);
+    commit(&mut other_host, 4, |tx| tx.enqueue(&[job("x")], true)).unwrap();
+    commit(&mut first, 5, |tx| tx.enqueue(&[job("c")], true)).unwrap();
+    commit(&mut second, 6, |tx| tx.enqueue(&[job("d")], true)).unwrap();
+    let lines: Vec<serde_json::Value> = ledger_text(&ledger)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = lines
+        .iter()
+        .map(|l| l["job"].as_str().unwrap_or(l["event"].as_str().unwrap()))
+        .collect();
+    assert_eq!(events, ["a", "b", "lost", "c", "d"], "{lines:?}");
+    let seqs: Vec<i64> = lines.iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
 #[test]
 fn transactions_that_make_jobs_ready_notify_baton_jobs() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,15 +1,18 @@
 //! Keeping the ledger file whole across crashes: a process killed between a commit and the
 //! append of its lines leaves the file short of events the store has. Before a process's
-//! first write transaction, the events after the file's highest `seq` are
-//! appended from the store's `events` table, under the store's write lock (no writer commits
-//! meanwhile) and the ledger's lock (a writer that committed just before has written its
-//! lines), so no line is written twice.
+//! first write, and before the first write after a holder of the ledger's lock that did not
+//! finish (see `baton_core::ledger`), the events after the file's highest `seq` are appended
+//! from the store's `events` table, inside the writer's transaction before its own events
+//! are inserted: the store's write lock stops other commits meanwhile, and the ledger's lock
+//! means a writer that committed before has written its lines, so no line is written twice.
+//! No writer appended after the killed one (the next holder is the one that catches up), so
+//! none of its lines is below the file's highest `seq`.
 
 use anyhow::{Context, Result};
 use baton_core::clock::now_ms;
 use baton_core::event::Event;
 use baton_core::ledger::{LastSeq, LedgerFile, LedgerLine};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Transaction, params};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,23 +51,28 @@ fn behind_the_ledger(tx: &rusqlite::Transaction<'_>, after: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn catch_up(conn: &mut Connection, ledger: &mut LedgerFile, dir: &Path) -> Result<usize> {
+/// Appends the events the ledger in `dir` is missing, inside the open write transaction
+/// `tx` and under the ledger's lock; returns how many. It looks once per process and
+/// directory, and again whenever the lock's previous holder was `interrupted`; 0 otherwise.
+pub fn catch_up(
+    tx: &Transaction<'_>,
+    ledger: &mut LedgerFile,
+    dir: &Path,
+    interrupted: bool,
+) -> Result<usize> {
     let key = dir.to_path_buf();
-    if CAUGHT_UP.lock().is_ok_and(|done| done.contains(&key)) {
+    if !interrupted && CAUGHT_UP.lock().is_ok_and(|done| done.contains(&key)) {
         return Ok(0);
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // A writer that committed before our write lock may not have written its lines yet: it
-    // holds the ledger lock until it has.
-    let _journaling = ledger.lock()?;
     let after = match LedgerFile::last_seq(dir)? {
         LastSeq::Empty => 0,
         LastSeq::At(seq) => seq,
         LastSeq::Unknown => i64::MAX,
     };
-    behind_the_ledger(&tx, after)?;
+    behind_the_ledger(tx, after)?;
     let lines: Vec<LedgerLine> = {
-        let mut stmt = tx.prepare("SELECT id, at, data FROM events WHERE id > ?1 ORDER BY id")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT id, at, data FROM events WHERE id > ?1 ORDER BY id")?;
         stmt.query_map(params![after], |r| {
             Ok(LedgerLine::new(
                 r.get(1)?,
@@ -77,7 +85,6 @@ pub fn catch_up(conn: &mut Connection, ledger: &mut LedgerFile, dir: &Path) -> R
     ledger
         .append(&lines)
         .with_context(|| format!("cannot complete the ledger in {}", dir.display()))?;
-    tx.commit()?;
     if let Ok(mut done) = CAUGHT_UP.lock() {
         done.insert(key);
     }

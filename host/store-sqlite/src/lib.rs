@@ -511,8 +511,6 @@ impl Store for SqliteStore {
         now: i64,
         change: &mut dyn FnMut(&mut dyn QueueTx) -> Result<()>,
     ) -> Result<Vec<Event>> {
-        // Before a process's first write, the ledger gets what a killed one left out.
-        journal::catch_up(&mut self.conn, &mut self.ledger, &self.ledger_dir)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -524,15 +522,23 @@ impl Store for SqliteStore {
         };
         change(&mut sqlite)?;
         let SqliteTx { tx, events, .. } = sqlite;
+        // Held from before the events are numbered until their lines are written: a
+        // catch-up in another process waits instead of writing them too.
+        let journaling = self.ledger.lock()?;
+        // Before a process's first write, and after a writer killed between its commit and
+        // its append, the ledger gets what the killed one left out.
+        journal::catch_up(
+            &tx,
+            &mut self.ledger,
+            &self.ledger_dir,
+            journaling.interrupted(),
+        )?;
         let lines = queue::insert_events(&tx, &events)?;
-        // Held from before the commit until the lines are written: a catch-up in another
-        // process waits instead of writing them too.
-        let _journaling = self.ledger.lock()?;
         tx.commit()
             .with_context(|| format!("cannot commit to {}", self.path.display()))?;
         // The change is durable; a ledger file that cannot be written is reported, and the
-        // events stay in the store's `events` table (the next open writes what is missing).
-        if let Err(e) = self.ledger.append(&lines) {
+        // events stay in the store's `events` table (the next writer catches up).
+        if let Err(e) = self.ledger.append_committed(journaling, &lines) {
             tracing::error!("ledger file: {e:#}");
         }
         Ok(events)
@@ -623,5 +629,57 @@ mod tests {
         let text = std::fs::read_to_string(file).unwrap();
         assert!(text.contains("\"event\":\"enqueued\""), "{text}");
         assert!(text.contains("\"job\":\"k\""), "{text}");
+    }
+
+    /// Three processes share one database and ledger; one is killed after its commit and
+    /// before its append, while the others have long caught up. The next writer (the one
+    /// that takes the lock after it) writes the missing line before its own.
+    #[test]
+    fn a_writer_killed_between_commit_and_append_loses_no_line_among_live_writers() {
+        use baton_core::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let (db, ledger_dir) = (dir.path().join("b.db"), dir.path().join("ledger"));
+        let mut first = super::SqliteStore::open(&db, &ledger_dir).unwrap();
+        let mut second = super::SqliteStore::open(&db, &ledger_dir).unwrap();
+        let at = 1_780_000_000_000;
+        let enqueue = |store: &mut super::SqliteStore, key: &str| {
+            let job = baton_core::model::NewJob {
+                key: key.into(),
+                kind: baton_core::model::JobKind::Resolve,
+                plugin: None,
+                payload: "{}".into(),
+                priority: 0,
+                max_attempts: 1,
+            };
+            store
+                .transaction(at, &mut |tx| {
+                    tx.enqueue(std::slice::from_ref(&job), true).map(|_| ())
+                })
+                .unwrap();
+        };
+        enqueue(&mut first, "a");
+        enqueue(&mut second, "b");
+        // The killed writer: it took the lock, committed its event, and never appended.
+        let mut killed = baton_core::ledger::LedgerFile::new(&ledger_dir);
+        let lock = killed.lock().unwrap();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute(
+                "INSERT INTO events (at, job_id, event, data) VALUES (?1, NULL, 'lost', ?2)",
+                rusqlite::params![at, format!("{{\"at\":{at},\"event\":\"lost\"}}")],
+            )
+            .unwrap();
+        drop(lock);
+        enqueue(&mut first, "c");
+        enqueue(&mut second, "d");
+        let file = ledger_dir.join(format!("{}.jsonl", baton_core::clock::day_of(at)));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seqs: Vec<i64> = lines.iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5], "{lines:?}");
+        assert_eq!(lines[2]["event"], "lost", "{lines:?}");
     }
 }
