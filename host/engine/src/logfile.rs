@@ -209,19 +209,66 @@ fn unescape(text: &str) -> String {
 }
 
 /// A size-capped log file that entries are appended to (created with its directory on the
-/// first entry).
-#[derive(Debug, Clone)]
+/// first entry). The file stays open from the first append until the `LogFile` is dropped,
+/// so a job's or a stage's entries cost one `write` each (`clone` gives a handle of its own,
+/// opened on its first append).
+#[derive(Debug)]
 pub struct LogFile {
     /// Where it lives.
     pub path: PathBuf,
     /// Most bytes it holds (the closing note may pass it by one line).
     pub cap: u64,
+    open: std::sync::Mutex<Option<Open>>,
+}
+
+/// The open file, the bytes it holds, and whether it ends in the cap note.
+#[derive(Debug)]
+struct Open {
+    file: std::fs::File,
+    size: u64,
+    capped: bool,
+}
+
+impl Clone for LogFile {
+    fn clone(&self) -> LogFile {
+        LogFile::new(self.path.clone(), self.cap)
+    }
 }
 
 impl LogFile {
     /// The log at `path`, capped at `cap` bytes.
     pub fn new(path: PathBuf, cap: u64) -> LogFile {
-        LogFile { path, cap }
+        LogFile {
+            path,
+            cap,
+            open: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Opens the file for appending, creating its directory when it is missing (tried only
+    /// then: an append to an existing directory costs no `mkdir`).
+    fn open(&self) -> Result<Open> {
+        let options = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&self.path)
+        };
+        let mut file = match options() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                options()
+            }
+            opened => opened,
+        }
+        .with_context(|| format!("cannot open the log {}", self.path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let capped = size > 0 && ends_with_cap_note(&mut file);
+        Ok(Open { file, size, capped })
     }
 
     /// Appends `entries` in order. The first entry that would take the file past its cap is
@@ -231,21 +278,18 @@ impl LogFile {
         if entries.is_empty() {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut guard = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.open()?);
         }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&self.path)
-            .with_context(|| format!("cannot open the log {}", self.path.display()))?;
-        let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if size > 0 && ends_with_cap_note(&mut file) {
+        let Some(open) = guard.as_mut() else {
+            return Ok(());
+        };
+        if open.capped {
             return Ok(());
         }
         let mut text = String::new();
+        let mut size = open.size;
         for entry in entries {
             let line = entry.line();
             if size + line.len() as u64 + 1 > self.cap {
@@ -260,13 +304,16 @@ impl LogFile {
                 );
                 text.push_str(&note.line());
                 text.push('\n');
+                open.capped = true;
                 break;
             }
             size += line.len() as u64 + 1;
             text.push_str(&line);
             text.push('\n');
         }
-        file.write_all(text.as_bytes())
+        open.size += text.len() as u64;
+        open.file
+            .write_all(text.as_bytes())
             .with_context(|| format!("cannot write the log {}", self.path.display()))
     }
 

@@ -51,8 +51,10 @@ impl StartLog {
     /// Records that job `id` (leased under `fence`) starts now. A failure to write is
     /// reported and the job still runs (it then counts as started if its holder is lost).
     pub fn record(&self, id: i64, fence: i64) {
+        // One `write` per line (`writeln!` on a `File` writes each piece on its own).
+        let line = format!("{id} {fence}\n");
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = writeln!(file, "{id} {fence}") {
+        if let Err(e) = file.write_all(line.as_bytes()) {
             tracing::warn!("start log {}: {e}", self.path.display());
         }
     }
