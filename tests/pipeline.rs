@@ -1236,7 +1236,11 @@ fn links_matched_by_globs_and_output_dirs_are_judged_where_they_lead() {
         .expect(0)
         .json();
     assert_eq!(plan["stages"][1]["id"], "copy", "{plan}");
-    assert_eq!(plan["stages"][1]["needs"], serde_json::json!(["count"]), "{plan}");
+    assert_eq!(
+        plan["stages"][1]["needs"],
+        serde_json::json!(["count"]),
+        "{plan}"
+    );
     project.baton(&["pipeline", "run", "p"]).expect(0);
     assert_eq!(copied(), "2\n", "the glob's reader ran before its upstream");
     // An output-dir that is a file.

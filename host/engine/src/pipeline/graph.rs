@@ -348,22 +348,26 @@ pub fn build(
             }
         })
         .collect();
+    // Each directory against the earlier ones by sorted prefix ([`clash_of`]), both as
+    // written and where its symlinks lead.
+    let mut earlier_written: BTreeMap<String, usize> = BTreeMap::new();
+    let mut earlier_real: BTreeMap<String, usize> = BTreeMap::new();
     for (j, dir) in dirs.iter().enumerate() {
         let Some((written, real)) = dir else { continue };
-        for (i, other) in dirs.iter().enumerate().take(j) {
-            let Some((other_written, other_real)) = other else {
-                continue;
-            };
-            if outdir::nested(written, other_written) || outdir::nested(real, other_real) {
-                problems.push(format!(
-                    "{}: stage `{}` output-dir `{written}` overlaps the output-dir `{other_written}` of stage `{}` ({}); each stage needs a directory of its own, neither inside the other",
-                    stages[j].at(),
-                    stages[j].value.id,
-                    stages[i].value.id,
-                    stages[i].at()
-                ));
-            }
+        let clash = clash_of(&earlier_written, written)
+            .or_else(|| clash_of(&earlier_real, real))
+            .map(|(_, &i)| i);
+        if let Some((i, Some((other_written, _)))) = clash.map(|i| (i, &dirs[i])) {
+            problems.push(format!(
+                "{}: stage `{}` output-dir `{written}` overlaps the output-dir `{other_written}` of stage `{}` ({}); each stage needs a directory of its own, neither inside the other",
+                stages[j].at(),
+                stages[j].value.id,
+                stages[i].value.id,
+                stages[i].at()
+            ));
         }
+        earlier_written.entry(written.clone()).or_insert(j);
+        earlier_real.entry(real.clone()).or_insert(j);
     }
     // Outputs: no path may be claimed by two stages. Literal paths go through a map; the
     // (few) glob outputs are compared with everything.
@@ -756,6 +760,23 @@ mod tests {
                         && p.contains("overlaps the output-dir")
                         && p.contains("of stage `a` (pipelines/p.toml:1)")
                 ),
+                "{a} {b}: {found:?}"
+            );
+        }
+        // A shared prefix that is not a whole segment is no overlap, in either order.
+        for (a, b) in [
+            ("out/x", "out/xy"),
+            ("out/xy", "out/x"),
+            ("out/x-1", "out/x"),
+        ] {
+            let text = format!(
+                "{}{}",
+                stage("a", &format!("output-dir = \"{a}\"")),
+                stage("b", &format!("output-dir = \"{b}\"")).replace("o.jsonl", "p.jsonl")
+            );
+            let found = problems(dir.path(), &text);
+            assert!(
+                !found.iter().any(|p| p.contains("overlaps")),
                 "{a} {b}: {found:?}"
             );
         }

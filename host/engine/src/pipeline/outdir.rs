@@ -62,11 +62,6 @@ pub fn within(path: &str, dir: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// Whether two directories are the same or one holds the other.
-pub fn nested(a: &str, b: &str) -> bool {
-    within(a, b) || within(b, a)
-}
-
 /// The reserved top-level entry (`pipelines`, `.baton`, ...) that `dir` is or is inside.
 pub fn reserved(dir: &str) -> Option<&'static str> {
     let first = dir.split('/').next().unwrap_or_default();
@@ -117,11 +112,11 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
     }
     let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
     for existing in (0..=parts.len()).rev() {
-        let Ok(base) = paths.canonicalize(&parts[..existing].join("/")) else {
+        let Ok(base) = existing_dir(paths, &parts[..existing]) else {
             continue;
         };
         let rest = &parts[existing..];
-        if !base.is_dir() {
+        let Some(base) = base else {
             return Err(if rest.is_empty() {
                 "is a file, not a directory".to_string()
             } else {
@@ -130,7 +125,7 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
                     parts[..existing].join("/")
                 )
             });
-        }
+        };
         if let Some(next) = rest.first()
             && std::fs::symlink_metadata(base.join(next)).is_ok()
         {
@@ -150,6 +145,27 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
         };
     }
     Ok(dir.to_string())
+}
+
+/// The canonical directory at project path `parts`: `Ok(None)` when it is a file, `Err` when
+/// nothing resolves there. Plain paths go through what `paths` remembers (a plan asks for
+/// each stage's output directory several times, and their parents are shared).
+fn existing_dir(paths: &RealPaths, parts: &[&str]) -> Result<Option<PathBuf>, ()> {
+    let plain = parts.iter().all(|part| *part != "." && *part != "..");
+    if !plain {
+        let base = paths.canonicalize(&parts.join("/")).map_err(|_| ())?;
+        return Ok(base.is_dir().then_some(base));
+    }
+    match paths.dir(parts) {
+        Ok(base) => Ok(Some(base)),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotADirectory
+                && paths.canonicalize(&parts.join("/")).is_ok() =>
+        {
+            Ok(None)
+        }
+        Err(_) => Err(()),
+    }
 }
 
 /// Checks `dir` the way validation does, then resolves it ([`resolve`]) and checks where it
@@ -322,10 +338,9 @@ mod tests {
 
     #[test]
     fn nesting_is_by_whole_segments() {
-        assert!(nested("out/x", "out/x/sub"));
-        assert!(nested("out/x/sub", "out/x"));
-        assert!(nested("out/x", "out/x"));
-        assert!(!nested("out/x", "out/xy"));
+        assert!(within("out/x/sub", "out/x"));
+        assert!(within("out/x", "out/x"));
+        assert!(!within("out/xy", "out/x"));
         assert!(within("data/in.jsonl", "data"));
         assert!(!within("database/in.jsonl", "data"));
     }

@@ -5,7 +5,7 @@
 //! ancestors too).
 //!
 //! A resolver serves one pass (a validation, a plan, a fingerprint): it remembers each
-//! directory as it was when first seen, so it must not outlive that pass.
+//! directory, and each answer, as it was when first seen, so it must not outlive that pass.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,6 +20,9 @@ pub struct RealPaths {
     /// Project-relative directory (`/`-separated) → its canonical path, or the error its
     /// resolution met.
     dirs: RefCell<HashMap<String, Result<PathBuf, io::ErrorKind>>>,
+    /// Project path (as asked) → what [`RealPaths::canonicalize`] answered: validation and
+    /// a plan ask for the same inputs and outputs several times.
+    answers: RefCell<HashMap<String, Result<PathBuf, io::ErrorKind>>>,
 }
 
 impl RealPaths {
@@ -29,6 +32,7 @@ impl RealPaths {
             root: root.to_path_buf(),
             real_root: root.canonicalize().map_err(|e| e.kind()),
             dirs: RefCell::new(HashMap::new()),
+            answers: RefCell::new(HashMap::new()),
         }
     }
 
@@ -56,6 +60,19 @@ impl RealPaths {
     /// with the same errors: not found, not a directory on the way, a symlink loop. A path
     /// with `..` or an absolute one goes to `canonicalize` as it is.
     pub fn canonicalize(&self, relative: &str) -> io::Result<PathBuf> {
+        if let Some(known) = self.answers.borrow().get(relative) {
+            return known.clone().map_err(io::Error::from);
+        }
+        let answer = self.resolve(relative);
+        self.answers.borrow_mut().insert(
+            relative.to_string(),
+            answer.as_ref().map(Clone::clone).map_err(io::Error::kind),
+        );
+        answer
+    }
+
+    /// [`RealPaths::canonicalize`] without the remembered answers.
+    fn resolve(&self, relative: &str) -> io::Result<PathBuf> {
         let parts: Vec<&str> = relative
             .split('/')
             .filter(|part| !part.is_empty() && *part != ".")
@@ -69,8 +86,10 @@ impl RealPaths {
         }
     }
 
-    /// The canonical path of the directory `parts` (relative to the root), remembered.
-    fn dir(&self, parts: &[&str]) -> io::Result<PathBuf> {
+    /// The canonical path of the directory at project path `parts` (segments without `.`,
+    /// `..` or empty ones), remembered for the rest of the pass: errors as `canonicalize`
+    /// gives them, and `NotADirectory` when it (or a part on the way) is not a directory.
+    pub fn dir(&self, parts: &[&str]) -> io::Result<PathBuf> {
         let Some((name, parents)) = parts.split_last() else {
             return self.real_root().map(Path::to_path_buf);
         };

@@ -49,7 +49,14 @@ pub fn load_graph(settings: &Settings, name: &str) -> Result<Graph> {
         bail!("{}", problems.join("\n"));
     };
     problems.extend(graph::shared_output_dirs(&settings.root, &files, file));
-    let exists = |plugin: &str| plugins::exists(settings, plugin);
+    // Asked once per plugin name, not once per stage (each answer is a `stat`).
+    let known = std::cell::RefCell::new(HashMap::<String, bool>::new());
+    let exists = |plugin: &str| {
+        *known
+            .borrow_mut()
+            .entry(plugin.to_string())
+            .or_insert_with(|| plugins::exists(settings, plugin))
+    };
     let checks = Checks {
         root: &settings.root,
         plugin_exists: &exists,
