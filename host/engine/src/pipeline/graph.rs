@@ -417,6 +417,17 @@ pub fn build(
             }
         }
     }
+    // Output directories by form (as written and where their symlinks lead) → the stages
+    // promoting there: an input finds the directories holding it by its ancestors.
+    let mut dirs_at: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, dir) in dirs.iter().enumerate() {
+        if let Some((written, real)) = dir {
+            dirs_at.entry(written.as_str()).or_default().push(k);
+            if real != written {
+                dirs_at.entry(real.as_str()).or_default().push(k);
+            }
+        }
+    }
     // Inputs: produced by a stage of the pipeline, or present on disk.
     for (i, stage) in stages.iter().enumerate() {
         for input in &stage.value.inputs {
@@ -495,11 +506,18 @@ pub fn build(
             // own (a cycle), or one another stage declares (promotion replaces the rest).
             let base = glob::base(input);
             let mut reads_itself = false;
-            for (k, dir) in dirs.iter().enumerate() {
-                let Some((written, real)) = dir else { continue };
-                if !outdir::within(&base, written) && !outdir::within(&base, real) {
+            let holders: BTreeSet<usize> = base
+                .match_indices('/')
+                .map(|(at, _)| &base[..at])
+                .chain(std::iter::once(base.as_str()))
+                .filter_map(|ancestor| dirs_at.get(ancestor))
+                .flatten()
+                .copied()
+                .collect();
+            for k in holders {
+                let Some((written, _)) = &dirs[k] else {
                     continue;
-                }
+                };
                 if k == i {
                     reads_itself = true;
                     problems.push(format!(
