@@ -441,7 +441,7 @@ fn the_web_dashboard_shows_a_running_job_and_a_retry_click_takes_effect() {
             let mut reply = Reply::content("application/pdf", b"%PDF-1.7\n%%EOF\n".to_vec());
             // The first fetch hangs (its worker is killed); a later one answers at once.
             if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                reply.delay = Some(Duration::from_secs(120));
+                reply.delay = Some(Duration::from_secs(600));
             }
             reply
         } else {
@@ -449,9 +449,12 @@ fn the_web_dashboard_shows_a_running_job_and_a_retry_click_takes_effect() {
         }
     });
     let project = Project::new();
+    // The hanging fetch must outlast starting the server and the browser on a loaded
+    // machine (the default read timeout, 30 s, would retry it and finish the job early).
+    // It answers after 600 s, within the 900 s read timeout set here.
     project.write(
         "baton.toml",
-        "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\n",
+        "[queue]\nresolvers = \"direct\"\naccept = \"application/pdf\"\nread-timeout = \"900s\"\n",
     );
     project.import_urls([("gone-1".to_string(), server.url("/gone/1.pdf"))]);
     project.baton(&["queue", "run", "--drain"]).expect(10);
