@@ -127,9 +127,12 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
             });
         };
         if let Some(next) = rest.first()
-            && std::fs::symlink_metadata(base.join(next)).is_ok()
+            && std::fs::symlink_metadata(base.join(next)).is_ok_and(|m| m.file_type().is_symlink())
+            && std::fs::metadata(base.join(next)).is_err()
         {
-            // It exists but does not canonicalize: a dangling or looping symlink.
+            // A symlink that does not resolve: dangling or looping. (A directory that
+            // another stage made since `paths` looked is no such thing: it is where the
+            // rest goes.)
             return Err(format!(
                 "passes through `{}`, a symlink that leads nowhere",
                 parts[..=existing].join("/")
@@ -310,6 +313,21 @@ pub fn claim(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A resolver remembers `out` as missing; another stage then makes it (stages run at
+    /// once): `out/page` still resolves to itself, not to "a symlink that leads nowhere".
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_made_since_the_resolver_looked_is_not_a_dangling_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = RealPaths::new(dir.path());
+        assert!(paths.dir(&["out"]).is_err());
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        assert_eq!(resolve(&paths, "out/page"), Ok("out/page".to_string()));
+        std::os::unix::fs::symlink("nowhere", dir.path().join("gone")).unwrap();
+        let dangling = resolve(&RealPaths::new(dir.path()), "gone/page").unwrap_err();
+        assert!(dangling.contains("leads nowhere"), "{dangling}");
+    }
 
     #[test]
     fn written_forms_are_normalized_and_checked() {

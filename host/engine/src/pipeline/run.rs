@@ -330,6 +330,9 @@ pub struct RunResult {
     pub agents: Option<crate::agents::work::AgentSummary>,
 }
 
+/// How many run ids a run tries before giving up (each a millisecond later).
+const RUN_ID_TRIES: usize = 5;
+
 /// A new run id: `PIPELINE-YYYYMMDDTHHMMSSmmm`.
 fn new_run_id(pipeline: &str) -> String {
     format!(
@@ -465,7 +468,6 @@ fn enqueue(
             &context.digests,
         )?
     };
-    let run_id = new_run_id(&graph.name);
     let order: Vec<usize> = graph
         .order
         .iter()
@@ -473,47 +475,70 @@ fn enqueue(
         .filter(|i| selected.contains(i) && !cached.contains(i))
         .collect();
     let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &i)| (i, p)).collect();
-    let jobs: Vec<(NewJob, Vec<usize>)> = order
-        .iter()
-        .map(|&i| {
-            let stage = &graph.stages[i].value;
-            let deps = graph.deps[i]
-                .iter()
-                .filter_map(|d| position.get(d).copied())
-                .collect();
-            let job = NewJob {
-                key: format!("{run_id}/{}", stage.id),
-                kind: JobKind::Stage,
-                plugin: stage.plugin.clone(),
-                payload: serde_json::json!({"pipeline": graph.name, "stage": stage.id}).to_string(),
-                priority: 0,
-                max_attempts: stage.retries + 1,
-            };
-            (job, deps)
-        })
-        .collect();
-    let cached_ids: Vec<&str> = cached
-        .iter()
-        .map(|&i| graph.stages[i].value.id.as_str())
-        .collect();
-    let record = RunRecord {
-        id: run_id.clone(),
-        pipeline: graph.name.clone(),
-        started_at: now_ms(),
-        finished_at: None,
-        state: RunState::Running,
-        options: serde_json::json!({"force": request.force, "force-wave": request.force_wave, "cached": cached_ids}),
-        owner: Some(owner.to_string()),
+    // Run ids come from the clock (milliseconds): two processes starting the same pipeline
+    // in the same millisecond would take the same one. The store refuses the second, which
+    // then takes the next millisecond's id.
+    let start = |store: &mut dyn Store, run_id: &str| -> Result<()> {
+        let jobs: Vec<(NewJob, Vec<usize>)> = order
+            .iter()
+            .map(|&i| {
+                let stage = &graph.stages[i].value;
+                let deps = graph.deps[i]
+                    .iter()
+                    .filter_map(|d| position.get(d).copied())
+                    .collect();
+                let job = NewJob {
+                    key: format!("{run_id}/{}", stage.id),
+                    kind: JobKind::Stage,
+                    plugin: stage.plugin.clone(),
+                    payload: serde_json::json!({"pipeline": graph.name, "stage": stage.id})
+                        .to_string(),
+                    priority: 0,
+                    max_attempts: stage.retries + 1,
+                };
+                (job, deps)
+            })
+            .collect();
+        let cached_ids: Vec<&str> = cached
+            .iter()
+            .map(|&i| graph.stages[i].value.id.as_str())
+            .collect();
+        let record = RunRecord {
+            id: run_id.to_string(),
+            pipeline: graph.name.clone(),
+            started_at: now_ms(),
+            finished_at: None,
+            state: RunState::Running,
+            options: serde_json::json!({"force": request.force, "force-wave": request.force_wave, "cached": cached_ids}),
+            owner: Some(owner.to_string()),
+        };
+        // Registered with the run, so processes helping with it see its owner alive from the
+        // start (the scheduler's heartbeats keep it so).
+        commit(store, now_ms(), |tx| {
+            tx.beat(
+                &crate::scheduler::member(owner, Some(run_id)),
+                tx.now() - crate::scheduler::FORGET_MEMBERS_MS,
+            )?;
+            tx.start_run(&record, &jobs)
+        })?;
+        Ok(())
     };
-    // Registered with the run, so processes helping with it see its owner alive from the
-    // start (the scheduler's heartbeats keep it so).
-    commit(store, now_ms(), |tx| {
-        tx.beat(
-            &crate::scheduler::member(owner, Some(&run_id)),
-            tx.now() - crate::scheduler::FORGET_MEMBERS_MS,
-        )?;
-        tx.start_run(&record, &jobs)
-    })?;
+    let mut run_id = new_run_id(&graph.name);
+    let mut tries = 1;
+    loop {
+        match start(store, &run_id) {
+            Err(e)
+                if tries < RUN_ID_TRIES
+                    && store.run(&run_id).is_ok_and(|taken| taken.is_some()) =>
+            {
+                tracing::debug!("run id {run_id} is taken ({e:#}); taking the next one");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                run_id = new_run_id(&graph.name);
+                tries += 1;
+            }
+            result => break result?,
+        }
+    }
     Ok(Enqueued {
         run_id,
         jobs: order.into_iter().collect(),
