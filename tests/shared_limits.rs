@@ -210,12 +210,18 @@ fn a_rate_holds_across_two_processes() {
     wait_ok(b);
     assert_eq!(server.requests().len(), 160);
     // A bucket of 40 a second admits a burst of 40 and then 40 a second, for both processes
-    // together: no second of admissions holds more than 80 (each process on its own would
-    // allow 160). The server sees arrivals, not admissions: a request of the burst that
-    // arrives a few milliseconds late shares a window with the refill a second on, so a
-    // window of arrivals may hold a few more (81 and 82 were seen, about one run in four).
+    // together: the 160th admission comes 3 s after the first (two buckets of their own
+    // would admit all 160 within 1 s), and no second of admissions holds more than 80.
+    let span = server.span();
+    assert!(
+        span >= Duration::from_millis(2_800),
+        "160 requests arrived within {span:?}: the processes did not share the bucket"
+    );
+    // The server sees arrivals, not admissions: under load a request of the burst that
+    // arrives late shares a window with the refill a second on, so a window of arrivals may
+    // hold a few more than 80 (81–86 were seen, 86 once under the full suite).
     let busiest = server.max_in_window(Duration::from_secs(1));
-    assert!(busiest <= 84, "{busiest} requests in one second");
+    assert!(busiest <= 90, "{busiest} requests in one second");
 }
 
 #[test]

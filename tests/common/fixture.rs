@@ -144,6 +144,15 @@ impl Server {
     }
 
     /// The most requests that arrived within any `window`.
+    /// Time from the first request's arrival to the last's (zero for fewer than two).
+    pub fn span(&self) -> std::time::Duration {
+        let arrivals = self.load.arrivals.lock().unwrap();
+        match (arrivals.iter().min(), arrivals.iter().max()) {
+            (Some(first), Some(last)) => *last - *first,
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
     pub fn max_in_window(&self, window: std::time::Duration) -> usize {
         let mut arrivals = self.load.arrivals.lock().unwrap().clone();
         arrivals.sort();
