@@ -43,6 +43,27 @@ def deps_of(i):
     return sorted(d for d in set(cands) if d < i)
 
 
+def inputs_of(i):
+    """The files stage i reads: its upstream stages' outputs, or the seed for stage 0."""
+    deps = deps_of(i)
+    return ["out/s%d/v.jsonl" % d for d in deps] if deps else ["data/seed.jsonl"]
+
+
+def write_project(argv, name, text):
+    """The command line of a generator: `STAGES DIR`; writes the seed and DIR/name, whose
+    contents `text(stages)` gives."""
+    if len(argv) != 3:
+        sys.exit("usage: %s STAGES DIR" % os.path.basename(argv[0]))
+    stages, root = int(argv[1]), argv[2]
+    if stages < 1:
+        sys.exit("STAGES must be at least 1")
+    os.makedirs(os.path.join(root, "data"), exist_ok=True)
+    with open(os.path.join(root, "data", "seed.jsonl"), "w") as f:
+        f.write('{"n": 1}\n')
+    with open(os.path.join(root, name), "w") as f:
+        f.write(text(stages))
+
+
 def makefile(stages):
     outs = ["out/s%d/v.jsonl" % i for i in range(stages)]
     lines = [
@@ -57,24 +78,13 @@ def makefile(stages):
         "",
     ]
     for i in range(stages):
-        deps = deps_of(i)
-        inputs = ["out/s%d/v.jsonl" % d for d in deps] if deps else ["data/seed.jsonl"]
-        lines.append("%s: %s" % (outs[i], " ".join(inputs)))
+        lines.append("%s: %s" % (outs[i], " ".join(inputs_of(i))))
         lines.append("\tmkdir -p $(@D) && awk 'END { print NR }' $^ > $@")
     return "\n".join(lines) + "\n"
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.exit("usage: dag_makefile.py STAGES DIR")
-    stages, root = int(argv[1]), argv[2]
-    if stages < 1:
-        sys.exit("STAGES must be at least 1")
-    os.makedirs(os.path.join(root, "data"), exist_ok=True)
-    with open(os.path.join(root, "data", "seed.jsonl"), "w") as f:
-        f.write('{"n": 1}\n')
-    with open(os.path.join(root, "Makefile"), "w") as f:
-        f.write(makefile(stages))
+    write_project(argv, "Makefile", makefile)
 
 
 if __name__ == "__main__":

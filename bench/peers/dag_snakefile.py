@@ -23,7 +23,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dag_makefile import deps_of  # noqa: E402  (same DAG as the Makefile peer)
+from dag_makefile import inputs_of, write_project  # noqa: E402  (same DAG as the Makefile peer)
 
 
 def snakefile(stages):
@@ -37,11 +37,9 @@ def snakefile(stages):
         "",
     ]
     for i in range(stages):
-        deps = deps_of(i)
-        inputs = ["out/s%d/v.jsonl" % d for d in deps] if deps else ["data/seed.jsonl"]
         lines += [
             "rule s%d:" % i,
-            "    input: " + ", ".join(repr(p) for p in inputs),
+            "    input: " + ", ".join(repr(p) for p in inputs_of(i)),
             "    output: %r" % outs[i],
             "    shell: \"awk 'END {{ print NR }}' {input} > {output}\"",
             "",
@@ -50,16 +48,7 @@ def snakefile(stages):
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.exit("usage: dag_snakefile.py STAGES DIR")
-    stages, root = int(argv[1]), argv[2]
-    if stages < 1:
-        sys.exit("STAGES must be at least 1")
-    os.makedirs(os.path.join(root, "data"), exist_ok=True)
-    with open(os.path.join(root, "data", "seed.jsonl"), "w") as f:
-        f.write('{"n": 1}\n')
-    with open(os.path.join(root, "Snakefile"), "w") as f:
-        f.write(snakefile(stages))
+    write_project(argv, "Snakefile", snakefile)
 
 
 if __name__ == "__main__":

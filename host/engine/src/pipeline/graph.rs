@@ -760,18 +760,22 @@ mod tests {
             "{found:?}"
         );
         assert_eq!(found.len(), 1, "{found:?}");
+        // The problems of stages `a` and `b` promoting to `a_dir` and `b_dir`.
+        let two_dirs = |a_dir: &str, b_dir: &str| {
+            let text = format!(
+                "{}{}",
+                stage("a", &format!("output-dir = \"{a_dir}\"")),
+                stage("b", &format!("output-dir = \"{b_dir}\"")).replace("o.jsonl", "p.jsonl")
+            );
+            problems(dir.path(), &text)
+        };
         // Nested either way, and equal.
         for (a, b) in [
             ("out/x", "out/x/sub"),
             ("out/x/sub", "out/x"),
             ("out/x", "out/x/"),
         ] {
-            let text = format!(
-                "{}{}",
-                stage("a", &format!("output-dir = \"{a}\"")),
-                stage("b", &format!("output-dir = \"{b}\"")).replace("o.jsonl", "p.jsonl")
-            );
-            let found = problems(dir.path(), &text);
+            let found = two_dirs(a, b);
             assert!(
                 found.iter().any(
                     |p| p.starts_with("pipelines/p.toml:7: stage `b` output-dir")
@@ -787,12 +791,7 @@ mod tests {
             ("out/xy", "out/x"),
             ("out/x-1", "out/x"),
         ] {
-            let text = format!(
-                "{}{}",
-                stage("a", &format!("output-dir = \"{a}\"")),
-                stage("b", &format!("output-dir = \"{b}\"")).replace("o.jsonl", "p.jsonl")
-            );
-            let found = problems(dir.path(), &text);
+            let found = two_dirs(a, b);
             assert!(
                 !found.iter().any(|p| p.contains("overlaps")),
                 "{a} {b}: {found:?}"
