@@ -864,3 +864,62 @@ fn a_doi_is_one_job_however_it_is_written() {
         .json();
     assert_eq!(shown["job"]["key"], "10.1038/nature12373");
 }
+
+/// A bulk import killed mid-file leaves the ledger accounting for every job it committed:
+/// each committed batch carries an `imported` event with its line range and counts.
+#[test]
+fn an_import_killed_mid_file_leaves_an_event_for_every_committed_batch() {
+    let project = Project::new();
+    let lines: String = (0..400_000)
+        .map(|i| format!("{{\"id\": \"k-{i}\"}}\n"))
+        .collect();
+    project.write("big.jsonl", &lines);
+    let mut child = project
+        .command(&["queue", "import", "big.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once its first batch is in the ledger, well before its 80th.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !crate::common::ledger(&project)
+        .iter()
+        .any(|l| l["event"] == "imported")
+    {
+        assert!(std::time::Instant::now() < deadline, "no batch committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The next writer writes what a kill between commit and append left out of the ledger.
+    project.write("empty.jsonl", "");
+    project.baton(&["queue", "import", "empty.jsonl"]).expect(0);
+    let stats = project
+        .baton(&["queue", "stats", "--format", "json"])
+        .expect(0)
+        .json();
+    let stored = stats["states"]["queued"].as_u64().unwrap();
+    let ledger = crate::common::ledger(&project);
+    assert!(
+        !ledger
+            .iter()
+            .any(|l| l["event"] == "import" && l["file"] == "big.jsonl"),
+        "the import finished before the kill: make the file larger"
+    );
+    let batches: Vec<&serde_json::Value> =
+        ledger.iter().filter(|l| l["event"] == "imported").collect();
+    let new: u64 = batches.iter().map(|b| b["new"].as_u64().unwrap()).sum();
+    assert_eq!(
+        new, stored,
+        "jobs in the store vs. jobs the ledger accounts for"
+    );
+    assert!(stored > 0 && stored < 400_000, "{stored}");
+    // The batches cover the file's lines in order, with no gap.
+    let mut next = 1;
+    for batch in &batches {
+        assert_eq!(batch["file"], "big.jsonl");
+        assert_eq!(batch["lines"][0].as_u64().unwrap(), next, "{batch}");
+        next = batch["lines"][1].as_u64().unwrap() + 1;
+        assert_eq!(batch["duplicate"], 0);
+    }
+}

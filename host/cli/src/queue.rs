@@ -253,7 +253,24 @@ fn import(settings: &Settings, file: &str, limit: Option<u64>, format: Format) -
             let lines: Vec<u64> = batch.iter().map(|(line, _)| *line).collect();
             let jobs: Vec<NewJob> = batch.into_iter().map(|(_, job)| job).collect();
             let keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
-            let inserted = commit(store.as_mut(), now_ms(), |tx| tx.enqueue(&jobs, false))?;
+            // Each batch's commit carries an event of what it added, so the ledger accounts
+            // for every job even when the import is killed before its summary.
+            let at = now_ms();
+            let inserted = commit(store.as_mut(), at, |tx| {
+                let inserted = tx.enqueue(&jobs, false)?;
+                let new = inserted.iter().filter(|i| **i).count();
+                tx.record_events(vec![Event::general(
+                    at,
+                    "imported",
+                    json!({
+                        "file": file,
+                        "lines": [lines.first(), lines.last()],
+                        "new": new,
+                        "duplicate": inserted.len() - new,
+                    }),
+                )]);
+                Ok(inserted)
+            })?;
             for ((inserted, line), key) in inserted.iter().zip(lines).zip(keys) {
                 if *inserted {
                     new += 1;

@@ -893,6 +893,11 @@ pub fn the_overview_counts_and_lists_what_the_dashboards_show(store: &mut dyn St
             .map_or(0, |c| c.jobs)
     };
     assert_eq!(count(store, "resolve", "queued"), 6);
+    // A key already there changes nothing, its count included.
+    enqueue(store, vec![job("o0", 1), job("o6", 1)], 2);
+    assert_eq!(count(store, "resolve", "queued"), 7);
+    with(store, 3, |tx| tx.cancel("o6"));
+    assert_eq!(count(store, "resolve", "queued"), 6);
     let mut held = claim(store, "w", 3, 10, 100_000);
     assert_eq!(count(store, "resolve", "queued"), 3);
     assert_eq!(count(store, "resolve", "running"), 3);

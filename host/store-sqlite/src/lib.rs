@@ -5,6 +5,8 @@
 //! lives in this crate.
 
 mod artifacts;
+mod counts;
+mod enqueue;
 mod integrity;
 mod journal;
 mod members;
@@ -171,7 +173,7 @@ impl QueueTx for SqliteTx<'_> {
     }
 
     fn enqueue(&mut self, jobs: &[NewJob], ledger: bool) -> Result<Vec<bool>> {
-        let inserted = queue::enqueue(&self.tx, jobs, self.now)?;
+        let inserted = enqueue::enqueue(&self.tx, jobs, self.now)?;
         if ledger {
             for (job, id) in jobs.iter().zip(&inserted) {
                 if let Some(id) = id {

@@ -63,7 +63,7 @@ fn columns(tx: &Transaction<'_>, table: &str) -> Result<Vec<(String, bool)>> {
 }
 
 /// Inserts `rows` into `table`, keeping their ids.
-pub fn import(tx: &Transaction<'_>, table: &str, rows: &[Row]) -> Result<usize> {
+pub fn import<'a>(tx: &Transaction<'_>, table: &str, rows: &'a [Row]) -> Result<usize> {
     let table = portable(table)?;
     let columns = columns(tx, table)?;
     let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
@@ -79,6 +79,14 @@ pub fn import(tx: &Transaction<'_>, table: &str, rows: &[Row]) -> Result<usize> 
             .collect::<Result<Vec<Sql>>>()
             .map_err(|e| anyhow!("{table}: {e}"))?;
         stmt.execute(rusqlite::params_from_iter(values))?;
+    }
+    if table == "jobs" {
+        let text = |row: &'a Row, column: &str| row.get(column).and_then(Value::as_str);
+        crate::counts::add_inserted(
+            tx,
+            rows.iter()
+                .filter_map(|row| Some((text(row, "kind")?, text(row, "state")?))),
+        )?;
     }
     Ok(rows.len())
 }
@@ -100,4 +108,49 @@ fn sql(value: &Value, blob: bool) -> Result<Sql> {
         Value::String(text) => Sql::Text(text.clone()),
         other => bail!("unexpected value {other}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SqliteStore;
+    use baton_core::model::{JobKind, NewJob};
+    use baton_core::store::{Row, StoreRead, commit};
+
+    /// Jobs copied in by `store migrate` show in the dashboards' counts like enqueued ones.
+    #[test]
+    fn imported_jobs_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            SqliteStore::open(&dir.path().join(name), &dir.path().join("ledger")).unwrap()
+        };
+        let (mut from, mut to) = (open("from.db"), open("to.db"));
+        let jobs: Vec<NewJob> = (0..3)
+            .map(|i| NewJob {
+                key: format!("k{i}"),
+                kind: JobKind::Resolve,
+                plugin: None,
+                payload: "{}".into(),
+                priority: 0,
+                max_attempts: 1,
+            })
+            .collect();
+        commit(&mut from, 1, |tx| tx.enqueue(&jobs, false)).unwrap();
+        let mut rows: Vec<Row> = Vec::new();
+        from.export("jobs", &mut |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        commit(&mut to, 2, |tx| tx.import("jobs", &rows)).unwrap();
+        let counts = to.overview(3, "1970-01-01", 10).unwrap().counts;
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        assert_eq!(
+            (
+                counts[0].kind.as_str(),
+                counts[0].state.as_str(),
+                counts[0].jobs
+            ),
+            ("resolve", "queued", 3)
+        );
+    }
 }

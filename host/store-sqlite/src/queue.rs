@@ -24,30 +24,6 @@ pub fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Result<Vec<Ledge
     Ok(lines)
 }
 
-/// Inserts jobs; returns for each its new id, or `None` for a duplicate key (unchanged).
-pub fn enqueue(tx: &Transaction<'_>, jobs: &[NewJob], now: i64) -> Result<Vec<Option<i64>>> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO jobs (key, kind, plugin, payload, priority, state, max_attempts,
-                           run_after, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, 0, ?7, ?7)
-         ON CONFLICT (key) DO NOTHING",
-    )?;
-    let mut inserted = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let changed = stmt.execute(params![
-            job.key,
-            job.kind.as_str(),
-            job.plugin,
-            job.payload,
-            job.priority,
-            job.max_attempts,
-            now
-        ])?;
-        inserted.push((changed == 1).then(|| tx.last_insert_rowid()));
-    }
-    Ok(inserted)
-}
-
 /// Claims up to `spec.limit` ready jobs that `accept` admits, leasing them to the owner with a
 /// new fencing token each.
 pub fn claim(
@@ -783,6 +759,7 @@ pub fn start_run(
         json!({"run": run_id, "pipeline": run.pipeline, "stages": jobs.len()}),
     ));
     let mut ids = Vec::with_capacity(jobs.len());
+    let state = |deps: &[usize]| if deps.is_empty() { "queued" } else { "blocked" };
     for (job, deps) in jobs {
         tx.execute(
             "INSERT INTO jobs (key, kind, plugin, payload, priority, state, max_attempts,
@@ -794,7 +771,7 @@ pub fn start_run(
                 job.plugin,
                 job.payload,
                 job.priority,
-                if deps.is_empty() { "queued" } else { "blocked" },
+                state(deps),
                 job.max_attempts,
                 now,
                 run_id
@@ -811,6 +788,11 @@ pub fn start_run(
             json!({"run": run_id}),
         ));
     }
+    crate::counts::add_inserted(
+        tx,
+        jobs.iter()
+            .map(|(job, deps)| (job.kind.as_str(), state(deps))),
+    )?;
     let mut dep = tx.prepare_cached("INSERT INTO job_deps (job_id, dep_id) VALUES (?1, ?2)")?;
     for ((_, deps), id) in jobs.iter().zip(&ids) {
         for &d in deps {
