@@ -71,11 +71,23 @@ impl ContentStore {
         Ok(swept)
     }
 
-    /// Moves a complete download into place under its digest.
+    /// Moves a complete download into place under its digest. Content already there is kept
+    /// when it still hashes to its name; a file there that does not (damaged since it was
+    /// stored: a bad disk block, another program) is replaced by the download, which does.
     pub fn commit(&self, temp: tempfile::NamedTempFile, sha256: &str) -> Result<PathBuf> {
         let path = self.path(sha256);
         if path.is_file() {
-            return Ok(path);
+            match baton_core::digest::file_digest(&path) {
+                Ok(found) if found == sha256 => return Ok(path),
+                Ok(found) => tracing::warn!(
+                    "{} is damaged (its content hashes to {found}): replacing it with the new \
+                     download",
+                    path.display()
+                ),
+                Err(error) => {
+                    tracing::warn!("{error:#}: replacing it with the new download")
+                }
+            }
         }
         let parent = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
@@ -92,6 +104,33 @@ impl ContentStore {
 #[cfg(test)]
 mod tests {
     use super::ContentStore;
+    use std::io::Write;
+
+    fn download(store: &ContentStore, bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut temp = store.temp_file().unwrap();
+        temp.write_all(bytes).unwrap();
+        temp
+    }
+
+    /// Stored content found damaged is replaced by a new download of it; whole content is
+    /// kept as it is.
+    #[test]
+    fn a_damaged_file_is_replaced_by_a_new_download_of_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path().to_path_buf());
+        let bytes = b"%PDF-1.4\nhello\n";
+        let sha = baton_core::digest::sha256_hex(bytes);
+        let path = store.commit(download(&store, bytes), &sha).unwrap();
+        std::fs::write(&path, b"CORRUPT\n").unwrap();
+        assert_eq!(store.commit(download(&store, bytes), &sha).unwrap(), path);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let inode = |p: &std::path::Path| {
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap())
+        };
+        let before = inode(&path);
+        store.commit(download(&store, bytes), &sha).unwrap();
+        assert_eq!(inode(&path), before, "whole content was written again");
+    }
 
     #[test]
     fn only_the_partial_downloads_of_dead_processes_are_swept() {
