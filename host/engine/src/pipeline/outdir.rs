@@ -126,10 +126,7 @@ pub fn resolve(paths: &RealPaths, dir: &str) -> Result<String, String> {
                 )
             });
         };
-        if let Some(next) = rest.first()
-            && std::fs::symlink_metadata(base.join(next)).is_ok_and(|m| m.file_type().is_symlink())
-            && std::fs::metadata(base.join(next)).is_err()
-        {
+        if !rest.is_empty() && paths.dangling(&parts[..=existing]) {
             // A symlink that does not resolve: dangling or looping. (A directory that
             // another stage made since `paths` looked is no such thing: it is where the
             // rest goes.)

@@ -23,6 +23,8 @@ pub struct RealPaths {
     /// Project path (as asked) → what [`RealPaths::canonicalize`] answered: validation and
     /// a plan ask for the same inputs and outputs several times.
     answers: RefCell<HashMap<String, Result<PathBuf, io::ErrorKind>>>,
+    /// Project path → whether it is a symlink that does not resolve.
+    dangling: RefCell<HashMap<String, bool>>,
 }
 
 impl RealPaths {
@@ -33,6 +35,7 @@ impl RealPaths {
             real_root: root.canonicalize().map_err(|e| e.kind()),
             dirs: RefCell::new(HashMap::new()),
             answers: RefCell::new(HashMap::new()),
+            dangling: RefCell::new(HashMap::new()),
         }
     }
 
@@ -84,6 +87,31 @@ impl RealPaths {
             None => self.real_root().map(Path::to_path_buf),
             Some((name, dirs)) => step(&self.dir(dirs)?, name).map(|(path, _)| path),
         }
+    }
+
+    /// Whether the entry at project path `parts` is a symlink that does not resolve:
+    /// dangling, or a loop. `false` when it or its directory does not exist. Remembered for
+    /// the rest of the pass: every stage of a plan asks it of the same few directories.
+    pub fn dangling(&self, parts: &[&str]) -> bool {
+        let Some((name, parents)) = parts.split_last() else {
+            return false;
+        };
+        let key = parts.join("/");
+        if let Some(&known) = self.dangling.borrow().get(&key) {
+            return known;
+        }
+        let parent = if parents.iter().all(|part| *part != "." && *part != "..") {
+            self.dir(parents)
+        } else {
+            self.canonicalize(&parents.join("/"))
+        };
+        let answer = parent.is_ok_and(|parent| {
+            let path = parent.join(name);
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+                && std::fs::metadata(&path).is_err()
+        });
+        self.dangling.borrow_mut().insert(key, answer);
+        answer
     }
 
     /// The canonical path of the directory at project path `parts` (segments without `.`,
