@@ -1,6 +1,7 @@
 //! Pipelines through the real binary: validation with every error, filters, dry runs that
 //! change nothing, caching and --force, schema violations with their JSON pointer, the
-//! sandbox around stages, --continue-on-error, --resume, and kill -9 then --resume.
+//! sandbox around stages, --continue-on-error, --resume, and kill -9 then --resume; command
+//! stages leave no process behind them (timeouts, their own exit, kill -9 of Baton).
 
 use crate::common::{Project, plugin};
 use std::collections::HashMap;
@@ -1367,5 +1368,168 @@ fn output_schemas_follow_refs_to_other_schema_files_of_the_project() {
     assert!(
         detail.contains("does not match its schema") && detail.contains("/ship_to/zip"),
         "{doc}"
+    );
+}
+
+/// Whether process `pid` runs (a zombie, dead but not yet reaped, does not).
+fn running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) STATE …`: the name may hold spaces and parentheses, the state follows the
+    // last `)`.
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    !state.starts_with(['Z', 'X'])
+}
+
+/// The pid a stage's process wrote into `file`.
+fn recorded_pid(file: &Path) -> i32 {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{} was not written: {e}", file.display()));
+    text.trim().parse().unwrap()
+}
+
+/// Asserts that every process whose pid a stage wrote into `files` is gone within 5 s.
+fn assert_gone(files: &[std::path::PathBuf], when: &str) {
+    let pids: Vec<i32> = files.iter().map(|f| recorded_pid(f)).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|pid| running(*pid)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<&i32> = pids.iter().filter(|pid| running(**pid)).collect();
+    assert!(left.is_empty(), "{when}, processes {left:?} still run");
+}
+
+/// A command stage (`t`, stage table lines `extra` added) whose first attempt is a shell
+/// pipeline for 10 s: one `sh` counts and another appends each number to
+/// `$BATON_OUTPUT_DIR/out.txt` (and to `marks/progress`), both recording their pid in
+/// `marks/`. Every later attempt appends `again` instead, sleeps a second (time for a stray
+/// of the first attempt to write too) and succeeds. Returns `marks/`.
+fn straying_stage(project: &Project, extra: &str) -> std::path::PathBuf {
+    let marks = project.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write("data/a.txt", "a\n");
+    let script = format!(
+        r#"M='{marks}'; if [ -e "$M/again" ]; then echo again >> "$BATON_OUTPUT_DIR/out.txt"; sleep 1; exit 0; fi; touch "$M/again"; sh -c 'echo $$ > "$0/left.pid"; i=0; while [ $i -lt 100 ]; do i=$((i+1)); echo $i; sleep 0.1; done' "$M" | sh -c 'echo $$ > "$0/writer.pid"; while read l; do echo "$l" >> "$BATON_OUTPUT_DIR/out.txt"; echo "$l" > "$0/progress"; done' "$M""#,
+        marks = marks.display()
+    );
+    project.write(
+        "pipelines/t.toml",
+        &format!(
+            "[[stage]]\nid = \"t\"\ncommand = [\"sh\", \"-c\", '''{script}''']\ninputs = [\"data/a.txt\"]\noutputs = [\"out.txt\"]\n{extra}"
+        ),
+    );
+    marks
+}
+
+#[test]
+fn a_timed_out_attempt_is_killed_with_its_pipeline_and_cannot_write_into_the_retry() {
+    let project = Project::new();
+    let marks = straying_stage(&project, "timeout = \"3s\"\nretries = 1\n");
+    let doc = project
+        .baton(&["pipeline", "run", "t", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(states(&doc)["t"], "done", "{doc}");
+    // Only the retry's line: the first attempt's writer died with it at the timeout, and
+    // the retry wrote into a directory of its own.
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/t/out.txt")).unwrap(),
+        "again\n"
+    );
+    assert_gone(
+        &[marks.join("left.pid"), marks.join("writer.pid")],
+        "after the run",
+    );
+    let log = std::fs::read_to_string(
+        std::fs::read_dir(project.path().join(".baton/runs"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().is_dir())
+            .unwrap()
+            .path()
+            .join("t.log"),
+    )
+    .unwrap();
+    assert!(log.contains("timed out after 3s"), "{log}");
+}
+
+#[test]
+fn what_a_command_leaves_running_is_killed_when_it_exits() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    let marks = project.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    // A background job that keeps the command's stdout open and would write later.
+    let script = format!(
+        r#"M='{marks}'; sh -c 'echo $$ > "$0/bg.pid"; sleep 30; echo late >> "$1/out.txt"' "$M" "$BATON_OUTPUT_DIR" & echo done > "$BATON_OUTPUT_DIR/out.txt"; while [ ! -s "$M/bg.pid" ]; do sleep 0.05; done"#,
+        marks = marks.display()
+    );
+    project.write(
+        "pipelines/bg.toml",
+        &format!(
+            "[[stage]]\nid = \"bg\"\ncommand = [\"sh\", \"-c\", '''{script}''']\noutputs = [\"out.txt\"]\ntimeout = \"20s\"\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let doc = project
+        .baton(&["pipeline", "run", "bg", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(states(&doc)["bg"], "done", "{doc}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the stage waited for its background job"
+    );
+    assert_gone(&[marks.join("bg.pid")], "after the stage");
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/bg/out.txt")).unwrap(),
+        "done\n"
+    );
+}
+
+#[test]
+fn kill_9_mid_stage_kills_the_stages_pipeline_and_the_resume_promotes_only_its_own_writes() {
+    let project = Project::new();
+    let marks = straying_stage(&project, "");
+    let mut child = project
+        .command(&[])
+        .args(["pipeline", "run", "t"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !marks.join("progress").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stage wrote nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The pipeline dies with Baton, not only the command's own process.
+    assert_gone(
+        &[marks.join("left.pid"), marks.join("writer.pid")],
+        "after kill -9 of baton",
+    );
+    let run_id = std::fs::read_dir(project.path().join(".baton/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
+        .unwrap();
+    let doc = project
+        .baton(&[
+            "pipeline", "run", "t", "--resume", &run_id, "--format", "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(states(&doc)["t"], "done", "{doc}");
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("out/t/out.txt")).unwrap(),
+        "again\n"
     );
 }

@@ -1,5 +1,6 @@
 //! The pipeline's worker: runs one stage job of a run. Checks the stage cache, stages the
-//! inputs read-only and a fresh output directory, runs the plugin (or trusted command),
+//! inputs read-only and a fresh output directory in a directory of the attempt's own (never
+//! one an earlier attempt used), runs the plugin (or trusted command: see `command`),
 //! checks the declared outputs exist, validates them against their JSON Schemas, promotes
 //! them atomically into the stage's output directory (only over a directory Baton promoted
 //! before: see `outdir`), records the success for caching
@@ -7,6 +8,7 @@
 //! stage ends.
 
 use super::cache::{self, Decision};
+use super::command;
 use super::events::{EventSink, StageEvent, StageResult, StageStatus};
 use super::glob;
 use super::graph::Graph;
@@ -297,12 +299,7 @@ impl StageWorker {
         let dir = stage.output_dir();
         // Refused before the stage runs, and checked again just before promotion.
         outdir::claim(&self.root, &dir, &stage.id, recorded).map_err(refused)?;
-        let work = self.run_dir.join(&stage.id);
-        if work.exists() {
-            std::fs::remove_dir_all(&work)
-                .with_context(|| format!("cannot clear {}", work.display()))
-                .map_err(host)?;
-        }
+        let work = attempt_dir(&self.run_dir.join(&stage.id), job.attempt, log).map_err(host)?;
         let output = work.join("output");
         let inputs: Vec<(String, PathBuf)> = fingerprint
             .inputs
@@ -336,7 +333,7 @@ impl StageWorker {
                 }
             }
             Runner::Command(command, env) => {
-                run_command(command, env, &self.root, &inputs, &output, log)
+                command::run(command, env, &self.root, &inputs, &output, log)
                     .await
                     .map_err(host)?
             }
@@ -646,6 +643,54 @@ fn declared_outputs(stage: &StageDef, output: &Path) -> anyhow::Result<Vec<Strin
     Ok(files)
 }
 
+/// How the directory of each attempt of a stage is named, before its number.
+const ATTEMPT_PREFIX: &str = "attempt-";
+
+/// A fresh directory for attempt `attempt` of a stage, in the stage's work directory
+/// `stage_dir` (`.baton/runs/<run>/<stage>/`): `attempt-<n>-<random>`, a name never used
+/// before, even when a resumed run repeats an attempt's number. A process an earlier attempt
+/// left running (one that left its process group: see `command`) knows only its own
+/// attempt's output directory, so it cannot write into what this attempt promotes. Earlier
+/// attempts' directories — Baton's, by their names — are removed first; one that cannot be
+/// is left in place and the stage's log says so.
+fn attempt_dir(stage_dir: &Path, attempt: u32, log: &LogFile) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(stage_dir)
+        .with_context(|| format!("cannot create {}", stage_dir.display()))?;
+    let entries = std::fs::read_dir(stage_dir)
+        .with_context(|| format!("cannot list {}", stage_dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", stage_dir.display()))?;
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(ATTEMPT_PREFIX)
+        {
+            continue;
+        }
+        if let Err(error) = std::fs::remove_dir_all(entry.path()) {
+            log.append_or_warn(&[Entry::new(
+                now_ms(),
+                "warn",
+                "baton".into(),
+                format!(
+                    "cannot remove an earlier attempt's {}: {error}",
+                    entry.path().display()
+                ),
+            )]);
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{ATTEMPT_PREFIX}{attempt}-"))
+        .tempdir_in(stage_dir)
+        .with_context(|| {
+            format!(
+                "cannot create an attempt directory in {}",
+                stage_dir.display()
+            )
+        })?;
+    Ok(dir.keep())
+}
+
 /// Whose output directory a promotion replaces.
 pub(crate) struct Owner<'a> {
     /// The project root.
@@ -686,73 +731,6 @@ pub(crate) fn promote(output: &Path, owner: &Owner<'_>, work: &Path) -> Result<(
         Ok(())
     })();
     moved.map_err(host)
-}
-
-/// Runs a trusted native command in the project root; it finds its inputs in `BATON_INPUTS`
-/// (newline-separated project paths) and writes into `BATON_OUTPUT_DIR`.
-async fn run_command(
-    command: &[String],
-    env: &[(String, String)],
-    root: &Path,
-    inputs: &[(String, PathBuf)],
-    output: &Path,
-    log: &LogFile,
-) -> anyhow::Result<String> {
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| anyhow!("empty command"))?;
-    let listed: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
-    let mut child = tokio::process::Command::new(program);
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the command when
-    // Baton dies (kill -9 included), so no stage outlives the run that started it.
-    unsafe {
-        child.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let result = child
-        .args(args)
-        .current_dir(root)
-        .env("BATON_INPUTS", listed.join("\n"))
-        .env("BATON_OUTPUT_DIR", output)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .kill_on_drop(true)
-        .output()
-        .await
-        .with_context(|| format!("cannot run {program}"))?;
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    let mut entries = logfile::output_entries("stdout:command", &stdout, now_ms());
-    entries.extend(logfile::output_entries("stderr:command", &stderr, now_ms()));
-    log.append_or_warn(&entries);
-    if !result.status.success() {
-        return Err(anyhow!(
-            "command {command:?} exited with {}{}",
-            result.status,
-            last_lines(&stderr, &stdout)
-        ));
-    }
-    Ok(stdout.lines().last().unwrap_or("").to_string())
-}
-
-/// Lines of a failed command's output shown in its failure, in the order it wrote them.
-const FAILURE_LINES: usize = 5;
-
-/// The last [`FAILURE_LINES`] non-empty lines of `stderr` (or of `stdout` when stderr is
-/// empty), in order, one per line after a heading; empty when the command printed nothing.
-fn last_lines(stderr: &str, stdout: &str) -> String {
-    let (name, text) = if stderr.trim().is_empty() {
-        ("stdout", stdout)
-    } else {
-        ("stderr", stderr)
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        return String::new();
-    }
-    let shown = &lines[lines.len().saturating_sub(FAILURE_LINES)..];
-    format!("; last lines of {name}:\n{}", shown.join("\n"))
 }
 
 #[cfg(test)]

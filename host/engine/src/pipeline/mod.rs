@@ -3,6 +3,7 @@
 
 pub mod assist;
 pub mod cache;
+mod command;
 pub mod events;
 pub mod exec;
 pub mod glob;
