@@ -387,7 +387,17 @@ pub fn stage_records_manifest_and_quotas_round_trip(store: &mut dyn Store) {
     with(store, 1, |tx| tx.record_stage(&record));
     record.key = "k2".into();
     with(store, 2, |tx| tx.record_stage(&record));
-    assert_eq!(store.last_stage("p", "s").unwrap(), Some(record));
+    let other = StageRecord {
+        pipeline: "q".into(),
+        stage: "t".into(),
+        ..record.clone()
+    };
+    with(store, 3, |tx| tx.record_stage(&other));
+    assert_eq!(store.last_stage("p", "s").unwrap().as_ref(), Some(&record));
+    let all = store.last_stages("p").unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all.get("s"), Some(&record));
+    assert!(store.last_stages("none").unwrap().is_empty());
     let row = ManifestRow {
         key: "a".into(),
         sha256: "0".repeat(64),

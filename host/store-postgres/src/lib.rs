@@ -53,6 +53,7 @@ use baton_core::store::{
     RunRecord, RunState, StageRecord, Store, StoreRead, Wakeups, WindowUnit,
 };
 use connect::{Conn, Target};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tx::Tx;
@@ -389,6 +390,9 @@ macro_rules! forward_reads {
             }
             fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
                 runs::last_stage(&mut *self.handle.conn()?, pipeline, stage)
+            }
+            fn last_stages(&self, pipeline: &str) -> Result<HashMap<String, StageRecord>> {
+                runs::last_stages(&mut *self.handle.conn()?, pipeline)
             }
             fn members(&self) -> Result<Vec<Member>> {
                 members::members(&mut *self.handle.conn()?)

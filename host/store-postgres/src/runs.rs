@@ -266,27 +266,43 @@ pub fn run_job_keys(conn: &mut Conn, run_id: &str) -> Result<Vec<String>> {
 
 /// The last success of a pipeline's stage.
 pub fn last_stage(conn: &mut Conn, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
-    let Some(row) = conn.opt(
-        "SELECT key, definition, plugin, inputs, outputs, run_id FROM stage_cache
+    conn.opt(
+        "SELECT stage, key, definition, plugin, inputs, outputs, run_id FROM stage_cache
          WHERE pipeline = $1 AND stage = $2",
         &[&pipeline, &stage],
     )?
-    else {
-        return Ok(None);
-    };
+    .map(|row| stage_record(pipeline, &row))
+    .transpose()
+}
+
+/// The last success of every stage of a pipeline, by stage id.
+pub fn last_stages(conn: &mut Conn, pipeline: &str) -> Result<HashMap<String, StageRecord>> {
+    conn.query(
+        "SELECT stage, key, definition, plugin, inputs, outputs, run_id FROM stage_cache
+         WHERE pipeline = $1",
+        &[&pipeline],
+    )?
+    .iter()
+    .map(|row| stage_record(pipeline, row).map(|record| (record.stage.clone(), record)))
+    .collect()
+}
+
+/// A `stage_cache` row (stage, key, definition, plugin, inputs, outputs, run id) as a record.
+fn stage_record(pipeline: &str, row: &postgres::Row) -> Result<StageRecord> {
+    let stage: String = get(row, 0)?;
     let corrupt = || format!("the stage cache of {pipeline}/{stage} is corrupt");
-    let inputs: String = get(&row, 3)?;
-    let outputs: String = get(&row, 4)?;
-    Ok(Some(StageRecord {
+    let inputs: String = get(row, 4)?;
+    let outputs: String = get(row, 5)?;
+    Ok(StageRecord {
         pipeline: pipeline.to_string(),
-        stage: stage.to_string(),
-        key: get(&row, 0)?,
-        definition: get(&row, 1)?,
-        plugin: get(&row, 2)?,
+        key: get(row, 1)?,
+        definition: get(row, 2)?,
+        plugin: get(row, 3)?,
         inputs: serde_json::from_str(&inputs).with_context(corrupt)?,
         outputs: serde_json::from_str(&outputs).with_context(corrupt)?,
-        run_id: get(&row, 5)?,
-    }))
+        run_id: get(row, 6)?,
+        stage,
+    })
 }
 
 /// Records (replaces) a stage's last success.

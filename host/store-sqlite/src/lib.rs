@@ -30,6 +30,7 @@ use baton_core::store::{
     RunRecord, RunState, StageRecord, Store, StoreRead, WindowUnit,
 };
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -419,6 +420,9 @@ impl StoreRead for Reader<'_> {
     fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
         runs::last_stage(self.0, pipeline, stage)
     }
+    fn last_stages(&self, pipeline: &str) -> Result<HashMap<String, StageRecord>> {
+        runs::last_stages(self.0, pipeline)
+    }
     fn members(&self) -> Result<Vec<Member>> {
         members::members(self.0)
     }
@@ -490,6 +494,9 @@ macro_rules! forward_reads {
             }
             fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
                 read(&self.conn).last_stage(pipeline, stage)
+            }
+            fn last_stages(&self, pipeline: &str) -> Result<HashMap<String, StageRecord>> {
+                read(&self.conn).last_stages(pipeline)
             }
             fn members(&self) -> Result<Vec<Member>> {
                 read(&self.conn).members()

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use baton_core::store::{OpenRun, RunRecord, RunState, StageRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashMap;
 
 /// Records how run `run_id` ended at `now`.
 pub fn finish_run(tx: &Transaction<'_>, run_id: &str, state: RunState, now: i64) -> Result<()> {
@@ -80,27 +81,47 @@ pub fn run_job_keys(conn: &Connection, run_id: &str) -> Result<Vec<String>> {
 
 /// The last success of a pipeline's stage.
 pub fn last_stage(conn: &Connection, pipeline: &str, stage: &str) -> Result<Option<StageRecord>> {
-    let row: Option<(String, String, String, String, String, String)> = conn
-        .prepare_cached(
-            "SELECT key, definition, plugin, inputs, outputs, run_id FROM stage_cache
-             WHERE pipeline = ?1 AND stage = ?2",
-        )?
-        .query_row(params![pipeline, stage], |r| r.try_into())
-        .optional()?;
-    let Some((key, definition, plugin, inputs, outputs, run_id)) = row else {
-        return Ok(None);
-    };
+    conn.prepare_cached(
+        "SELECT stage, key, definition, plugin, inputs, outputs, run_id FROM stage_cache
+         WHERE pipeline = ?1 AND stage = ?2",
+    )?
+    .query_row(params![pipeline, stage], |r| r.try_into())
+    .optional()?
+    .map(|row| stage_record(pipeline, row))
+    .transpose()
+}
+
+/// The last success of every stage of a pipeline, by stage id.
+pub fn last_stages(conn: &Connection, pipeline: &str) -> Result<HashMap<String, StageRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT stage, key, definition, plugin, inputs, outputs, run_id FROM stage_cache
+         WHERE pipeline = ?1",
+    )?;
+    let rows = stmt.query_map(params![pipeline], |r| r.try_into())?;
+    let mut records = HashMap::new();
+    for row in rows {
+        let record = stage_record(pipeline, row?)?;
+        records.insert(record.stage.clone(), record);
+    }
+    Ok(records)
+}
+
+/// A `stage_cache` row: stage, key, definition, plugin, inputs and outputs (JSON), run id.
+type StageRow = (String, String, String, String, String, String, String);
+
+fn stage_record(pipeline: &str, row: StageRow) -> Result<StageRecord> {
+    let (stage, key, definition, plugin, inputs, outputs, run_id) = row;
     let corrupt = || format!("the stage cache of {pipeline}/{stage} is corrupt");
-    Ok(Some(StageRecord {
+    Ok(StageRecord {
         pipeline: pipeline.to_string(),
-        stage: stage.to_string(),
         key,
         definition,
         plugin,
         inputs: serde_json::from_str(&inputs).with_context(corrupt)?,
         outputs: serde_json::from_str(&outputs).with_context(corrupt)?,
         run_id,
-    }))
+        stage,
+    })
 }
 
 /// Records (replaces) a stage's last success.

@@ -18,6 +18,7 @@ pub use types::{
 use crate::event::Event;
 use crate::model::{Attempt, Claimed, Job, JobState, NewJob, Outcome};
 use anyhow::Result;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Longest key a plugin may keep in `state`, in bytes.
@@ -238,6 +239,9 @@ pub trait StoreRead {
     fn run_job_keys(&self, run_id: &str) -> Result<Vec<String>>;
     /// The last recorded success of a pipeline's stage.
     fn last_stage(&self, pipeline: &str, stage: &str) -> Result<Option<StageRecord>>;
+    /// The last recorded success of every stage of a pipeline, by stage id: one read where a
+    /// plan would otherwise ask [`StoreRead::last_stage`] once per stage.
+    fn last_stages(&self, pipeline: &str) -> Result<HashMap<String, StageRecord>>;
     /// The processes registered on the store, oldest first.
     fn members(&self) -> Result<Vec<Member>>;
     /// The leader lease, if any process ever took it.

@@ -62,6 +62,13 @@ pub fn input_matches(stage: &StageDef, paths: &RealPaths, pattern: &str) -> Vec<
             .iter()
             .any(|dir| !dir.is_empty() && outdir::within(path, dir))
     };
+    if !glob::is_glob(pattern) {
+        // A literal path, as `glob::expand` takes it, through what `paths` remembers.
+        return (!glob::hidden(pattern) && paths.is_file(pattern) && !own(pattern))
+            .then(|| pattern.to_string())
+            .into_iter()
+            .collect();
+    }
     glob::expand(paths.root(), pattern)
         .into_iter()
         .filter(|path| !own(path))
@@ -110,7 +117,7 @@ pub fn fingerprint(
                 "input `{path}` is a symlink to `{within}`: Baton's state (`.baton/`), Git's (`.git/`) and promotion markers are never inputs"
             );
         }
-        let digest = digests.digest(&resolved)?;
+        let digest = paths.digest(digests, &resolved)?;
         inputs.insert(path, digest);
     }
     Ok(Fingerprint {

@@ -5,8 +5,10 @@
 //! ancestors too).
 //!
 //! A resolver serves one pass (a validation, a plan, a fingerprint): it remembers each
-//! directory, and each answer, as it was when first seen, so it must not outlive that pass.
+//! directory, and each answer (and each input's digest), as it was when first seen, so it
+//! must not outlive that pass.
 
+use baton_core::digest_cache::DigestCache;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
@@ -25,6 +27,10 @@ pub struct RealPaths {
     answers: RefCell<HashMap<String, Result<PathBuf, io::ErrorKind>>>,
     /// Project path → whether it is a symlink that does not resolve.
     dangling: RefCell<HashMap<String, bool>>,
+    /// Project path (as written) → whether it is a file, symlinks followed.
+    files: RefCell<HashMap<String, bool>>,
+    /// Canonical path → its content digest: a file several stages read is looked at once.
+    digests: RefCell<HashMap<PathBuf, String>>,
 }
 
 impl RealPaths {
@@ -36,7 +42,33 @@ impl RealPaths {
             dirs: RefCell::new(HashMap::new()),
             answers: RefCell::new(HashMap::new()),
             dangling: RefCell::new(HashMap::new()),
+            files: RefCell::new(HashMap::new()),
+            digests: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Whether `root/relative` is a file once symlinks are followed (`Path::is_file`),
+    /// remembered for the rest of the pass.
+    pub fn is_file(&self, relative: &str) -> bool {
+        if let Some(&known) = self.files.borrow().get(relative) {
+            return known;
+        }
+        let answer = self.root.join(relative).is_file();
+        self.files.borrow_mut().insert(relative.to_string(), answer);
+        answer
+    }
+
+    /// The content digest of the file at canonical path `real`, through `digests` (which
+    /// hashes only files whose metadata changed), remembered for the rest of the pass.
+    pub fn digest(&self, digests: &DigestCache, real: &Path) -> anyhow::Result<String> {
+        if let Some(known) = self.digests.borrow().get(real) {
+            return Ok(known.clone());
+        }
+        let digest = digests.digest(real)?;
+        self.digests
+            .borrow_mut()
+            .insert(real.to_path_buf(), digest.clone());
+        Ok(digest)
     }
 
     /// The project root as given.

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use baton_core::clock::{format_ms, now_ms};
 use baton_core::digest_cache::DigestCache;
 use baton_core::model::{JobKind, NewJob};
-use baton_core::store::{RunRecord, RunState, Store, commit};
+use baton_core::store::{RunRecord, RunState, StageRecord, Store, StoreRead, commit};
 use baton_runtime::inspect::World;
 use baton_runtime::plugin::{Plugin, PluginSpec};
 use serde::Serialize;
@@ -102,22 +102,33 @@ pub fn dry_plan(
     let store = crate::store::open_read_only(&settings.store)?;
     let digests = DigestCache::read_only(&digests_file(settings));
     let forced = forced_stages(graph, force_wave)?;
+    let last = store.as_deref().map(|store| last_successes(store, graph));
     plan::plan(
         graph,
         &selected,
         &settings.root,
         &|i| force || forced.contains(&i),
         &|i| runner_digest(settings, &graph.stages[i].value),
-        &|i| {
-            store.as_ref().and_then(|store| {
-                store
-                    .last_stage(&graph.name, &graph.stages[i].value.id)
-                    .ok()
-                    .flatten()
-            })
-        },
+        &|i| last.as_ref().and_then(|last| last(i)),
         &digests,
     )
+}
+
+/// The last success of stage `i` of `graph`, from the stage cache read once for the whole
+/// pipeline. When that read fails (a record that cannot be parsed), each stage is read on
+/// its own, and a stage whose record cannot be read counts as never run.
+fn last_successes<'a>(
+    store: &'a dyn StoreRead,
+    graph: &'a Graph,
+) -> impl Fn(usize) -> Option<StageRecord> + 'a {
+    let records = store.last_stages(&graph.name).ok();
+    move |i| {
+        let id = &graph.stages[i].value.id;
+        match &records {
+            Some(records) => records.get(id).cloned(),
+            None => store.last_stage(&graph.name, id).ok().flatten(),
+        }
+    }
 }
 
 /// The stages `--force-wave N` reruns: every stage of wave `N` and its dependents; an
@@ -375,12 +386,7 @@ fn cached_at_start(
             None => runner_digest(settings, stage),
         }
     };
-    let last = |i: usize| {
-        store
-            .last_stage(&graph.name, &graph.stages[i].value.id)
-            .ok()
-            .flatten()
-    };
+    let last = last_successes(store, graph);
     // A stage whose fingerprint cannot be taken (an input that is missing, or a symlink out
     // of the project) is not cached: it goes to the queue, which reports its failure as the
     // stage's own, and the run carries on as `--continue-on-error` says.

@@ -159,6 +159,12 @@ impl StoreRead for Counting {
     fn last_stage(&self, pipeline: &str, stage: &str) -> anyhow::Result<Option<StageRecord>> {
         self.inner.last_stage(pipeline, stage)
     }
+    fn last_stages(
+        &self,
+        pipeline: &str,
+    ) -> anyhow::Result<std::collections::HashMap<String, StageRecord>> {
+        self.inner.last_stages(pipeline)
+    }
     fn members(&self) -> anyhow::Result<Vec<baton_core::store::Member>> {
         self.inner.members()
     }
