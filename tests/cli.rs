@@ -330,3 +330,48 @@ fn untrusted_text_reaches_the_terminal_escaped() {
         .json();
     assert_eq!(doc["job"]["key"], id);
 }
+
+/// `-q` leaves out progress and the lines of what went well, and keeps failures, results
+/// and the summary; a re-import names no duplicate line as an error.
+#[test]
+fn quiet_keeps_failures_and_results_only() {
+    let project = Project::new();
+    project.write("baton.toml", "[pipeline]\nallow-commands = \"true\"\n");
+    project.write("data/a.txt", "a\n");
+    project.write(
+        "pipelines/q.toml",
+        "[[stage]]\nid = \"fine\"\ncommand = [\"sh\", \"-c\", \"cp data/a.txt \\\"$BATON_OUTPUT_DIR/a.txt\\\"\"]\ninputs = [\"data/a.txt\"]\noutputs = [\"a.txt\"]\n\n[[stage]]\nid = \"broken\"\ncommand = [\"sh\", \"-c\", \"echo nope >&2; exit 3\"]\ninputs = [\"data/a.txt\"]\noutputs = [\"b.txt\"]\n",
+    );
+    let loud = project.baton(&["pipeline", "run", "q", "--continue-on-error"]);
+    assert!(loud.stdout().contains("fine … done"), "{}", loud.stdout());
+    let quiet = project.baton(&["-q", "pipeline", "run", "q", "--continue-on-error"]);
+    assert_eq!(quiet.code(), loud.code());
+    let (out, err) = (quiet.stdout(), quiet.stderr());
+    assert!(
+        !out.contains("fine …"),
+        "a stage that went well was shown: {out}"
+    );
+    assert!(out.contains("broken"), "the failure was left out: {out}");
+    assert!(!err.contains("progress:"), "{err}");
+    let lines: String = (0..5).map(|i| format!("{{\"id\": \"k{i}\"}}\n")).collect();
+    project.write("jobs.jsonl", &format!("{lines}[1]\n"));
+    project.baton(&["queue", "import", "jobs.jsonl"]).expect(10);
+    let again = project.baton(&["queue", "import", "jobs.jsonl"]).expect(10);
+    let err = again.stderr();
+    assert!(err.contains("line 6: not a JSON object"), "{err}");
+    assert!(
+        !err.contains("✗ line 1"),
+        "a duplicate was shown as an error: {err}"
+    );
+    assert!(
+        err.contains("5 line(s) name an id already in the queue"),
+        "{err}"
+    );
+    assert!(
+        again
+            .stdout()
+            .contains("imported 0 new, 5 duplicate, 1 bad"),
+        "{}",
+        again.stdout()
+    );
+}

@@ -71,7 +71,8 @@ struct Cli {
     /// More logging (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Only errors.
+    /// Quiet: no progress lines and no per-stage or per-line status lines, only results
+    /// and errors; log lines of errors only.
     #[arg(short, long, global = true)]
     quiet: bool,
     /// Log lines as text or JSON (on stderr).
@@ -193,6 +194,7 @@ fn run_cli() -> i32 {
         }
     };
     init_logging(&cli);
+    output::set_quiet(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

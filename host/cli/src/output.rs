@@ -8,6 +8,20 @@ pub enum Format {
     Json,
 }
 
+/// Whether `-q` asked for quiet output: no progress and no per-item status lines, only
+/// results and errors. Set once, by `main`, before any command runs.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records `-q` (see [`quiet`]).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `-q` was given: progress and per-item status lines are left out.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub const OK: &str = "✓";
 pub const FAIL: &str = "✗";
 pub const INFO: &str = "ⓘ";

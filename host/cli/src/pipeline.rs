@@ -442,20 +442,25 @@ pub async fn run_pipeline(settings: &Settings, args: &RunArgs, format: Format) -
                         waits.insert(event.stage.clone(), event.detail.clone())
                             != Some(event.detail.clone())
                     });
-                    if fresh && format == Format::Table && !event.detail.is_empty() {
+                    if fresh
+                        && format == Format::Table
+                        && !event.detail.is_empty()
+                        && !output::quiet()
+                    {
                         progress.println(|| {
                             println!("⏸ {} … {}", event.stage, output::safe(&event.detail, false))
                         });
                     }
                     return;
                 }
-                if !matches!(
+                let failure = !matches!(
                     event.status,
                     StageStatus::Done | StageStatus::Cached | StageStatus::Skipped
-                ) {
+                );
+                if failure {
                     failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                if format == Format::Table {
+                if format == Format::Table && (failure || !output::quiet()) {
                     progress.println(|| print_stage(event));
                 }
                 progress.set_total(event.total as u64);

@@ -1,7 +1,7 @@
 //! The progress of long work (`queue run`, `pipeline run`): on a terminal a live line drawn
 //! by `indicatif` on stderr (ended/total, rate, ETA, failures), redrawn in place; when
 //! stderr is not a terminal (a log file, a pipe, a timer's journal), a plain line each time
-//! another tenth of the work has ended. Nothing with `--format json`.
+//! another tenth of the work has ended. Nothing with `--format json` or `-q`.
 
 use crate::output::Format;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -30,7 +30,8 @@ impl Progress {
     /// Progress of `total` `unit`s (e.g. "jobs"), shown as `format` and stderr allow.
     pub fn new(total: u64, unit: &'static str, format: Format) -> Progress {
         let terminal = std::io::stderr().is_terminal();
-        let bar = (format == Format::Table && terminal).then(|| {
+        let shown = format == Format::Table && !crate::output::quiet();
+        let bar = (shown && terminal).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let template = format!(
                 "▶ {{bar:30}} {{pos}}/{{len}} {unit} · {{per_sec}} · ETA {{eta}} · {{msg}}"
@@ -44,7 +45,7 @@ impl Progress {
         });
         Progress {
             bar,
-            plain: format == Format::Table && !terminal,
+            plain: shown && !terminal,
             unit,
             total: AtomicU64::new(total),
             step: AtomicU64::new(0),

@@ -242,7 +242,8 @@ fn import(settings: &Settings, file: &str, limit: Option<u64>, format: Format) -
     let mut store = store(settings)?;
     let started = Instant::now();
     let (mut new, mut duplicates) = (0u64, Vec::<BadLine>::new());
-    let show_progress = format == Format::Table && std::io::stderr().is_terminal();
+    let show_progress =
+        format == Format::Table && std::io::stderr().is_terminal() && !output::quiet();
     let max_attempts = settings.queue.max_attempts;
     let bad = read_lines(
         reader,
@@ -323,17 +324,28 @@ fn import(settings: &Settings, file: &str, limit: Option<u64>, format: Format) -
             "seconds": elapsed.as_secs_f64(),
         }));
     } else {
-        for line in rejected.iter().take(100) {
+        // Bad lines are errors; a duplicate id is what makes a re-import idempotent, so it is
+        // counted, and listed only in the JSON document.
+        for line in bad.iter().take(100) {
             eprintln!(
                 "{FAIL} line {}: {}",
                 line.line,
                 output::safe(&line.reason, false)
             );
         }
-        if rejected.len() > 100 {
+        if bad.len() > 100 {
             eprintln!(
-                "{INFO} … and {} more (use --format json for all)",
-                rejected.len() - 100
+                "{INFO} … and {} more bad lines (use --format json for all)",
+                bad.len() - 100
+            );
+        }
+        if let Some(first) = duplicates.first()
+            && !output::quiet()
+        {
+            eprintln!(
+                "{INFO} {} line(s) name an id already in the queue (first: line {}), left as they were; --format json lists them",
+                duplicates.len(),
+                first.line
             );
         }
         println!(
