@@ -1,6 +1,8 @@
 //! Pipelines through the real binary: validation with every error, filters, dry runs that
 //! change nothing, caching and --force, schema violations with their JSON pointer, the
-//! sandbox around stages, --continue-on-error, --resume, and kill -9 then --resume; command
+//! sandbox around stages, --continue-on-error, --resume, and kill -9 then --resume; missing
+//! literal inputs fail their stage before it runs; a stage its plugin skips is reported
+//! skipped everywhere; command
 //! stages leave no process behind them (timeouts, their own exit, kill -9 of Baton).
 
 use crate::common::{Project, plugin};
@@ -284,6 +286,243 @@ fn a_schema_violation_fails_the_stage_with_the_json_pointer() {
         "an invalid output was promoted"
     );
     assert_eq!(states(&doc)["adults"], "skipped");
+}
+
+/// Each stage's `detail` in a run's JSON summary.
+fn details(doc: &serde_json::Value) -> HashMap<String, String> {
+    doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the summary table of a human run has a row for `stage` saying `state`, then
+/// `detail`.
+fn table_row(stdout: &str, stage: &str, state: &str, detail: &str) -> bool {
+    stdout.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.len() > 2 && words[0] == stage && words[1] == state && line.ends_with(detail)
+    })
+}
+
+/// Found by a user tryout: `--only adults` after `out/people/people.jsonl` was deleted
+/// handed the plugin no inputs, the plugin skipped, and the run said `done` (exit 0) over
+/// the old output. A literal input that is missing fails the stage before its plugin runs,
+/// naming the path and the stage that makes it; nothing is deleted.
+#[test]
+fn a_missing_literal_input_fails_its_stage_before_it_runs_naming_the_stage_that_makes_it() {
+    let project = quickstart();
+    // Attempts to spare: the failure still takes one.
+    let pipeline = std::fs::read_to_string(project.path().join("pipelines/quickstart.toml"))
+        .unwrap()
+        .replace(
+            "outputs = [\"adults.jsonl\"]",
+            "outputs = [\"adults.jsonl\"]\nretries = 2",
+        );
+    project.write("pipelines/quickstart.toml", &pipeline);
+    project.baton(&["pipeline", "run", "quickstart"]).expect(0);
+    std::fs::remove_file(project.path().join("out/people/people.jsonl")).unwrap();
+    let adults = std::fs::read(project.path().join("out/adults/adults.jsonl")).unwrap();
+    let runs = project.path().join(".baton/runs");
+    let run_dirs = || -> Vec<std::path::PathBuf> {
+        let mut dirs: Vec<_> = std::fs::read_dir(&runs)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir())
+            .collect();
+        dirs.sort();
+        dirs
+    };
+    let before = run_dirs();
+    let message = "input `out/people/people.jsonl` does not exist; stage `people` makes it: run it too, or drop the --only, --skip or --from that leaves it out";
+    let human = project
+        .baton(&["pipeline", "run", "quickstart", "--only", "adults"])
+        .expect(10);
+    let stdout = human.stdout();
+    assert!(
+        stdout.contains("✗ [1/1] adults … FAILED in ") && stdout.contains(message),
+        "{stdout}"
+    );
+    assert!(table_row(&stdout, "adults", "failed", message), "{stdout}");
+    let doc = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--only",
+            "adults",
+            "--format",
+            "json",
+        ])
+        .expect(10)
+        .json();
+    assert_eq!(states(&doc)["adults"], "failed", "{doc}");
+    assert_eq!(details(&doc)["adults"], message, "{doc}");
+    assert_eq!(doc["degraded"], true, "{doc}");
+    // Failed at once, before anything was staged for it (no attempt directory), and the
+    // old output is still there.
+    assert!(
+        crate::common::ledger_counts(&project, "retry").is_empty(),
+        "a missing input was retried"
+    );
+    let failed: Vec<_> = run_dirs()
+        .into_iter()
+        .filter(|dir| !before.contains(dir))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for run in failed {
+        assert!(
+            !run.join("adults").exists(),
+            "an attempt of adults was staged in {}",
+            run.display()
+        );
+    }
+    assert_eq!(
+        std::fs::read(project.path().join("out/adults/adults.jsonl")).unwrap(),
+        adults
+    );
+    // Run with the stage that makes it, it works.
+    let doc = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--only",
+            "people,adults",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(states(&doc)["adults"], "cached", "{doc}");
+}
+
+/// A stage its plugin skips is `skipped` with the plugin's reason on its line, in the
+/// summary table and in the JSON summary (it said `done`), the run is degraded, nothing is
+/// promoted or recorded for caching: the next run runs it again rather than calling the
+/// old output cached. A glob that matches nothing does not fail the stage: the plugin
+/// decides. A literal input of a stage that such a stage did not make names it.
+#[test]
+fn a_stage_its_plugin_skips_is_reported_skipped_everywhere_and_never_cached() {
+    let project = quickstart();
+    let mut pipeline =
+        std::fs::read_to_string(project.path().join("pipelines/quickstart.toml")).unwrap();
+    pipeline.push_str(
+        r#"
+[[stage]]
+id = "names"
+plugin = "jsonl-transform"
+inputs = ["out/people/*.jsonl"]
+outputs = ["names.jsonl"]
+params = { filter = ".name", output = "names.jsonl" }
+
+[[stage]]
+id = "check"
+plugin = "json-schema"
+inputs = ["schemas/person.schema.json"]
+outputs = ["report.json"]
+params = { schema-input = "schemas/person.schema.json" }
+
+[[stage]]
+id = "after-check"
+plugin = "jsonl-transform"
+inputs = ["out/check/report.json"]
+outputs = ["after.jsonl"]
+params = { filter = ".", output = "after.jsonl" }
+"#,
+    );
+    project.write("pipelines/quickstart.toml", &pipeline);
+    project
+        .baton(&["pipeline", "run", "quickstart", "--only", "people,names"])
+        .expect(0);
+    std::fs::remove_file(project.path().join("out/people/people.jsonl")).unwrap();
+    let names = std::fs::read(project.path().join("out/names/names.jsonl")).unwrap();
+    let reason = "no inputs to transform";
+    let human = project
+        .baton(&["pipeline", "run", "quickstart", "--only", "names"])
+        .expect(10);
+    let stdout = human.stdout();
+    assert!(
+        stdout.contains(&format!("▶ [1/1] names … skipped: {reason}")),
+        "{stdout}"
+    );
+    assert!(table_row(&stdout, "names", "skipped", reason), "{stdout}");
+    for _ in 0..2 {
+        let doc = project
+            .baton(&[
+                "pipeline",
+                "run",
+                "quickstart",
+                "--only",
+                "names",
+                "--format",
+                "json",
+            ])
+            .expect(10)
+            .json();
+        assert_eq!(states(&doc)["names"], "skipped", "{doc}");
+        assert_eq!(details(&doc)["names"], reason, "{doc}");
+        assert_eq!(doc["degraded"], true, "{doc}");
+    }
+    assert_eq!(
+        std::fs::read(project.path().join("out/names/names.jsonl")).unwrap(),
+        names,
+        "the old output was not left in place"
+    );
+    let plan = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--only",
+            "names",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    let planned = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stage| stage["id"] == "names")
+        .unwrap();
+    assert_eq!(planned["action"], "run", "{plan}");
+    // A skipped stage in the same run as its reader: the reader's literal input names it.
+    let doc = project
+        .baton(&[
+            "pipeline",
+            "run",
+            "quickstart",
+            "--only",
+            "check,after-check",
+            "--continue-on-error",
+            "--format",
+            "json",
+        ])
+        .expect(10)
+        .json();
+    assert_eq!(states(&doc)["check"], "skipped", "{doc}");
+    assert_eq!(
+        details(&doc)["check"],
+        "no .json or .jsonl inputs to validate",
+        "{doc}"
+    );
+    assert_eq!(states(&doc)["after-check"], "failed", "{doc}");
+    assert_eq!(
+        details(&doc)["after-check"],
+        "input `out/check/report.json` does not exist; stage `check` makes it but has not made it in this run",
+        "{doc}"
+    );
 }
 
 fn hostile_project(stages: &str, extra_config: &str) -> Project {

@@ -91,7 +91,8 @@ pub struct StageResult {
     /// Nothing ran: the last success still holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
-    /// The plugin skipped the stage, with this reason.
+    /// The plugin skipped the stage, with this reason: its job ends `skipped` with the
+    /// reason as its error (see `exec`), so no result of a skipped stage is recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     /// The plugin's (or command's last line of) summary.

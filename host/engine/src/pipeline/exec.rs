@@ -1,17 +1,19 @@
-//! The pipeline's worker: runs one stage job of a run. Checks the stage cache, stages the
-//! inputs read-only and a fresh output directory in a directory of the attempt's own (never
-//! one an earlier attempt used), runs the plugin (or trusted command: see `command`),
-//! checks the declared outputs exist, validates them against their JSON Schemas, promotes
-//! them atomically into the stage's output directory (only over a directory Baton promoted
-//! before: see `outdir`), records the success for caching
-//! (committed at once, so a promotion is never forgotten), and reports one event as the
-//! stage ends.
+//! The pipeline's worker: runs one stage job of a run. Fails it at once when a literal
+//! input is missing (see `inputs`), checks the stage cache, stages the inputs read-only and
+//! a fresh output directory in a directory of the attempt's own (never one an earlier
+//! attempt used), runs the plugin (or trusted command: see `command`), checks the declared
+//! outputs exist, validates them against their JSON Schemas, promotes them atomically into
+//! the stage's output directory (only over a directory Baton promoted before: see
+//! `outdir`), records the success for caching (committed at once, so a promotion is never
+//! forgotten), and reports one event as the stage ends. A stage its plugin skips ends
+//! `skipped`, with nothing promoted or recorded.
 
 use super::cache::{self, Decision};
 use super::command;
 use super::events::{EventSink, StageEvent, StageResult, StageStatus};
 use super::glob;
 use super::graph::Graph;
+use super::inputs;
 use super::model::StageDef;
 use super::outdir;
 use super::realpath::RealPaths;
@@ -263,6 +265,13 @@ impl StageWorker {
             .runners
             .get(&stage.id)
             .ok_or_else(|| Failure::new(format!("stage `{}` has no runner", stage.id)))?;
+        let paths = RealPaths::new(&self.root);
+        // Before anything else: a missing literal input fails the stage, whatever its cache.
+        if let Some(message) = inputs::missing(&self.graph, stage, &paths, &|id| {
+            self.runners.contains_key(id)
+        }) {
+            return Err(Failure::coded(inputs::INPUT_MISSING, message));
+        }
         let mut permits = Vec::with_capacity(stage.limits.len());
         for key in &stage.limits {
             let permit = self
@@ -272,13 +281,9 @@ impl StageWorker {
                 .map_err(|wait| Failure::new(format!("waited a day for {}", wait.reason)))?;
             permits.push(permit);
         }
-        let fingerprint = cache::fingerprint(
-            stage,
-            &RealPaths::new(&self.root),
-            &runner.digest(&self.root),
-            &self.digests,
-        )
-        .map_err(host)?;
+        let fingerprint =
+            cache::fingerprint(stage, &paths, &runner.digest(&self.root), &self.digests)
+                .map_err(host)?;
         let last = lock(&self.cache)
             .last_stage(&self.graph.name, &stage.id)
             .map_err(host)?;
@@ -504,13 +509,26 @@ impl Worker for StageWorker {
         };
         log.append_or_warn(&[ended]);
         match result {
+            // The job ends `skipped` with the reason as its error, as the contract says of a
+            // `skip`: the run's summary then says what the stage's line says. Nothing was
+            // promoted and no success is recorded for caching.
+            Ok((
+                StageResult {
+                    skipped: Some(reason),
+                    ..
+                },
+                _,
+            )) => {
+                self.announce(job, &stage.id, StageStatus::Skipped, seconds, &reason);
+                Worked::verdict(Verdict::Skipped(reason))
+            }
             Ok((result, record)) => {
-                let (status, detail) = match (&result.skipped, result.cached) {
-                    (Some(reason), _) => (StageStatus::Skipped, reason.clone()),
-                    (None, true) => (StageStatus::Cached, String::new()),
-                    (None, false) => (StageStatus::Done, String::new()),
+                let status = if result.cached {
+                    StageStatus::Cached
+                } else {
+                    StageStatus::Done
                 };
-                self.announce(job, &stage.id, status, seconds, &detail);
+                self.announce(job, &stage.id, status, seconds, "");
                 let value = serde_json::to_value(&result).unwrap_or_default();
                 // The stage-cache record commits with the outcome: one transaction, and a
                 // fenced (late) completion records nothing.
@@ -536,8 +554,10 @@ impl Worker for StageWorker {
                     .plugin
                     .as_ref()
                     .is_some_and(|name| self.retry_on_panic.contains(name));
-                let fatal = failure.code.as_deref() == Some(OUTPUT_DIR_REFUSED)
-                    || (failure.code.as_deref() == Some(GUEST_PANIC) && !panic_retried);
+                let code = failure.code.as_deref();
+                let fatal = code == Some(OUTPUT_DIR_REFUSED)
+                    || code == Some(inputs::INPUT_MISSING)
+                    || (code == Some(GUEST_PANIC) && !panic_retried);
                 let status = if fatal || job.attempt >= job.max_attempts {
                     StageStatus::Failed
                 } else {

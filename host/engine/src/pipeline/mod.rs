@@ -8,6 +8,7 @@ pub mod events;
 pub mod exec;
 pub mod glob;
 pub mod graph;
+pub mod inputs;
 pub mod model;
 pub mod outdir;
 pub mod plan;
