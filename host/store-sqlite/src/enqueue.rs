@@ -125,7 +125,7 @@ mod tests {
             .map(|(at, job)| {
                 let n: usize = job.key[1..].parse().unwrap();
                 let first = batch.iter().position(|j| j.key == job.key) == Some(at);
-                first && !(n < 70 && n % 7 == 0)
+                first && !(n < 70 && n.is_multiple_of(7))
             })
             .collect();
         assert_eq!(inserted, expected);
