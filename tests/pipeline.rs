@@ -1772,3 +1772,75 @@ fn kill_9_mid_stage_kills_the_stages_pipeline_and_the_resume_promotes_only_its_o
         "again\n"
     );
 }
+
+/// A plugin's component is digested through the digest cache (hashed again only when its
+/// metadata changed), once per plugin however many stages use it: replacing the file makes
+/// every stage that uses it run again, in the plan and in the run.
+#[test]
+fn a_replaced_plugin_file_makes_its_stages_run_again() {
+    let project = Project::new();
+    std::fs::copy(plugin("jsonl-transform"), project.path().join("t.wasm")).unwrap();
+    project.write("baton.toml", "[plugins.t]\npath = \"t.wasm\"\n");
+    project.write("data/a.jsonl", "{\"n\": 1}\n{\"n\": 2}\n");
+    let stage = |id: &str| {
+        format!(
+            "[[stage]]\nid = \"{id}\"\nplugin = \"t\"\ninputs = [\"data/a.jsonl\"]\noutputs = [\"v.jsonl\"]\nparams = {{ filter = \"length\", mode = \"slurp\", output = \"v.jsonl\" }}\n\n"
+        )
+    };
+    project.write("pipelines/p.toml", &format!("{}{}", stage("a"), stage("b")));
+    project.baton(&["pipeline", "run", "p"]).expect(0);
+    let actions = |project: &Project| -> Vec<(String, String)> {
+        let plan = project
+            .baton(&["pipeline", "run", "p", "--dry-run", "--format", "json"])
+            .expect(0)
+            .json();
+        plan["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["action"].as_str().unwrap().to_string(),
+                    s["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        actions(&project)
+            .iter()
+            .all(|(action, _)| action == "cached"),
+        "{:?}",
+        actions(&project)
+    );
+    // The same plugin, one byte longer (a custom section's worth of difference is enough for
+    // a new digest; the component still loads).
+    let mut bytes = std::fs::read(plugin("jsonl-transform")).unwrap();
+    bytes.extend_from_slice(&[0x00, 0x02, 0x01, b'x']);
+    std::fs::write(project.path().join("t.wasm"), &bytes).unwrap();
+    let planned = actions(&project);
+    assert!(
+        planned
+            .iter()
+            .all(|(action, reason)| action == "run" && reason == "plugin changed"),
+        "{planned:?}"
+    );
+    let run = project
+        .baton(&["pipeline", "run", "p", "--format", "json"])
+        .expect(0)
+        .json();
+    let states: Vec<&str> = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["done", "done"], "{run}");
+    assert!(
+        actions(&project)
+            .iter()
+            .all(|(action, _)| action == "cached"),
+        "{:?}",
+        actions(&project)
+    );
+}

@@ -125,13 +125,18 @@ pub fn exists(settings: &Settings, name: &str) -> bool {
     settings.plugins.contains_key(name) || baton_bundled::plugin(name).is_some()
 }
 
-/// The digest of plugin `name`'s component file, without loading it (empty if unreadable).
-pub fn file_digest(settings: &Settings, name: &str) -> String {
+/// The digest of plugin `name`'s component file, without loading it (empty if unreadable),
+/// through `digests`, which hashes the file only when its metadata changed.
+pub fn file_digest(
+    settings: &Settings,
+    name: &str,
+    digests: &baton_core::digest_cache::DigestCache,
+) -> String {
     settings
         .plugins
         .get(name)
         .map(|e| settings.root.join(&e.path))
         .or_else(|| baton_bundled::plugin(name))
-        .and_then(|p| baton_core::digest::file_digest(&p).ok())
+        .and_then(|p| digests.digest(&p).ok())
         .unwrap_or_default()
 }

@@ -81,12 +81,27 @@ pub fn stage_spec(settings: &Settings, name: &str, env: &[(String, String)]) -> 
     Ok(spec)
 }
 
-/// The digest a stage's cache key uses for its runner, without loading anything.
-pub fn runner_digest(settings: &Settings, stage: &model::StageDef) -> String {
-    match (&stage.plugin, &stage.command, &stage.agent) {
-        (Some(name), _, _) | (None, None, Some(name)) => plugins::file_digest(settings, name),
-        (None, Some(command), _) => command_digest(command, &settings.root),
-        _ => String::new(),
+/// The digest each stage's cache key uses for its runner (by stage index into `graph`),
+/// without loading anything: a plugin's (or agent adapter's) component is digested once per
+/// name, through `digests` (which hashes it only when its metadata changed); a command line
+/// with the files it names, per stage.
+fn runner_digests<'a>(
+    settings: &'a Settings,
+    graph: &'a Graph,
+    digests: &'a DigestCache,
+) -> impl Fn(usize) -> String + 'a {
+    let components = std::cell::RefCell::new(HashMap::<String, String>::new());
+    move |i| {
+        let stage = &graph.stages[i].value;
+        match (&stage.plugin, &stage.command, &stage.agent) {
+            (Some(name), _, _) | (None, None, Some(name)) => components
+                .borrow_mut()
+                .entry(name.clone())
+                .or_insert_with(|| plugins::file_digest(settings, name, digests))
+                .clone(),
+            (None, Some(command), _) => command_digest(command, &settings.root),
+            _ => String::new(),
+        }
     }
 }
 
@@ -108,7 +123,7 @@ pub fn dry_plan(
         &selected,
         &settings.root,
         &|i| force || forced.contains(&i),
-        &|i| runner_digest(settings, &graph.stages[i].value),
+        &runner_digests(settings, graph, &digests),
         &|i| last.as_ref().and_then(|last| last(i)),
         &digests,
     )
@@ -374,18 +389,7 @@ fn cached_at_start(
     forced: &BTreeSet<usize>,
     digests: &DigestCache,
 ) -> Result<BTreeSet<usize>> {
-    let runner_digests = std::cell::RefCell::new(HashMap::<String, String>::new());
-    let digest_of = |i: usize| {
-        let stage = &graph.stages[i].value;
-        match &stage.plugin {
-            Some(name) => runner_digests
-                .borrow_mut()
-                .entry(name.clone())
-                .or_insert_with(|| plugins::file_digest(settings, name))
-                .clone(),
-            None => runner_digest(settings, stage),
-        }
-    };
+    let digest_of = runner_digests(settings, graph, digests);
     let last = last_successes(store, graph);
     // A stage whose fingerprint cannot be taken (an input that is missing, or a symlink out
     // of the project) is not cached: it goes to the queue, which reports its failure as the
