@@ -115,8 +115,9 @@ pub fn limit_specs(
 /// A running engine: the store with its writer, the limiter, this process's lease owner.
 pub struct Engine {
     writer: Writer,
-    /// A handle for reads and for new handles (`Engine::store`).
-    reader: Mutex<Box<dyn Store>>,
+    /// A handle for reads (the limiter's quota reads among them) and for new handles
+    /// (`Engine::store`).
+    reader: Arc<Mutex<Box<dyn Store>>>,
     writer_thread: std::thread::JoinHandle<()>,
     /// Per-key limits, with daily quotas read from the store.
     pub limiter: Arc<Limiter>,
@@ -141,9 +142,11 @@ impl Engine {
     /// on the store.
     pub fn start(settings: &Settings, caps: KeyCaps) -> Result<Engine> {
         let store = crate::store::open(&settings.store)?;
-        let reader = Mutex::new(store.reopen()?);
+        // One handle for reads on other threads: the limiter's quota reads, and the
+        // template of further handles.
+        let reader = Arc::new(Mutex::new(store.reopen()?));
         let dead_owners = owner::dead_local_owners(&store.lease_owners()?);
-        let quota_reader = Mutex::new(store.reopen()?);
+        let quota_reader = reader.clone();
         let wake: Arc<tokio::sync::Notify> = Arc::default();
         let listening = Arc::new(std::sync::atomic::AtomicBool::new(true));
         if let Some(wakeups) = store.wakeups()? {

@@ -845,7 +845,11 @@ pub async fn run(
         cached,
     } = enqueue(
         &context,
-        engine.store()?.as_mut(),
+        context
+            .store
+            .lock()
+            .map_err(|_| anyhow!("store handle lock poisoned"))?
+            .as_mut(),
         &graph,
         &request,
         &engine.dead_owners,
