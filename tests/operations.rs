@@ -29,23 +29,6 @@ fn chain(project: &Project, n: usize, pause: &str) {
     project.write("pipelines/chain.toml", &stages);
 }
 
-/// The run ids in `.baton/runs/`, oldest first.
-fn runs(project: &Project) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(project.path().join(".baton/runs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_suffix(".jsonl")
-                .map(String::from)
-        })
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// The `seq` of each `#SEQ …` line of attach's output.
 fn seqs(text: &str) -> Vec<i64> {
     text.lines()
@@ -100,7 +83,7 @@ fn attach_after_a_killed_terminal_resumes_from_the_printed_seq_without_repeating
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let run_id = loop {
-        if let Some(id) = runs(&project).pop() {
+        if let Some(id) = crate::common::run_ids(&project).pop() {
             break id;
         }
         assert!(Instant::now() < deadline, "the run never started");
@@ -168,7 +151,7 @@ fn attach_exits_with_the_jobs_code_and_names_an_unknown_id() {
         "[[stage]]\nid = \"boom\"\ncommand = [\"sh\", \"-c\", \"exit 3\"]\noutputs = [\"x\"]\n",
     );
     project.baton(&["pipeline", "run", "bad"]).expect(10);
-    let run_id = runs(&project).pop().unwrap();
+    let run_id = crate::common::run_ids(&project).pop().unwrap();
     let attach = project.baton(&["job", "attach", &run_id]).expect(10);
     assert!(attach.stdout().contains("failed"), "{}", attach.stdout());
     project
@@ -186,7 +169,7 @@ fn cleanup_dry_run_changes_nothing_and_cleanup_keeps_what_live_work_needs() {
     project
         .baton(&["pipeline", "run", "chain", "--force"])
         .expect(0);
-    let [old_run, last_run] = <[String; 2]>::try_from(runs(&project)).unwrap();
+    let [old_run, last_run] = <[String; 2]>::try_from(crate::common::run_ids(&project)).unwrap();
     project.baton(&["queue", "enqueue", "live-job"]).expect(0);
     project.baton(&["queue", "enqueue", "gone-job"]).expect(0);
     project.baton(&["queue", "cancel", "gone-job"]).expect(0);
@@ -331,7 +314,7 @@ fn compare_tells_runs_and_directories_apart_by_sha256() {
         .expect(0);
     project.write("data/seed.txt", "changed\n");
     project.baton(&["pipeline", "run", "chain"]).expect(0);
-    let [first, second, third] = <[String; 3]>::try_from(runs(&project)).unwrap();
+    let [first, second, third] = <[String; 3]>::try_from(crate::common::run_ids(&project)).unwrap();
     let same = project
         .baton(&["compare", &first, &second, "--format", "json"])
         .expect(0)
@@ -615,7 +598,11 @@ fn two_runs_of_one_schedule_do_not_overlap() {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(!lock.exists(), "the lock outlived its run");
-    assert_eq!(runs(&project).len(), 1, "the pipeline ran twice");
+    assert_eq!(
+        crate::common::run_ids(&project).len(),
+        1,
+        "the pipeline ran twice"
+    );
     let status = project
         .baton(&["schedule", "status", "--format", "json"])
         .expect(0)
@@ -707,7 +694,7 @@ fn the_quickstart_reprocesses_a_past_selection_and_compares_it_with_the_run_befo
             "--force",
         ])
         .expect(0);
-    let [before, rerun] = <[String; 2]>::try_from(runs(&project)).unwrap();
+    let [before, rerun] = <[String; 2]>::try_from(crate::common::run_ids(&project)).unwrap();
     let same = project
         .baton(&["compare", &before, &rerun, "--format", "json"])
         .expect(0)
@@ -722,7 +709,7 @@ fn the_quickstart_reprocesses_a_past_selection_and_compares_it_with_the_run_befo
     text.push_str("Zoe,70,Oslo\n");
     std::fs::write(&csv, text).unwrap();
     project.baton(&["pipeline", "run", "quickstart"]).expect(0);
-    let changed = runs(&project).pop().unwrap();
+    let changed = crate::common::run_ids(&project).pop().unwrap();
     let differ = project
         .baton(&["compare", &before, &changed, "--format", "json"])
         .expect(10)
@@ -749,7 +736,7 @@ fn pipeline_logs_follow_prints_lines_as_they_come_and_ends_with_the_run() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let run_id = loop {
-        if let Some(id) = runs(&project).pop() {
+        if let Some(id) = crate::common::run_ids(&project).pop() {
             break id;
         }
         assert!(Instant::now() < deadline, "the run never started");

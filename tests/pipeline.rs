@@ -733,12 +733,9 @@ fn kill_9_mid_run_then_resume_runs_every_stage_once_to_success() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let run_id = std::fs::read_dir(project.path().join(".baton/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
-        .unwrap();
+    let run_id = crate::common::run_ids(&project)
+        .pop()
+        .expect("a run was recorded");
     // The dead run is shown as interrupted, with how to resume it; its jobs are not waiting
     // work-queue jobs.
     let stats = project
@@ -1754,12 +1751,9 @@ fn kill_9_mid_stage_kills_the_stages_pipeline_and_the_resume_promotes_only_its_o
         &[marks.join("left.pid"), marks.join("writer.pid")],
         "after kill -9 of baton",
     );
-    let run_id = std::fs::read_dir(project.path().join(".baton/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
-        .unwrap();
+    let run_id = crate::common::run_ids(&project)
+        .pop()
+        .expect("a run was recorded");
     let doc = project
         .baton(&[
             "pipeline", "run", "t", "--resume", &run_id, "--format", "json",

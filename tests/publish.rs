@@ -124,23 +124,6 @@ fn content_digest(bytes: &[u8]) -> String {
     )
 }
 
-/// The run ids in `.baton/runs/`, oldest first.
-fn runs(project: &Project) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(project.path().join(".baton/runs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_suffix(".jsonl")
-                .map(String::from)
-        })
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// Every stage log of the project's runs, concatenated.
 fn stage_logs(project: &Project) -> String {
     let mut text = String::new();
@@ -385,7 +368,7 @@ fn reprocessing_a_past_selection_with_force_compares_same_and_an_edited_input_is
         .baton(&["pipeline", "run", "site", "--only", "page,api", "--force"])
         .expect(0);
     assert!(!printed(&forced).contains("cached"), "{}", printed(&forced));
-    let [first, second] = <[String; 2]>::try_from(runs(&project)).unwrap();
+    let [first, second] = <[String; 2]>::try_from(crate::common::run_ids(&project)).unwrap();
     let same = project
         .baton(&["compare", &first, &second])
         .expect(0)
@@ -400,7 +383,7 @@ fn reprocessing_a_past_selection_with_force_compares_same_and_an_edited_input_is
         &format!("{PEOPLE}{{\"name\": \"Edsger\", \"city\": \"Austin\", \"age\": 72}}\n"),
     );
     build(&project);
-    let third = runs(&project).pop().unwrap();
+    let third = crate::common::run_ids(&project).pop().unwrap();
     let differ = project.baton(&["compare", &second, &third]).expect(10);
     for path in ["out/api/people.json", "out/page/index.html"] {
         assert!(differ.stdout().contains(path), "{}", differ.stdout());

@@ -136,12 +136,9 @@ fn helpers_leave_an_interrupted_run_alone_until_it_is_resumed() {
         done.len() <= 1,
         "stages of an interrupted run were run: {done:?}"
     );
-    let run_id = std::fs::read_dir(project.path().join(".baton/runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find_map(|n| n.strip_suffix(".jsonl").map(String::from))
-        .unwrap();
+    let run_id = crate::common::run_ids(&project)
+        .pop()
+        .expect("a run was recorded");
     project
         .baton(&["pipeline", "run", "p", "--resume", &run_id])
         .expect(0);

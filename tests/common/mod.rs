@@ -182,3 +182,20 @@ pub fn jobs(project: &Project) -> Vec<serde_json::Value> {
     assert_eq!(run.code(), 0, "queue list failed: {}", run.stderr());
     run.json()["jobs"].as_array().cloned().unwrap_or_default()
 }
+
+/// The ids of the project's pipeline runs (`.baton/runs/<id>.jsonl`), oldest first.
+pub fn run_ids(project: &Project) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(project.path().join(".baton/runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".jsonl")
+                .map(String::from)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
