@@ -1768,10 +1768,11 @@ fn kill_9_mid_stage_kills_the_stages_pipeline_and_the_resume_promotes_only_its_o
 }
 
 /// A plugin's component is digested through the digest cache (hashed again only when its
-/// metadata changed), once per plugin however many stages use it: replacing the file makes
-/// every stage that uses it run again, in the plan and in the run.
+/// metadata changed), once per plugin however many stages use it: replacing the file, or
+/// changing the plugin's settings, makes every stage that uses it run again, in the plan and
+/// in the run.
 #[test]
-fn a_replaced_plugin_file_makes_its_stages_run_again() {
+fn a_replaced_plugin_file_or_new_settings_make_its_stages_run_again() {
     let project = Project::new();
     std::fs::copy(plugin("jsonl-transform"), project.path().join("t.wasm")).unwrap();
     project.write("baton.toml", "[plugins.t]\npath = \"t.wasm\"\n");
@@ -1830,6 +1831,26 @@ fn a_replaced_plugin_file_makes_its_stages_run_again() {
         .map(|s| s["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["done", "done"], "{run}");
+    assert!(
+        actions(&project)
+            .iter()
+            .all(|(action, _)| action == "cached"),
+        "{:?}",
+        actions(&project)
+    );
+    // Settings reach the plugin on every call: changing them runs its stages again too.
+    project.write(
+        "baton.toml",
+        "[plugins.t]\npath = \"t.wasm\"\nsettings = { note = 1 }\n",
+    );
+    let planned = actions(&project);
+    assert!(
+        planned
+            .iter()
+            .all(|(action, reason)| action == "run" && reason == "plugin changed"),
+        "{planned:?}"
+    );
+    project.baton(&["pipeline", "run", "p"]).expect(0);
     assert!(
         actions(&project)
             .iter()

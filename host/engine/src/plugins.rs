@@ -125,6 +125,20 @@ pub fn exists(settings: &Settings, name: &str) -> bool {
     settings.plugins.contains_key(name) || baton_bundled::plugin(name).is_some()
 }
 
+/// The digest a stage's cache key uses for stage plugin `name` whose component has digest
+/// `component`: that digest alone when `[plugins.NAME]` gives no `settings`, else SHA-256
+/// over it and the settings as JSON. Settings reach the plugin on every call (a publishing
+/// plugin's endpoint, say), so changing them runs its stages again.
+pub fn runner_digest(settings: &Settings, name: &str, component: &str) -> String {
+    match settings.plugins.get(name) {
+        Some(entry) if !entry.settings.is_empty() => {
+            let text = serde_json::to_string(&entry.settings).unwrap_or_default();
+            baton_core::digest::sha256_hex(format!("{component}\n{text}").as_bytes())
+        }
+        _ => component.to_string(),
+    }
+}
+
 /// The digest of plugin `name`'s component file, without loading it (empty if unreadable),
 /// through `digests`, which hashes the file only when its metadata changed.
 pub fn file_digest(

@@ -43,8 +43,9 @@ use std::time::Instant;
 /// A stage's runner: a loaded plugin, or a trusted command with the `--env-file` variables
 /// the stage names.
 pub enum Runner {
-    /// A sandboxed stage plugin.
-    Plugin(Arc<Plugin>),
+    /// A sandboxed stage plugin, and the digest its stages' cache keys use (its component
+    /// and its settings: `plugins::runner_digest`).
+    Plugin(Arc<Plugin>, String),
     /// A trusted native command line and its environment.
     Command(Vec<String>, Vec<(String, String)>),
     /// An agent adapter (prompt stages), with its component's digest.
@@ -55,7 +56,7 @@ impl Runner {
     /// The digest a stage's cache key uses for its runner (`root` is the project root).
     pub fn digest(&self, root: &Path) -> String {
         match self {
-            Runner::Plugin(plugin) => plugin.digest.clone(),
+            Runner::Plugin(_, digest) => digest.clone(),
             Runner::Command(command, _) => command_digest(command, root),
             Runner::Agent(digest) => digest.clone(),
         }
@@ -314,7 +315,7 @@ impl StageWorker {
         let io = StagedIo::prepare(&work, &inputs, &output).map_err(host)?;
         let params = crate::settings::toml_json::table_to_json(&stage.params);
         let summary = match runner {
-            Runner::Plugin(plugin) => {
+            Runner::Plugin(plugin, _) => {
                 let report = self
                     .runtime
                     .get()
@@ -738,6 +739,14 @@ pub(crate) fn promote(output: &Path, owner: &Owner<'_>, work: &Path) -> Result<(
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         outdir::write_marker(output, owner.pipeline, owner.stage)?;
+        // The old directory and the new one trade places in one step, so a kill never
+        // leaves the stage without its output directory; the old one is then removed from
+        // the attempt's directory. Where the file system cannot exchange, two renames.
+        if std::fs::symlink_metadata(&target).is_ok() && super::exchange::exchange(output, &target)?
+        {
+            std::fs::remove_dir_all(output).ok();
+            return Ok(());
+        }
         let previous = work.join("previous");
         if std::fs::symlink_metadata(&target).is_ok() {
             std::fs::rename(&target, &previous)
@@ -799,5 +808,6 @@ mod tests {
             "2\n"
         );
         assert!(!work.join("previous").exists());
+        assert!(!output.exists(), "the replaced directory was left behind");
     }
 }

@@ -5,6 +5,7 @@ pub mod assist;
 pub mod cache;
 mod command;
 pub mod events;
+mod exchange;
 pub mod exec;
 pub mod glob;
 pub mod graph;

@@ -83,8 +83,9 @@ pub fn stage_spec(settings: &Settings, name: &str, env: &[(String, String)]) -> 
 
 /// The digest each stage's cache key uses for its runner (by stage index into `graph`),
 /// without loading anything: a plugin's (or agent adapter's) component is digested once per
-/// name, through `digests` (which hashes it only when its metadata changed); a command line
-/// with the files it names, per stage.
+/// name, through `digests` (which hashes it only when its metadata changed), a plugin's
+/// with its settings ([`plugins::runner_digest`]); a command line with the files it names,
+/// per stage.
 fn runner_digests<'a>(
     settings: &'a Settings,
     graph: &'a Graph,
@@ -94,9 +95,17 @@ fn runner_digests<'a>(
     move |i| {
         let stage = &graph.stages[i].value;
         match (&stage.plugin, &stage.command, &stage.agent) {
-            (Some(name), _, _) | (None, None, Some(name)) => components
+            (Some(name), _, _) => components
                 .borrow_mut()
-                .entry(name.clone())
+                .entry(format!("plugin {name}"))
+                .or_insert_with(|| {
+                    let component = plugins::file_digest(settings, name, digests);
+                    plugins::runner_digest(settings, name, &component)
+                })
+                .clone(),
+            (None, None, Some(name)) => components
+                .borrow_mut()
+                .entry(format!("agent {name}"))
                 .or_insert_with(|| plugins::file_digest(settings, name, digests))
                 .clone(),
             (None, Some(command), _) => command_digest(command, &settings.root),
@@ -629,7 +638,8 @@ async fn load_runners(
                         plugin
                     }
                 };
-                Runner::Plugin(plugin)
+                let digest = plugins::runner_digest(settings, name, &plugin.digest);
+                Runner::Plugin(plugin, digest)
             }
             (None, Some(command)) => Runner::Command(command.clone(), vars),
             _ => bail!("stage `{}` has no runner", stage.id),
