@@ -352,6 +352,8 @@ fn a_missing_literal_input_fails_its_stage_before_it_runs_naming_the_stage_that_
         "{stdout}"
     );
     assert!(table_row(&stdout, "adults", "failed", message), "{stdout}");
+    // Rerunning the stage alone would fail the same way: no such hint.
+    assert!(!stdout.contains("rerun it with"), "{stdout}");
     let doc = project
         .baton(&[
             "pipeline",

@@ -582,12 +582,15 @@ pub(crate) fn print_stage(event: &StageEvent) {
                 println!("    │ {}", output::safe(line, false));
             }
             println!("  log: {}", event.log.display());
-            println!(
-                "  rerun it with: {}   (or everything unfinished: baton pipeline run {} --resume {})",
-                run_stage_command(id, &event.pipeline),
-                event.pipeline,
-                event.run_id
-            );
+            // A missing input fails any rerun of the stage alone; its detail says what helps.
+            if event.code.as_deref() != Some(baton_engine::pipeline::inputs::INPUT_MISSING) {
+                println!(
+                    "  rerun it with: {}   (or everything unfinished: baton pipeline run {} --resume {})",
+                    run_stage_command(id, &event.pipeline),
+                    event.pipeline,
+                    event.run_id
+                );
+            }
         }
     }
 }

@@ -300,3 +300,11 @@ pub struct Attempt {
     /// The reason or wait given with that event.
     pub detail: Option<String>,
 }
+
+/// What a skipped dependent's reason calls the failed job with key `key`: a pipeline run's
+/// job (key `<run>/<stage>`) by its stage id, any other job by its key.
+pub fn upstream_name<'a>(key: &'a str, run: Option<&str>) -> &'a str {
+    run.and_then(|run| key.strip_prefix(run))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(key)
+}

@@ -420,7 +420,17 @@ fn unblock_dependents(tx: &mut Tx<'_>, done: &[i64]) -> Result<u64> {
 
 /// Skips every blocked job downstream of the failed job `job_id` (key `key`).
 fn skip_dependents(tx: &mut Tx<'_>, job_id: i64, key: &str) -> Result<()> {
-    let reason = format!("upstream `{key}` failed");
+    let run: Option<String> = match tx
+        .conn
+        .opt("SELECT run_id FROM jobs WHERE id = $1", &[&job_id])?
+    {
+        Some(row) => get(&row, 0)?,
+        None => None,
+    };
+    let reason = format!(
+        "upstream `{}` failed",
+        baton_core::model::upstream_name(key, run.as_deref())
+    );
     let rows = tx.conn.query(
         "WITH RECURSIVE down(id) AS (
              SELECT job_id FROM job_deps WHERE dep_id = $1

@@ -693,7 +693,15 @@ fn skip_dependents(
     let down: Vec<(i64, String)> = stmt
         .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let reason = format!("upstream `{key}` failed");
+    let run: Option<String> = tx
+        .prepare_cached("SELECT run_id FROM jobs WHERE id = ?1")?
+        .query_row(params![job_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let reason = format!(
+        "upstream `{}` failed",
+        baton_core::model::upstream_name(key, run.as_deref())
+    );
     for (id, dependent) in down {
         tx.execute(
             "UPDATE jobs SET state = 'skipped', last_error = ?2, wait_reason = NULL, updated_at = ?3

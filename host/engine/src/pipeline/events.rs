@@ -80,6 +80,9 @@ pub struct StageEvent {
     pub log: std::path::PathBuf,
     /// Tokens a prompt's answer used (prompt stages that called their agent).
     pub tokens: Option<u64>,
+    /// The failure's stable code, when it has one (e.g. `input-missing`: rerunning the
+    /// stage alone cannot help, and its detail says what can).
+    pub code: Option<String>,
 }
 
 /// Receives a run's events (called from worker tasks; keep it quick).

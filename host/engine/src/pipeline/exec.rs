@@ -214,12 +214,33 @@ impl StageWorker {
         tokens: Option<u64>,
     ) {
         let attempt = (job.attempt, job.max_attempts);
-        self.announce_attempt(attempt, id, status, seconds, detail, tokens);
+        self.announce_attempt(attempt, id, status, seconds, detail, tokens, None);
+    }
+
+    /// Announces how an attempt failed, with the failure's code.
+    fn announce_failure(
+        &self,
+        job: &Claimed,
+        id: &str,
+        status: StageStatus,
+        seconds: f64,
+        failure: &Failure,
+    ) {
+        let attempt = (job.attempt, job.max_attempts);
+        self.announce_attempt(
+            attempt,
+            id,
+            status,
+            seconds,
+            &failure.message,
+            None,
+            failure.code.as_deref(),
+        );
     }
 
     /// Announces a stage found cached when the run was planned, which has no job.
     pub fn announce_cached(&self, id: &str) {
-        self.announce_attempt((1, 1), id, StageStatus::Cached, 0.0, "", None);
+        self.announce_attempt((1, 1), id, StageStatus::Cached, 0.0, "", None, None);
     }
 
     fn announce_attempt(
@@ -230,6 +251,7 @@ impl StageWorker {
         seconds: f64,
         detail: &str,
         tokens: Option<u64>,
+        code: Option<&str>,
     ) {
         let finished = if status == StageStatus::Retrying {
             *lock(&self.finished)
@@ -251,6 +273,7 @@ impl StageWorker {
             run_id: self.run_id.clone(),
             log: self.stage_log(id).path,
             tokens,
+            code: code.map(String::from),
         });
     }
 
@@ -564,7 +587,7 @@ impl Worker for StageWorker {
                 } else {
                     StageStatus::Retrying
                 };
-                self.announce(job, &stage.id, status, seconds, &failure.message);
+                self.announce_failure(job, &stage.id, status, seconds, &failure);
                 if fatal {
                     Worked::verdict(Verdict::Fatal(failure))
                 } else {
