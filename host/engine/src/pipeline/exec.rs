@@ -52,6 +52,19 @@ pub enum Runner {
     Agent(String),
 }
 
+/// How an attempt (or a stage found cached) ended, as its announcement gives it.
+struct Ending<'a> {
+    status: StageStatus,
+    /// Seconds the attempt took.
+    seconds: f64,
+    /// The failure or skip reason, empty when done or cached.
+    detail: &'a str,
+    /// Tokens a prompt's answer used.
+    tokens: Option<u64>,
+    /// The failure's stable code, when it has one.
+    code: Option<&'a str>,
+}
+
 impl Runner {
     /// The digest a stage's cache key uses for its runner (`root` is the project root).
     pub fn digest(&self, root: &Path) -> String {
@@ -214,7 +227,17 @@ impl StageWorker {
         tokens: Option<u64>,
     ) {
         let attempt = (job.attempt, job.max_attempts);
-        self.announce_attempt(attempt, id, status, seconds, detail, tokens, None);
+        self.announce_attempt(
+            attempt,
+            id,
+            Ending {
+                status,
+                seconds,
+                detail,
+                tokens,
+                code: None,
+            },
+        );
     }
 
     /// Announces how an attempt failed, with the failure's code.
@@ -227,32 +250,36 @@ impl StageWorker {
         failure: &Failure,
     ) {
         let attempt = (job.attempt, job.max_attempts);
-        self.announce_attempt(
-            attempt,
-            id,
+        let ending = Ending {
             status,
             seconds,
-            &failure.message,
-            None,
-            failure.code.as_deref(),
-        );
+            detail: &failure.message,
+            tokens: None,
+            code: failure.code.as_deref(),
+        };
+        self.announce_attempt(attempt, id, ending);
     }
 
     /// Announces a stage found cached when the run was planned, which has no job.
     pub fn announce_cached(&self, id: &str) {
-        self.announce_attempt((1, 1), id, StageStatus::Cached, 0.0, "", None, None);
+        let ending = Ending {
+            status: StageStatus::Cached,
+            seconds: 0.0,
+            detail: "",
+            tokens: None,
+            code: None,
+        };
+        self.announce_attempt((1, 1), id, ending);
     }
 
-    fn announce_attempt(
-        &self,
-        attempt: (u32, u32),
-        id: &str,
-        status: StageStatus,
-        seconds: f64,
-        detail: &str,
-        tokens: Option<u64>,
-        code: Option<&str>,
-    ) {
+    fn announce_attempt(&self, attempt: (u32, u32), id: &str, ending: Ending<'_>) {
+        let Ending {
+            status,
+            seconds,
+            detail,
+            tokens,
+            code,
+        } = ending;
         let finished = if status == StageStatus::Retrying {
             *lock(&self.finished)
         } else {
