@@ -792,13 +792,13 @@ pub(crate) fn promote(output: &Path, owner: &Owner<'_>, work: &Path) -> Result<(
         // The old directory and the new one trade places in one step, so a kill never
         // leaves the stage without its output directory; the old one is then removed from
         // the attempt's directory. Where the file system cannot exchange, two renames.
-        if std::fs::symlink_metadata(&target).is_ok() && super::exchange::exchange(output, &target)?
-        {
+        let replaces = std::fs::symlink_metadata(&target).is_ok();
+        if replaces && super::exchange::exchange(output, &target)? {
             std::fs::remove_dir_all(output).ok();
             return Ok(());
         }
         let previous = work.join("previous");
-        if std::fs::symlink_metadata(&target).is_ok() {
+        if replaces {
             std::fs::rename(&target, &previous)
                 .with_context(|| format!("cannot move {} aside", target.display()))?;
         }

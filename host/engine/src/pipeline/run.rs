@@ -91,23 +91,25 @@ fn runner_digests<'a>(
     graph: &'a Graph,
     digests: &'a DigestCache,
 ) -> impl Fn(usize) -> String + 'a {
-    let components = std::cell::RefCell::new(HashMap::<String, String>::new());
+    // By (whether a stage plugin, name): a plugin and an agent adapter may share a name.
+    let components = std::cell::RefCell::new(HashMap::<(bool, String), String>::new());
     move |i| {
         let stage = &graph.stages[i].value;
         match (&stage.plugin, &stage.command, &stage.agent) {
-            (Some(name), _, _) => components
-                .borrow_mut()
-                .entry(format!("plugin {name}"))
-                .or_insert_with(|| {
-                    let component = plugins::file_digest(settings, name, digests);
-                    plugins::runner_digest(settings, name, &component)
-                })
-                .clone(),
-            (None, None, Some(name)) => components
-                .borrow_mut()
-                .entry(format!("agent {name}"))
-                .or_insert_with(|| plugins::file_digest(settings, name, digests))
-                .clone(),
+            (Some(name), _, _) | (None, None, Some(name)) => {
+                let plugin = stage.plugin.is_some();
+                components
+                    .borrow_mut()
+                    .entry((plugin, name.clone()))
+                    .or_insert_with(|| {
+                        let component = plugins::file_digest(settings, name, digests);
+                        match plugin {
+                            true => plugins::runner_digest(settings, name, &component),
+                            false => component,
+                        }
+                    })
+                    .clone()
+            }
             (None, Some(command), _) => command_digest(command, &settings.root),
             _ => String::new(),
         }
@@ -724,10 +726,14 @@ impl StageContext {
 
     /// A new handle on the store.
     pub fn store(&self) -> Result<Box<dyn Store>> {
+        self.handle()?.reopen()
+    }
+
+    /// The context's own handle on the store (the template of new ones).
+    fn handle(&self) -> Result<std::sync::MutexGuard<'_, Box<dyn Store>>> {
         self.store
             .lock()
-            .map_err(|_| anyhow!("store handle lock poisoned"))?
-            .reopen()
+            .map_err(|_| anyhow!("store handle lock poisoned"))
     }
 }
 
@@ -855,11 +861,7 @@ pub async fn run(
         cached,
     } = enqueue(
         &context,
-        context
-            .store
-            .lock()
-            .map_err(|_| anyhow!("store handle lock poisoned"))?
-            .as_mut(),
+        context.handle()?.as_mut(),
         &graph,
         &request,
         &engine.dead_owners,
