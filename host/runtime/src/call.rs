@@ -59,6 +59,12 @@ struct StoreParts<'a> {
     http: Arc<HttpPolicy>,
     env: &'a [(String, String)],
     preopens: Vec<Preopen>,
+    /// Whether the guest's file operations run on the calling thread rather than a
+    /// `spawn_blocking` hop each (wasmtime-wasi's `allow_blocking_current_thread`). Only for
+    /// preopens Baton made and has read through itself (staged inputs, a fresh output
+    /// directory): nothing there can block for long (no FIFO it has not already read), so the
+    /// hop, two thread wake-ups per read or write, buys nothing.
+    on_thread_io: bool,
     state: Option<Arc<dyn baton_core::store::PluginStateStore>>,
     programs: Arc<Vec<super::exec::Program>>,
 }
@@ -67,7 +73,9 @@ fn new_store(runtime: &CallHost<'_>, parts: StoreParts<'_>) -> Result<Store<Sand
     let stdout = CapturedOutput::new("stdout", parts.limits.output_cap as usize);
     let stderr = CapturedOutput::new("stderr", parts.limits.output_cap as usize);
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone()).stderr(stderr.clone());
+    wasi.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_blocking_current_thread(parts.on_thread_io);
     for (key, value) in parts.env {
         wasi.env(key, value);
     }
@@ -118,6 +126,9 @@ fn plugin_store(
     plugin: &Plugin,
     extra: Vec<Preopen>,
 ) -> Result<Store<Sandbox>, PluginError> {
+    // A plugin granted project files (`files`) may be handed a FIFO or a slow mount: its file
+    // operations keep their own threads, so a timeout can still end the call.
+    let on_thread_io = plugin.policy.files.is_empty();
     let mut preopens: Vec<Preopen> = plugin.policy.files.clone();
     preopens.extend(extra);
     new_store(
@@ -128,6 +139,7 @@ fn plugin_store(
             http: plugin.policy.http.clone(),
             env: &plugin.policy.env,
             preopens,
+            on_thread_io,
             state: if plugin.policy.state {
                 runtime.state.clone()
             } else {
@@ -260,6 +272,7 @@ pub(crate) async fn describe(
             http: Arc::new(HttpPolicy::default()),
             env: &[],
             preopens: Vec::new(),
+            on_thread_io: true,
             state: None,
             programs: Arc::default(),
         },

@@ -562,10 +562,13 @@ async fn dispatch<W: Worker>(
         let pause = pending.next_due.map_or(IDLE_POLL, |due| {
             Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
         });
+        // A job still held may, when it ends, make others due (its dependents in a run): its
+        // commit frees a slot and wakes this loop, rather than the next poll up to 50 ms later.
+        let held = got > 0 || !lock(in_flight).is_empty();
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = options.wake.notified() => {}
-            _ = slots_freed.notified(), if got > 0 => {}
+            _ = slots_freed.notified(), if held => {}
             _ = shutdown.changed() => {}
         }
     }

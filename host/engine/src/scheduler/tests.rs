@@ -204,21 +204,30 @@ struct Harness {
     transactions: Arc<AtomicUsize>,
 }
 
+fn new_job(key: String) -> NewJob {
+    NewJob {
+        key,
+        kind: JobKind::Resolve,
+        plugin: None,
+        payload: "{}".into(),
+        priority: 0,
+        max_attempts: 3,
+    }
+}
+
 fn harness(jobs: usize) -> Harness {
+    harness_with(|tx| {
+        let new: Vec<NewJob> = (0..jobs).map(|i| new_job(format!("job-{i}"))).collect();
+        tx.enqueue(&new, true).map(drop)
+    })
+}
+
+/// A store on a temporary directory holding what `fill` puts in it.
+fn harness_with(fill: impl FnMut(&mut dyn QueueTx) -> anyhow::Result<()>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut store =
         SqliteStore::open(&dir.path().join("q.db"), &dir.path().join("ledger")).unwrap();
-    let new: Vec<NewJob> = (0..jobs)
-        .map(|i| NewJob {
-            key: format!("job-{i}"),
-            kind: JobKind::Resolve,
-            plugin: None,
-            payload: "{}".into(),
-            priority: 0,
-            max_attempts: 3,
-        })
-        .collect();
-    commit(&mut store, now_ms(), |tx| tx.enqueue(&new, true)).unwrap();
+    commit(&mut store, now_ms(), fill).unwrap();
     let reader = store.reopen().unwrap();
     let transactions = Arc::new(AtomicUsize::new(0));
     let (writer, _thread) = Writer::start(Box::new(Counting {
@@ -573,4 +582,84 @@ async fn a_lost_holders_never_started_jobs_are_not_counted_against_them() {
     }
     let left: Vec<_> = std::fs::read_dir(logs.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "start logs left behind: {left:?}");
+}
+
+/// A worker that sleeps `slow` for jobs whose key starts with `slow` (no time for the others)
+/// and records when each job started and ended.
+struct Timed {
+    slow: Duration,
+    times: Mutex<HashMap<String, (std::time::Instant, std::time::Instant)>>,
+}
+
+impl Worker for Timed {
+    async fn work(&self, job: &Claimed) -> Worked {
+        let began = std::time::Instant::now();
+        if job.key.starts_with("slow") {
+            tokio::time::sleep(self.slow).await;
+        }
+        let times = (began, std::time::Instant::now());
+        self.times.lock().unwrap().insert(job.key.clone(), times);
+        Worked::verdict(Verdict::Done(serde_json::json!({})))
+    }
+
+    fn admit(&self, _offer: &Offer<'_>) -> bool {
+        true
+    }
+
+    fn finished(&self, _job: &Claimed) {}
+
+    fn retry_policy(&self, _job: &Claimed) -> &RetryPolicy {
+        &POLICY
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_starts_when_its_dependency_commits_not_at_the_next_poll() {
+    // Level i holds `slow-i` and `fast-i`, both depending on `slow-(i-1)`. `fast-i` ends at
+    // once and a claim then finds nothing due while `slow-i` runs: the dispatcher must wake
+    // when `slow-i` commits, not when its idle poll (50 ms) comes round.
+    const LEVELS: usize = 10;
+    let h = harness_with(|tx| {
+        let run = RunRecord {
+            id: "chain-1".into(),
+            pipeline: "chain".into(),
+            started_at: now_ms(),
+            finished_at: None,
+            state: baton_core::store::RunState::Running,
+            options: serde_json::json!({}),
+            owner: Some("test:1:1".into()),
+        };
+        let mut jobs = Vec::new();
+        for level in 0..LEVELS {
+            let after = if level == 0 {
+                vec![]
+            } else {
+                vec![2 * (level - 1)]
+            };
+            jobs.push((new_job(format!("slow-{level}")), after.clone()));
+            jobs.push((new_job(format!("fast-{level}")), after));
+        }
+        tx.start_run(&run, &jobs)
+    });
+    let worker = Arc::new(Timed {
+        slow: Duration::from_millis(5),
+        times: Mutex::default(),
+    });
+    let mut opts = options(4, Duration::from_secs(30));
+    opts.run = Some("chain-1".into());
+    let counters = drain(&h, worker.clone(), opts).await;
+    assert_eq!(Counters::get(&counters.done), 2 * LEVELS as u64);
+    let times = worker.times.lock().unwrap();
+    let mut gaps: Vec<Duration> = (1..LEVELS)
+        .map(|level| {
+            let ended = times[&format!("slow-{}", level - 1)].1;
+            times[&format!("slow-{level}")].0.duration_since(ended)
+        })
+        .collect();
+    gaps.sort();
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        median < Duration::from_millis(25),
+        "a dependent waited {median:?} (median) after its dependency ended: {gaps:?}"
+    );
 }
