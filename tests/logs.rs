@@ -92,6 +92,34 @@ fn a_jobs_plugin_log_lines_are_in_its_log_file_at_their_level_and_in_job_show() 
 }
 
 #[test]
+fn a_job_that_went_well_silently_leaves_no_log_file_and_its_attempt_in_the_ledger() {
+    let project = Project::new();
+    std::fs::copy(plugin("noop"), project.path().join("noop.wasm")).unwrap();
+    project.write(
+        "baton.toml",
+        "[queue]\nresolvers = \"noop\"\ndownload = \"false\"\n[plugins.noop]\npath = \"noop.wasm\"\n",
+    );
+    import(&project, &["quiet-1"]);
+    project.baton(&["queue", "run", "--drain"]).expect(0);
+    let (path, shown) = log_of(&project, "quiet-1");
+    assert_eq!(shown["job"]["state"], "done", "{shown}");
+    assert!(!path.exists(), "{} was written", path.display());
+    assert_eq!(shown["log"]["exists"], false, "{shown}");
+    let ledger = crate::common::ledger(&project);
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e["event"] == "done" && e["job"] == "quiet-1"),
+        "{ledger:?}"
+    );
+    let table = project
+        .baton(&["job", "show", "quiet-1"])
+        .expect(0)
+        .stdout();
+    assert!(table.contains("done"), "{table}");
+}
+
+#[test]
 fn hostile_job_ids_get_safe_log_file_names() {
     let project = logger_project("");
     let long = "x".repeat(2000);

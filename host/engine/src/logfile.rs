@@ -212,13 +212,24 @@ fn unescape(text: &str) -> String {
 /// first entry). The file stays open from the first append until the `LogFile` is dropped,
 /// so a job's or a stage's entries cost one `write` each (`clone` gives a handle of its own,
 /// opened on its first append).
+///
+/// Routine notes can be held back ([`LogFile::hold`], [`LogFile::append_routine`]): they reach
+/// the file only when it has, or gets, something else, so a job that went well silently
+/// creates no file (the ledger records its attempts either way).
 #[derive(Debug)]
 pub struct LogFile {
     /// Where it lives.
     pub path: PathBuf,
     /// Most bytes it holds (the closing note may pass it by one line).
     pub cap: u64,
-    open: std::sync::Mutex<Option<Open>>,
+    state: std::sync::Mutex<State>,
+}
+
+/// The open file, once opened, and the routine notes held back until something else comes.
+#[derive(Debug, Default)]
+struct State {
+    open: Option<Open>,
+    held: Vec<Entry>,
 }
 
 /// The open file, the bytes it holds, and whether it ends in the cap note.
@@ -241,7 +252,7 @@ impl LogFile {
         LogFile {
             path,
             cap,
-            open: std::sync::Mutex::new(None),
+            state: std::sync::Mutex::default(),
         }
     }
 
@@ -255,7 +266,7 @@ impl LogFile {
                 .read(true)
                 .open(&self.path)
         };
-        let mut file = match options() {
+        let file = match options() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = self.path.parent() {
                     std::fs::create_dir_all(dir)
@@ -266,9 +277,47 @@ impl LogFile {
             opened => opened,
         }
         .with_context(|| format!("cannot open the log {}", self.path.display()))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let capped = size > 0 && ends_with_cap_note(&mut file);
-        Ok(Open { file, size, capped })
+        Ok(Open::of(file))
+    }
+
+    /// Opens the file for appending only if it exists already; `None` when it does not.
+    fn open_existing(&self) -> Result<Option<Open>> {
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .read(true)
+            .open(&self.path)
+        {
+            Ok(file) => Ok(Some(Open::of(file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot open the log {}", self.path.display()))
+            }
+        }
+    }
+
+    /// Holds routine notes (e.g. "attempt 1 of 3 started") back: they are written ahead of
+    /// the next [`LogFile::append`], or by [`LogFile::append_routine`] when the file exists,
+    /// and dropped with the `LogFile` otherwise.
+    pub fn hold(&self, entries: &[Entry]) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.held.extend_from_slice(entries);
+    }
+
+    /// Appends routine notes, with those held, only when the file already exists (this
+    /// attempt or an earlier one wrote to it); otherwise drops them and creates nothing.
+    /// Errors name the file.
+    pub fn append_routine(&self, entries: &[Entry]) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.open.is_none() {
+            match self.open_existing()? {
+                Some(open) => state.open = Some(open),
+                None => {
+                    state.held.clear();
+                    return Ok(());
+                }
+            }
+        }
+        self.write_locked(&mut state, entries)
     }
 
     /// Appends `entries` in order. The first entry that would take the file past its cap is
@@ -278,11 +327,18 @@ impl LogFile {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut guard = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.open()?);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.open.is_none() {
+            state.open = Some(self.open()?);
         }
-        let Some(open) = guard.as_mut() else {
+        self.write_locked(&mut state, entries)
+    }
+
+    /// Writes the held notes, then `entries`, to the open file in one `write`, within the
+    /// cap (see [`LogFile::append`]).
+    fn write_locked(&self, state: &mut State, entries: &[Entry]) -> Result<()> {
+        let held = std::mem::take(&mut state.held);
+        let Some(open) = state.open.as_mut() else {
             return Ok(());
         };
         if open.capped {
@@ -290,7 +346,7 @@ impl LogFile {
         }
         let mut text = String::new();
         let mut size = open.size;
-        for entry in entries {
+        for entry in held.iter().chain(entries) {
             let line = entry.line();
             if size + line.len() as u64 + 1 > self.cap {
                 let note = Entry::new(
@@ -323,6 +379,22 @@ impl LogFile {
         if let Err(e) = self.append(entries) {
             tracing::warn!("{e:#}");
         }
+    }
+
+    /// [`LogFile::append_routine`], reporting a failure as a warning.
+    pub fn append_routine_or_warn(&self, entries: &[Entry]) {
+        if let Err(e) = self.append_routine(entries) {
+            tracing::warn!("{e:#}");
+        }
+    }
+}
+
+impl Open {
+    /// The file opened for appending, with its size and whether it ends in the cap note.
+    fn of(mut file: std::fs::File) -> Open {
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let capped = size > 0 && ends_with_cap_note(&mut file);
+        Open { file, size, capped }
     }
 }
 
@@ -529,5 +601,42 @@ mod tests {
         assert!(text.len() < 300 + 200, "{}", text.len());
         assert_eq!(tail(&log.path, 2).unwrap().len(), 2);
         assert_eq!(tail(&log.path, 2).unwrap()[1], *lines.last().unwrap());
+    }
+
+    #[test]
+    fn routine_notes_create_no_file_but_join_one_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = |text: &str| Entry::new(0, "info", "baton".into(), text);
+        // A silent attempt that went well: nothing on disk.
+        let path = dir.path().join("logs/j.log");
+        let log = LogFile::new(path.clone(), 10_000);
+        log.hold(&[note("attempt 1 of 3 started")]);
+        log.append_routine(&[note("attempt ended: done")]).unwrap();
+        assert!(!path.exists() && !dir.path().join("logs").exists());
+        // An attempt with something to say: the held note comes first, in one file.
+        let log = LogFile::new(path.clone(), 10_000);
+        log.hold(&[note("attempt 1 of 3 started")]);
+        log.append(&[note("plugin line")]).unwrap();
+        log.append_routine(&[note("attempt ended: failed")])
+            .unwrap();
+        // A later silent attempt joins the file an earlier one made.
+        let log = LogFile::new(path.clone(), 10_000);
+        log.hold(&[note("attempt 2 of 3 started")]);
+        log.append_routine(&[note("attempt ended: done")]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let messages: Vec<String> = text
+            .lines()
+            .map(|line| Entry::parse(line).unwrap().message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "attempt 1 of 3 started",
+                "plugin line",
+                "attempt ended: failed",
+                "attempt 2 of 3 started",
+                "attempt ended: done"
+            ]
+        );
     }
 }

@@ -304,14 +304,25 @@ fn verdict_entry(verdict: &Verdict) -> Entry {
 impl Worker for ResolveWorker {
     async fn work(&self, job: &Claimed) -> Worked {
         let log = self.logs.file(&job.key);
-        log.append_or_warn(&[Entry::new(
+        // Baton's own notes reach the file only with something else (what the plugin logged
+        // or printed, a failure) or when earlier attempts made it: a job that went well
+        // silently costs no file; its attempts are in the ledger either way.
+        log.hold(&[Entry::new(
             now_ms(),
             "info",
             "baton".into(),
             format!("attempt {} of {} started", job.attempt, job.max_attempts),
         )]);
         let worked = self.work_logged(job, &log).await;
-        log.append_or_warn(&[verdict_entry(&worked.verdict)]);
+        let ending = verdict_entry(&worked.verdict);
+        match &worked.verdict {
+            Verdict::Done(_) | Verdict::Skipped(_) | Verdict::Snooze { .. } => {
+                log.append_routine_or_warn(&[ending]);
+            }
+            Verdict::Fatal(_) | Verdict::Transient(_) | Verdict::Halt(_) => {
+                log.append_or_warn(&[ending]);
+            }
+        }
         worked
     }
 
