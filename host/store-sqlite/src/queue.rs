@@ -39,16 +39,29 @@ pub fn claim(
         spec.limit,
         spec.lease_until,
     );
-    let mut select = tx.prepare_cached(
-        "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind, run_id,
-                run_after
-         FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND (run_id IS ?3 OR ?4)
-         ORDER BY priority DESC, run_after, id LIMIT ?2",
-    )?;
+    // Rows come in the order of the `jobs_ready` index, so reading stops where the claim is
+    // full. Neither statement binds its LIMIT or a flag: SQLite plans around a bound LIMIT and
+    // prepares the statement again whenever it is bound anew (a re-parse per claim).
+    let any = spec.any_run && run.is_none();
+    let mut select = if any {
+        tx.prepare_cached(
+            "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind,
+                    run_id, run_after
+             FROM jobs WHERE state = 'queued' AND run_after <= ?1
+             ORDER BY priority DESC, run_after, id",
+        )?
+    } else {
+        tx.prepare_cached(
+            "SELECT id, key, plugin, payload, attempts, max_attempts, fence, created_at, kind,
+                    run_id, run_after
+             FROM jobs WHERE state = 'queued' AND run_after <= ?1 AND run_id IS ?2
+             ORDER BY priority DESC, run_after, id",
+        )?
+    };
     // Look a little past `limit`: the filter may turn some jobs away.
     let scan = limit * 2;
-    let any = spec.any_run && run.is_none();
-    let rows = select.query_map(params![now, scan as i64, run, any], |row| {
+    let bound: &[&dyn rusqlite::ToSql] = if any { &[&now] } else { &[&now, &run] };
+    let rows = select.query_map(bound, |row| {
         let kind: String = row.get(8)?;
         let run: Option<String> = row.get(9)?;
         let job = Claimed {
@@ -69,7 +82,7 @@ pub fn claim(
     })?;
     let mut claimed = Vec::with_capacity(limit);
     let mut waits = Vec::with_capacity(limit);
-    for row in rows {
+    for row in rows.take(scan) {
         let (job, run, waited) = row?;
         if claimed.len() == limit {
             break;
@@ -721,20 +734,19 @@ fn skip_dependents(
 
 /// Whether jobs of `run` (or of no run) are open, and when the earliest queued one is due.
 pub fn pending(tx: &Transaction<'_>, run: Option<&str>) -> Result<Pending> {
-    let open: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_id IS ?1)
-             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND run_id IS ?1)
-             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'blocked' AND run_id IS ?1)",
-        params![run],
-        |r| r.get(0),
-    )?;
+    let open: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_id IS ?1)
+                 OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND run_id IS ?1)
+                 OR EXISTS (SELECT 1 FROM jobs WHERE state = 'blocked' AND run_id IS ?1)",
+        )?
+        .query_row(params![run], |r| r.get(0))?;
     let next_due: Option<i64> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT run_after FROM jobs WHERE state = 'queued' AND run_id IS ?1
              ORDER BY run_after LIMIT 1",
-            params![run],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![run], |r| r.get(0))
         .optional()?;
     Ok(Pending { open, next_due })
 }
