@@ -99,7 +99,12 @@ fn a_job_that_went_well_silently_leaves_no_log_file_and_its_attempt_in_the_ledge
         "baton.toml",
         "[queue]\nresolvers = \"noop\"\ndownload = \"false\"\n[plugins.noop]\npath = \"noop.wasm\"\n",
     );
-    import(&project, &["quiet-1"]);
+    // With a URL, `noop` offers one candidate; `download = false` makes that the result.
+    project.write(
+        "jobs.jsonl",
+        "{\"id\": \"quiet-1\", \"url\": \"https://example.org/quiet-1.pdf\"}\n",
+    );
+    project.baton(&["queue", "import", "jobs.jsonl"]).expect(0);
     project.baton(&["queue", "run", "--drain"]).expect(0);
     let (path, shown) = log_of(&project, "quiet-1");
     assert_eq!(shown["job"]["state"], "done", "{shown}");
