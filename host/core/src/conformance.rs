@@ -970,6 +970,24 @@ pub fn the_overview_counts_and_lists_what_the_dashboards_show(store: &mut dyn St
         store.overview(1000, "2026-12-01", 1).unwrap().waiting.len(),
         1
     );
+    // The last one held ends done; two more are claimed and one of them is done too.
+    let last = held.remove(0);
+    let done = || Outcome::Done {
+        result: serde_json::json!({}),
+    };
+    assert!(finish(store, last, done(), 800));
+    let mut more = claim(store, "w", 2, 900, 100_000);
+    assert_eq!(more.len(), 2);
+    assert!(finish(store, more.remove(0), done(), 950));
+    assert_eq!(
+        (
+            count(store, "resolve", "queued"),
+            count(store, "resolve", "running"),
+            count(store, "resolve", "done"),
+            count(store, "resolve", "failed"),
+        ),
+        (2, 1, 2, 1)
+    );
     assert_eq!(
         store
             .overview(200_000, "2026-12-01", 10)
