@@ -1024,6 +1024,31 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         plugin_state_is_private_and_bounded,
     ];
     for check in checks {
-        check(&mut *make());
+        let mut store = make();
+        check(&mut *store);
+        counts_match_the_jobs(&*store);
     }
+}
+
+/// The dashboards' counts (`overview`, kept by triggers or by the code that changes jobs)
+/// agree with the jobs themselves, whatever a check did to them.
+fn counts_match_the_jobs(store: &dyn Store) {
+    let mut actual: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for job in store.list(None, 1_000_000).unwrap() {
+        *actual
+            .entry((
+                job.kind.as_str().to_string(),
+                job.state.as_str().to_string(),
+            ))
+            .or_default() += 1;
+    }
+    let counted: std::collections::BTreeMap<(String, String), i64> = store
+        .overview(0, "2026-12-01", 1)
+        .unwrap()
+        .counts
+        .into_iter()
+        .filter(|c| c.jobs != 0)
+        .map(|c| ((c.kind, c.state), c.jobs))
+        .collect();
+    assert_eq!(counted, actual, "job_counts drifted from the jobs");
 }

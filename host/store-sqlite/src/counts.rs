@@ -1,8 +1,11 @@
-//! The `job_counts` summary for inserted jobs: the code that inserts jobs adds them here once
-//! per kind and state per batch (migration 11 replaced a per-row trigger). State changes and
-//! deletions are still counted by triggers.
+//! The `job_counts` summary the dashboards read, kept by the code that changes jobs, once per
+//! batch and `(kind, state)`: inserted jobs (`add_inserted`; migration 11 dropped the per-row
+//! insert trigger) and every change of state (`add_moves`; migration 12 dropped the per-row
+//! update trigger, which cost a sub-program and a statement journal on every claim and every
+//! outcome). Deleted jobs are still counted by a trigger.
 
 use anyhow::Result;
+use baton_core::model::JobState;
 use rusqlite::{Transaction, params};
 use std::collections::BTreeMap;
 
@@ -12,10 +15,47 @@ pub fn add_inserted<'a>(
     tx: &Transaction<'_>,
     inserted: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<()> {
-    let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for pair in inserted {
-        *counts.entry(pair).or_default() += 1;
+    apply(
+        tx,
+        inserted
+            .into_iter()
+            .map(|(kind, state)| ((kind.to_string(), state.to_string()), 1)),
+    )
+}
+
+/// Counts jobs that moved between states, one `(kind, from, to)` per job (a move to the
+/// same state counts nothing). Call it in the transaction that changed them, for every
+/// `UPDATE` of `jobs.state`: no trigger counts them any more.
+pub fn add_moves<K: AsRef<str>>(
+    tx: &Transaction<'_>,
+    moves: impl IntoIterator<Item = (K, JobState, JobState)>,
+) -> Result<()> {
+    apply(
+        tx,
+        moves
+            .into_iter()
+            .filter(|(_, from, to)| from != to)
+            .flat_map(|(kind, from, to)| {
+                let kind = kind.as_ref().to_string();
+                [
+                    ((kind.clone(), from.as_str().to_string()), -1),
+                    ((kind, to.as_str().to_string()), 1),
+                ]
+            }),
+    )
+}
+
+/// Adds each delta to its `(kind, state)` row, summed per row first; rows whose sum is zero
+/// are left alone.
+fn apply(
+    tx: &Transaction<'_>,
+    deltas: impl IntoIterator<Item = ((String, String), i64)>,
+) -> Result<()> {
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (pair, n) in deltas {
+        *counts.entry(pair).or_default() += n;
     }
+    counts.retain(|_, n| *n != 0);
     if counts.is_empty() {
         return Ok(());
     }

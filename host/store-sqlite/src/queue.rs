@@ -2,6 +2,7 @@
 //! expired leases, release, retry and cancel; every change writes its ledger events in the
 //! same transaction. Callers batch: one transaction serves many jobs (group commit).
 
+use crate::counts;
 use anyhow::{Context, Result};
 use baton_core::event::Event;
 use baton_core::ledger::LedgerLine;
@@ -102,6 +103,12 @@ pub fn claim(
                 lease_expires = ?3, fence = ?4, wait_reason = NULL, updated_at = ?5
          WHERE id = ?1",
     )?;
+    counts::add_moves(
+        tx,
+        claimed
+            .iter()
+            .map(|job| (job.kind.as_str(), JobState::Queued, JobState::Running)),
+    )?;
     for (job, waited_ms) in claimed.iter().zip(waits) {
         update.execute(params![job.id, owner, lease_until, job.fence, now])?;
         events.push(Event::job(
@@ -124,6 +131,7 @@ pub fn finish(
     events: &mut Vec<Event>,
 ) -> Result<Vec<bool>> {
     let mut applied = Vec::with_capacity(outcomes.len());
+    let mut moves = Vec::with_capacity(outcomes.len());
     let mut update = tx.prepare_cached(
         "UPDATE jobs SET state = ?3, run_after = ?4, wait_reason = ?5,
                 last_error = CASE WHEN ?3 = 'done' THEN NULL ELSE COALESCE(?6, last_error) END,
@@ -188,6 +196,9 @@ pub fn finish(
         ])?;
         let ok = changed == 1;
         applied.push(ok);
+        if ok {
+            moves.push((job.kind.as_str(), JobState::Running, state));
+        }
         if !ok {
             events.push(Event::job(
                 now,
@@ -225,6 +236,7 @@ pub fn finish(
         };
         events.push(Event::job(now, job.id, &job.key, event, data));
     }
+    counts::add_moves(tx, moves)?;
     Ok(applied)
 }
 
@@ -251,33 +263,47 @@ pub fn recover(
     events: &mut Vec<Event>,
 ) -> Result<Recovered> {
     let mut select = tx.prepare_cached(
-        "SELECT id, key, recoveries, lease_owner, fence FROM jobs
+        "SELECT id, key, recoveries, lease_owner, fence, kind FROM jobs
          WHERE state = 'running' AND lease_expires < ?1",
     )?;
-    type Stale = (i64, String, u32, String, i64);
+    type Stale = (i64, String, u32, String, i64, String);
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Stale> {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    };
     let mut stale: Vec<Stale> = select
-        .query_map(params![now], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
+        .query_map(params![now], row)?
         .collect::<Result<_, _>>()?;
     drop(select);
     if !dead_owners.is_empty() {
         let mut by_owner = tx.prepare_cached(
-            "SELECT id, key, recoveries, lease_owner, fence FROM jobs
+            "SELECT id, key, recoveries, lease_owner, fence, kind FROM jobs
              WHERE state = 'running' AND lease_owner = ?1 AND lease_expires >= ?2",
         )?;
         for owner in dead_owners {
-            let rows = by_owner.query_map(params![owner, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?;
+            let rows = by_owner.query_map(params![owner, now], row)?;
             for row in rows {
                 stale.push(row?);
             }
         }
     }
     let (mut recovered, mut poisoned) = (0, 0);
-    for (id, key, recoveries, owner, fence) in stale {
-        if !started(&owner, id, fence) {
+    let mut moves = Vec::with_capacity(stale.len());
+    for (id, key, recoveries, owner, fence, kind) in stale {
+        let was_started = started(&owner, id, fence);
+        let to = if was_started && recoveries + 1 > max_recoveries {
+            JobState::Failed
+        } else {
+            JobState::Queued
+        };
+        moves.push((kind, JobState::Running, to));
+        if !was_started {
             tx.execute(
                 "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), run_after = 0,
                         wait_reason = ?2, lease_owner = NULL, lease_expires = NULL,
@@ -333,6 +359,7 @@ pub fn recover(
             recovered += 1;
         }
     }
+    counts::add_moves(tx, moves)?;
     if recovered + poisoned > 0 {
         bump_counter(tx, "recoveries", (recovered + poisoned) as i64)?;
     }
@@ -350,7 +377,8 @@ pub fn requeue(
     events: &mut Vec<Event>,
 ) -> Result<Vec<bool>> {
     let mut select = tx.prepare_cached(
-        "SELECT key, lease_owner FROM jobs WHERE id = ?1 AND fence = ?2 AND state = 'running'",
+        "SELECT key, lease_owner, kind FROM jobs
+         WHERE id = ?1 AND fence = ?2 AND state = 'running'",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0),
@@ -359,15 +387,19 @@ pub fn requeue(
          WHERE id = ?1",
     )?;
     let mut requeued = Vec::with_capacity(jobs.len());
+    let mut moves = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let row: Option<(String, Option<String>)> = select
-            .query_row(params![job.id, job.fence], |r| Ok((r.get(0)?, r.get(1)?)))
+        let row: Option<(String, Option<String>, String)> = select
+            .query_row(params![job.id, job.fence], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
-        let Some((key, owner)) = row else {
+        let Some((key, owner, kind)) = row else {
             requeued.push(false);
             continue;
         };
         update.execute(params![job.id, job.reason, now])?;
+        moves.push((kind, JobState::Running, JobState::Queued));
         events.push(Event::job(
             now,
             job.id,
@@ -378,6 +410,7 @@ pub fn requeue(
         requeued.push(true);
     }
     drop((select, update));
+    counts::add_moves(tx, moves)?;
     let count = requeued.iter().filter(|r| **r).count() as i64;
     if count > 0 {
         bump_counter(tx, "recoveries", count)?;
@@ -402,6 +435,10 @@ pub fn release(
             params![job.id, job.fence, now],
         )?;
         if changed == 1 {
+            counts::add_moves(
+                tx,
+                [(job.kind.as_str(), JobState::Running, JobState::Queued)],
+            )?;
             events.push(Event::job(
                 now,
                 job.id,
@@ -571,19 +608,25 @@ pub fn retry_failed(
     events: &mut Vec<Event>,
 ) -> Result<Vec<String>> {
     let mut select = tx.prepare(
-        "SELECT id, key, attempts FROM jobs WHERE state = 'failed' AND (?1 IS NULL OR attempts < ?1)
-         ORDER BY id",
+        "SELECT id, key, attempts, kind FROM jobs
+         WHERE state = 'failed' AND (?1 IS NULL OR attempts < ?1) ORDER BY id",
     )?;
-    let failed: Vec<(i64, String, u32)> = select
+    let failed: Vec<(i64, String, u32, String)> = select
         .query_map(params![max_attempts], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<Result<_, _>>()?;
     drop(select);
     if dry_run {
-        return Ok(failed.into_iter().map(|(_, key, _)| key).collect());
+        return Ok(failed.into_iter().map(|(_, key, _, _)| key).collect());
     }
-    for (id, key, attempts) in &failed {
+    counts::add_moves(
+        tx,
+        failed
+            .iter()
+            .map(|(_, _, _, kind)| (kind.as_str(), JobState::Failed, JobState::Queued)),
+    )?;
+    for (id, key, attempts, _) in &failed {
         let max = max_attempts.map_or(format!("{attempts} + max_attempts"), |m| m.to_string());
         tx.execute(
             &format!(
@@ -600,7 +643,7 @@ pub fn retry_failed(
             json!({"by": "retry-failed"}),
         ));
     }
-    Ok(failed.into_iter().map(|(_, key, _)| key).collect())
+    Ok(failed.into_iter().map(|(_, key, _, _)| key).collect())
 }
 
 /// Retries one failed or cancelled job by hand; returns its state before, or `None` if
@@ -611,18 +654,19 @@ pub fn retry(
     now: i64,
     events: &mut Vec<Event>,
 ) -> Result<Option<JobState>> {
-    let row: Option<(i64, String)> = tx
+    let row: Option<(i64, String, String)> = tx
         .query_row(
-            "SELECT id, state FROM jobs WHERE key = ?1",
+            "SELECT id, state, kind FROM jobs WHERE key = ?1",
             params![key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((id, state)) = row else {
+    let Some((id, state, kind)) = row else {
         return Ok(None);
     };
     let state = JobState::parse(&state).context("unknown state in the store")?;
     if matches!(state, JobState::Failed | JobState::Cancelled) {
+        counts::add_moves(tx, [(kind, state, JobState::Queued)])?;
         tx.execute(
             "UPDATE jobs SET state = 'queued', run_after = 0, wait_reason = 'retried by hand',
                     recoveries = 0, max_attempts = attempts + max_attempts, updated_at = ?2
@@ -647,18 +691,19 @@ pub fn cancel(
     now: i64,
     events: &mut Vec<Event>,
 ) -> Result<Option<JobState>> {
-    let row: Option<(i64, String)> = tx
+    let row: Option<(i64, String, String)> = tx
         .query_row(
-            "SELECT id, state FROM jobs WHERE key = ?1",
+            "SELECT id, state, kind FROM jobs WHERE key = ?1",
             params![key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((id, state)) = row else {
+    let Some((id, state, kind)) = row else {
         return Ok(None);
     };
     let state = JobState::parse(&state).context("unknown state in the store")?;
     if !state.is_final() {
+        counts::add_moves(tx, [(kind, state, JobState::Cancelled)])?;
         tx.execute(
             "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL,
                     wait_reason = NULL, updated_at = ?2 WHERE id = ?1",
@@ -677,15 +722,23 @@ pub fn cancel(
 
 /// Queues the blocked dependents of `job_id` whose dependencies have all succeeded.
 fn unblock_dependents(tx: &Transaction<'_>, job_id: i64, now: i64) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE jobs SET state = 'queued', wait_reason = NULL, updated_at = ?2
-         WHERE state = 'blocked'
-           AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)
-           AND NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
-                           WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))",
-    )?
-    .execute(params![job_id, now])?;
-    Ok(())
+    let kinds: Vec<String> = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = 'queued', wait_reason = NULL, updated_at = ?2
+             WHERE state = 'blocked'
+               AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)
+               AND NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
+                               WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))
+             RETURNING kind",
+        )?
+        .query_map(params![job_id, now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    counts::add_moves(
+        tx,
+        kinds
+            .iter()
+            .map(|kind| (kind.as_str(), JobState::Blocked, JobState::Queued)),
+    )
 }
 
 /// Skips every blocked job downstream of a failed one.
@@ -700,12 +753,17 @@ fn skip_dependents(
         "WITH RECURSIVE down(id) AS (
              SELECT job_id FROM job_deps WHERE dep_id = ?1
              UNION SELECT d.job_id FROM job_deps d JOIN down ON d.dep_id = down.id)
-         SELECT jobs.id, jobs.key FROM jobs JOIN down ON jobs.id = down.id
+         SELECT jobs.id, jobs.key, jobs.kind FROM jobs JOIN down ON jobs.id = down.id
          WHERE jobs.state = 'blocked'",
     )?;
-    let down: Vec<(i64, String)> = stmt
-        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let down: Vec<(i64, String, String)> = stmt
+        .query_map(params![job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
+    counts::add_moves(
+        tx,
+        down.iter()
+            .map(|(_, _, kind)| (kind.as_str(), JobState::Blocked, JobState::Skipped)),
+    )?;
     let run: Option<String> = tx
         .prepare_cached("SELECT run_id FROM jobs WHERE id = ?1")?
         .query_row(params![job_id], |r| r.get(0))
@@ -715,7 +773,7 @@ fn skip_dependents(
         "upstream `{}` failed",
         baton_core::model::upstream_name(key, run.as_deref())
     );
-    for (id, dependent) in down {
+    for (id, dependent, _) in down {
         tx.execute(
             "UPDATE jobs SET state = 'skipped', last_error = ?2, wait_reason = NULL, updated_at = ?3
              WHERE id = ?1",
@@ -808,7 +866,7 @@ pub fn start_run(
             json!({"run": run_id}),
         ));
     }
-    crate::counts::add_inserted(
+    counts::add_inserted(
         tx,
         jobs.iter()
             .map(|(job, deps)| (job.kind.as_str(), state(deps))),
@@ -830,12 +888,21 @@ pub fn cancel_run(
     now: i64,
     events: &mut Vec<Event>,
 ) -> Result<usize> {
-    let mut stmt = tx
-        .prepare("SELECT id, key FROM jobs WHERE run_id = ?1 AND state IN ('queued', 'blocked')")?;
-    let open: Vec<(i64, String)> = stmt
-        .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let mut stmt = tx.prepare(
+        "SELECT id, key, kind, state FROM jobs WHERE run_id = ?1 AND state IN ('queued', 'blocked')",
+    )?;
+    let open: Vec<(i64, String, String, String)> = stmt
+        .query_map(params![run_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
-    for (id, key) in &open {
+    let mut moves = Vec::with_capacity(open.len());
+    for (_, _, kind, state) in &open {
+        let state = JobState::parse(state).context("unknown state in the store")?;
+        moves.push((kind.as_str(), state, JobState::Cancelled));
+    }
+    counts::add_moves(tx, moves)?;
+    for (id, key, _, _) in &open {
         tx.execute(
             "UPDATE jobs SET state = 'cancelled', last_error = ?2, wait_reason = NULL,
                     updated_at = ?3 WHERE id = ?1",
@@ -866,25 +933,36 @@ pub fn resume_run(
         params![run_id, owner],
     )?;
     let mut stmt = tx.prepare(
-        "SELECT id, key, state, lease_owner, lease_expires FROM jobs
+        "SELECT id, key, state, lease_owner, lease_expires, kind FROM jobs
          WHERE run_id = ?1 AND state NOT IN ('done')",
     )?;
-    type Row = (i64, String, String, Option<String>, Option<i64>);
+    type Row = (i64, String, String, Option<String>, Option<i64>, String);
     let rows: Vec<Row> = stmt
         .query_map(params![run_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?
         .collect::<Result<_, _>>()?;
     drop(stmt);
     let mut resumed = Vec::new();
-    for (id, key, state, owner, expires) in rows {
+    let mut moves = Vec::new();
+    for (id, key, state, owner, expires, kind) in rows {
         let lost = owner.as_ref().is_some_and(|o| dead_owners.contains(o))
             || expires.is_some_and(|e| e < now);
         if state == "running" && !lost {
             continue;
         }
+        let state = JobState::parse(&state).context("unknown state in the store")?;
+        moves.push((kind, state, JobState::Queued));
         resumed.push((id, key));
     }
+    counts::add_moves(tx, moves)?;
     for (id, key) in &resumed {
         tx.execute(
             "UPDATE jobs SET state = 'queued', attempts = 0, recoveries = 0, run_after = 0,
@@ -895,11 +973,20 @@ pub fn resume_run(
         events.push(Event::job(now, *id, key, "resumed", json!({"run": run_id})));
     }
     // Jobs whose dependencies are not done wait again.
-    tx.execute(
-        "UPDATE jobs SET state = 'blocked' WHERE run_id = ?1 AND state = 'queued'
-           AND EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
-                       WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))",
-        params![run_id],
+    let blocked: Vec<String> = tx
+        .prepare(
+            "UPDATE jobs SET state = 'blocked' WHERE run_id = ?1 AND state = 'queued'
+               AND EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
+                           WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))
+             RETURNING kind",
+        )?
+        .query_map(params![run_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    counts::add_moves(
+        tx,
+        blocked
+            .iter()
+            .map(|kind| (kind.as_str(), JobState::Queued, JobState::Blocked)),
     )?;
     Ok(resumed.len())
 }
