@@ -267,16 +267,7 @@ pub fn recover(
          WHERE state = 'running' AND lease_expires < ?1",
     )?;
     type Stale = (i64, String, u32, String, i64, String);
-    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Stale> {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    };
+    let row = |r: &rusqlite::Row<'_>| Stale::try_from(r);
     let mut stale: Vec<Stale> = select
         .query_map(params![now], row)?
         .collect::<Result<_, _>>()?;
@@ -938,16 +929,7 @@ pub fn resume_run(
     )?;
     type Row = (i64, String, String, Option<String>, Option<i64>, String);
     let rows: Vec<Row> = stmt
-        .query_map(params![run_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
+        .query_map(params![run_id], |r| Row::try_from(r))?
         .collect::<Result<_, _>>()?;
     drop(stmt);
     let mut resumed = Vec::new();
