@@ -375,3 +375,33 @@ fn quiet_keeps_failures_and_results_only() {
         again.stdout()
     );
 }
+
+#[test]
+fn bench_queue_measures_on_a_store_of_its_own_and_leaves_none_in_the_project() {
+    let project = Project::new();
+    let report = project
+        .baton(&[
+            "bench",
+            "queue",
+            "--jobs",
+            "300",
+            "--workers",
+            "2",
+            "--latency-jobs",
+            "20",
+            "--sync",
+            "normal",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(report["jobs"], 300, "{report}");
+    assert_eq!(report["latency_jobs"], 20, "{report}");
+    assert!(
+        report["jobs_per_second"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    let db = project.path().join(".baton/baton.db");
+    assert!(!db.exists(), "the benchmark wrote {}", db.display());
+}

@@ -16,7 +16,6 @@ use baton_engine::scheduler::Shutdown;
 use baton_engine::scheduler::retry::RetryPolicy;
 use baton_engine::scheduler::worker::{Change, Worked, Worker};
 use baton_engine::settings::{Overrides, Settings};
-use baton_runtime::Runtime;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::collections::HashMap;
@@ -149,12 +148,7 @@ pub(crate) fn process_cpu() -> Duration {
     Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
-pub async fn run(
-    command: &BenchCommand,
-    settings: &Settings,
-    rt: impl Fn() -> Result<Runtime, CliError>,
-    format: Format,
-) -> CliResult {
+pub async fn run(command: &BenchCommand, settings: &Settings, format: Format) -> CliResult {
     let args = match command {
         BenchCommand::Queue(args) => args,
         BenchCommand::Pipeline(args) => return pipeline_bench(settings, args, format).await,
@@ -174,7 +168,9 @@ pub async fn run(
     let mut bench = bench_settings(settings, dir.path(), args.store.as_deref(), &args.sync)?;
     bench.queue.resolvers = vec!["noop".to_string()];
     bench.queue.download = false;
-    let rt = Arc::new(rt()?);
+    // The plugin runtime keeps plugin state in the benchmark's store, not the project's: a
+    // benchmark run in any directory leaves no database there.
+    let rt = Arc::new(baton_engine::root::runtime(&bench).map_err(runtime)?);
     let engine = Engine::start(&bench, Default::default()).map_err(runtime)?;
     let mut store = engine.store().map_err(runtime)?;
     if store.stats(now_ms()).map_err(runtime)?.total > 0 {

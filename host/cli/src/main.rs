@@ -261,9 +261,7 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Compare { a, b } => maintenance::compare(settings, a, b, cli.format),
         Command::Schedule(command) => schedule::run(command, settings, cli.format).await,
-        Command::Bench(command) => {
-            bench::run(command, settings, || open::runtime(settings), cli.format).await
-        }
+        Command::Bench(command) => bench::run(command, settings, cli.format).await,
         Command::Completions { .. } => Ok(Exit::Success),
     }
 }
