@@ -15,12 +15,7 @@ pub fn add_inserted<'a>(
     tx: &Transaction<'_>,
     inserted: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<()> {
-    apply(
-        tx,
-        inserted
-            .into_iter()
-            .map(|(kind, state)| ((kind.to_string(), state.to_string()), 1)),
-    )
+    apply(tx, inserted.into_iter().map(|pair| (pair, 1)))
 }
 
 /// Counts jobs that moved between states, one `(kind, from, to)` per job (a move to the
@@ -30,28 +25,27 @@ pub fn add_moves<K: AsRef<str>>(
     tx: &Transaction<'_>,
     moves: impl IntoIterator<Item = (K, JobState, JobState)>,
 ) -> Result<()> {
+    // Collected first, so the counts can borrow the kinds instead of copying each.
+    let moves: Vec<(K, JobState, JobState)> = moves.into_iter().collect();
     apply(
         tx,
         moves
-            .into_iter()
+            .iter()
             .filter(|(_, from, to)| from != to)
             .flat_map(|(kind, from, to)| {
-                let kind = kind.as_ref().to_string();
-                [
-                    ((kind.clone(), from.as_str().to_string()), -1),
-                    ((kind, to.as_str().to_string()), 1),
-                ]
+                let kind = kind.as_ref();
+                [((kind, from.as_str()), -1), ((kind, to.as_str()), 1)]
             }),
     )
 }
 
 /// Adds each delta to its `(kind, state)` row, summed per row first; rows whose sum is zero
 /// are left alone.
-fn apply(
+fn apply<'a>(
     tx: &Transaction<'_>,
-    deltas: impl IntoIterator<Item = ((String, String), i64)>,
+    deltas: impl IntoIterator<Item = ((&'a str, &'a str), i64)>,
 ) -> Result<()> {
-    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for (pair, n) in deltas {
         *counts.entry(pair).or_default() += n;
     }

@@ -713,23 +713,32 @@ pub fn cancel(
 
 /// Queues the blocked dependents of `job_id` whose dependencies have all succeeded.
 fn unblock_dependents(tx: &Transaction<'_>, job_id: i64, now: i64) -> Result<()> {
-    let kinds: Vec<String> = tx
-        .prepare_cached(
-            "UPDATE jobs SET state = 'queued', wait_reason = NULL, updated_at = ?2
-             WHERE state = 'blocked'
-               AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)
-               AND NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
-                               WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))
-             RETURNING kind",
-        )?
-        .query_map(params![job_id, now], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    counts::add_moves(
+    move_all(
         tx,
-        kinds
-            .iter()
-            .map(|kind| (kind.as_str(), JobState::Blocked, JobState::Queued)),
+        "UPDATE jobs SET state = 'queued', wait_reason = NULL, updated_at = ?2
+         WHERE state = 'blocked'
+           AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
+                           WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))
+         RETURNING kind",
+        params![job_id, now],
+        (JobState::Blocked, JobState::Queued),
     )
+}
+
+/// Runs `update`, an `UPDATE` of jobs from one state to another that returns each changed
+/// job's `kind`, and counts the moves in `job_counts`.
+fn move_all(
+    tx: &Transaction<'_>,
+    update: &str,
+    bound: impl rusqlite::Params,
+    (from, to): (JobState, JobState),
+) -> Result<()> {
+    let kinds: Vec<String> = tx
+        .prepare_cached(update)?
+        .query_map(bound, |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    counts::add_moves(tx, kinds.iter().map(|kind| (kind, from, to)))
 }
 
 /// Skips every blocked job downstream of a failed one.
@@ -955,20 +964,14 @@ pub fn resume_run(
         events.push(Event::job(now, *id, key, "resumed", json!({"run": run_id})));
     }
     // Jobs whose dependencies are not done wait again.
-    let blocked: Vec<String> = tx
-        .prepare(
-            "UPDATE jobs SET state = 'blocked' WHERE run_id = ?1 AND state = 'queued'
-               AND EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
-                           WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))
-             RETURNING kind",
-        )?
-        .query_map(params![run_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    counts::add_moves(
+    move_all(
         tx,
-        blocked
-            .iter()
-            .map(|kind| (kind.as_str(), JobState::Queued, JobState::Blocked)),
+        "UPDATE jobs SET state = 'blocked' WHERE run_id = ?1 AND state = 'queued'
+           AND EXISTS (SELECT 1 FROM job_deps d JOIN jobs j ON j.id = d.dep_id
+                       WHERE d.job_id = jobs.id AND j.state NOT IN ('done', 'skipped'))
+         RETURNING kind",
+        params![run_id],
+        (JobState::Queued, JobState::Blocked),
     )?;
     Ok(resumed.len())
 }
